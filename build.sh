@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# ./build.sh          build web/cogvlm.wasm and web/wasm_exec.js
+# ./build.sh test     gofmt check, go vet (native and js/wasm), native tests, browser tests
+#
+# Browser tests run the js/wasm test binaries in headless Chromium with WebGPU on
+# SwiftShader. When Chromium is missing and we run as root, Debian's `chromium` package is
+# installed; otherwise the script says what to install. Under CI=true they never skip.
+set -euo pipefail
+cd "$(dirname "$0")"
+root=$PWD
+
+step() { printf '\n== %s\n' "$*"; }
+
+build_wasm() {
+  step "build web/cogvlm.wasm"
+  # -s -w drop the symbol table and DWARF: the page downloads this file.
+  GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w" -o web/cogvlm.wasm ./wasm
+  cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" web/wasm_exec.js
+  ls -l web/cogvlm.wasm | awk '{printf "web/cogvlm.wasm: %.1f MB\n", $5/1e6}'
+}
+
+find_chromium() {
+  if [ -n "${CHROMIUM:-}" ]; then echo "$CHROMIUM"; return 0; fi
+  for c in chromium chromium-browser google-chrome google-chrome-stable; do
+    if command -v "$c" >/dev/null 2>&1; then command -v "$c"; return 0; fi
+  done
+  return 1
+}
+
+ensure_chromium() {
+  if find_chromium >/dev/null; then return 0; fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    step "installing Debian's chromium (for the browser tests)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+    find_chromium >/dev/null && return 0
+  fi
+  cat >&2 <<MSG
+The browser tests need Chromium with WebGPU (SwiftShader), which is not installed.
+Install it with:   sudo apt-get install chromium      (Debian/Ubuntu)
+or point to a binary with CHROMIUM=/path/to/chromium.
+MSG
+  return 1
+}
+
+run_tests() {
+  step "gofmt"
+  unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*'))
+  if [ -n "$unformatted" ]; then echo "gofmt needed on:"; echo "$unformatted"; exit 1; fi
+
+  step "go vet (native)"
+  go vet ./...
+  step "go vet (js/wasm)"
+  GOOS=js GOARCH=wasm go vet ./wasm/... ./shaders/... ./model/...
+
+  build_wasm
+
+  browser=1
+  if ! ensure_chromium; then
+    if [ "${CI:-}" = true ]; then echo "CI=true: the browser tests must run" >&2; exit 1; fi
+    if [ "${SKIP_BROWSER:-}" != 1 ]; then echo "(set SKIP_BROWSER=1 to run only the native tests)" >&2; exit 1; fi
+    browser=0
+  fi
+  export CHROMIUM=${CHROMIUM:-$(find_chromium || true)}
+
+  step "native tests"
+  go test -timeout 20m ./...
+
+  if [ "$browser" = 1 ]; then
+    step "browser tests (headless Chromium, WebGPU on SwiftShader)"
+    go build -o .bin/go_js_wasm_exec ./internal/cmd/wasmexec
+    GOOS=js GOARCH=wasm go test -timeout 20m -exec "$root/.bin/go_js_wasm_exec" ./wasm/...
+  else
+    echo "browser tests SKIPPED (SKIP_BROWSER=1)"
+  fi
+  step "all tests passed"
+}
+
+case "${1:-build}" in
+  build) build_wasm ;;
+  test) run_tests ;;
+  *) echo "usage: ./build.sh [build|test]" >&2; exit 2 ;;
+esac
