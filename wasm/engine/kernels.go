@@ -1,0 +1,129 @@
+//go:build js && wasm
+
+// Package engine runs CogVLM's op list on WebGPU: it compiles the WGSL in shaders/,
+// caches pipelines by a comparable key, packs each dispatch's Params into uniform slots,
+// and records dispatches into a Plan that is built once and replayed every step.
+//
+// Every op here has a CPU twin in package model (ops.go) and a test comparing the two.
+package engine
+
+import (
+	"fmt"
+
+	"github.com/cogvlm-web/cogvlm-web/shaders"
+	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
+)
+
+// Const is one `override` constant of a pipeline.
+type Const struct {
+	Name  string
+	Value float64
+}
+
+// PipelineKey identifies a pipeline: shader file, entry point and up to four override
+// constants. It is comparable, so it is the cache key as it is.
+type PipelineKey struct {
+	Shader string
+	Entry  string
+	Consts [4]Const
+}
+
+// Kernels owns the device's shader modules and pipelines.
+type Kernels struct {
+	Dev       *gpu.Device
+	modules   map[string]*gpu.ShaderModule
+	pipelines map[PipelineKey]*gpu.ComputePipeline
+	params    *ParamArena
+}
+
+// NewKernels prepares an empty cache on d.
+func NewKernels(d *gpu.Device) *Kernels {
+	return &Kernels{
+		Dev:       d,
+		modules:   map[string]*gpu.ShaderModule{},
+		pipelines: map[PipelineKey]*gpu.ComputePipeline{},
+		params:    &ParamArena{dev: d},
+	}
+}
+
+// Pipeline returns the cached pipeline for key, compiling the shader on first use.
+func (k *Kernels) Pipeline(key PipelineKey) (*gpu.ComputePipeline, error) {
+	if p, ok := k.pipelines[key]; ok {
+		return p, nil
+	}
+	mod, ok := k.modules[key.Shader]
+	if !ok {
+		src, err := shaders.Source(key.Shader)
+		if err != nil {
+			return nil, err
+		}
+		if mod, err = k.Dev.CreateShaderModule(key.Shader, src); err != nil {
+			return nil, err
+		}
+		k.modules[key.Shader] = mod
+	}
+	consts := map[string]float64{}
+	for _, c := range key.Consts {
+		if c.Name != "" {
+			consts[c.Name] = c.Value
+		}
+	}
+	label := key.Shader
+	if key.Entry != "" {
+		label += ":" + key.Entry
+	}
+	p, err := k.Dev.CreateComputePipeline(gpu.PipelineDesc{Label: label, Module: mod, EntryPoint: key.Entry, Constants: consts})
+	if err != nil {
+		return nil, err
+	}
+	k.pipelines[key] = p
+	return p, nil
+}
+
+// Tensor is a range of a GPU buffer bound as one shader array: a weight inside a shard
+// buffer, or an activation.
+type Tensor struct {
+	Buf    *gpu.Buffer
+	Offset uint64
+	Size   uint64 // bytes; 0 means to the end of Buf
+}
+
+// Whole binds all of b.
+func Whole(b *gpu.Buffer) Tensor { return Tensor{Buf: b} }
+
+func (t Tensor) binding(i int) gpu.Binding {
+	return gpu.Binding{Binding: i, Buffer: t.Buf, Offset: t.Offset, Size: t.Size}
+}
+
+// Step is one recorded dispatch: everything it needs is bound once, at plan time.
+type Step struct {
+	Label    string
+	Pipeline *gpu.ComputePipeline
+	Group    *gpu.BindGroup
+	X, Y, Z  uint32
+}
+
+// step builds a Step for key with Params p (bound at binding 0) and the tensors at
+// bindings 1, 2, ….
+func (k *Kernels) step(label string, key PipelineKey, p []byte, x, y, z uint32, tensors ...Tensor) (Step, error) {
+	pl, err := k.Pipeline(key)
+	if err != nil {
+		return Step{}, err
+	}
+	slot, err := k.params.Alloc(p)
+	if err != nil {
+		return Step{}, err
+	}
+	entries := []gpu.Binding{slot.binding(0)}
+	for i, t := range tensors {
+		if t.Buf == nil {
+			return Step{}, fmt.Errorf("%s: tensor %d has no buffer", label, i+1)
+		}
+		entries = append(entries, t.binding(i+1))
+	}
+	g, err := k.Dev.CreateBindGroup(label, pl, 0, entries...)
+	if err != nil {
+		return Step{}, err
+	}
+	return Step{Label: label, Pipeline: pl, Group: g, X: x, Y: y, Z: z}, nil
+}

@@ -1,0 +1,59 @@
+//go:build js && wasm
+
+package engine
+
+import "fmt"
+
+// Workgroup sizes. 256 is the WebGPU default maximum of invocations per workgroup, so
+// every adapter runs these.
+const (
+	elementwiseWG = 256
+	rowWG         = 256
+	// Grid-stride element-wise kernels cap their grid; any n still works.
+	maxElementwiseGroups = 4096
+)
+
+func elementwiseGroups(n int) uint32 {
+	return uint32(min(maxElementwiseGroups, max(1, (n+elementwiseWG-1)/elementwiseWG)))
+}
+
+// Add: out = a + b over n floats. CPU twin: model.Add.
+func (k *Kernels) Add(out, a, b Tensor, n int) (Step, error) {
+	return k.step("add", PipelineKey{Shader: "add.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}}},
+		params(n, 0, 0, 0), elementwiseGroups(n), 1, 1, a, b, out)
+}
+
+// SiLUMul: out = silu(gate) * up over n floats. CPU twin: model.SiLUMul.
+func (k *Kernels) SiLUMul(out, gate, up Tensor, n int) (Step, error) {
+	return k.step("silu_mul", PipelineKey{Shader: "silu_mul.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}}},
+		params(n, 0, 0, 0), elementwiseGroups(n), 1, 1, gate, up, out)
+}
+
+// RMSNorm: out = x / sqrt(mean(x²) + eps) * weight, rows × dim. CPU twin: model.RMSNorm.
+func (k *Kernels) RMSNorm(out, x, weight Tensor, rows, dim int, eps float32) (Step, error) {
+	if rows < 1 || dim < 1 {
+		return Step{}, fmt.Errorf("rmsnorm: bad shape %d×%d", rows, dim)
+	}
+	return k.step("rmsnorm", PipelineKey{Shader: "rmsnorm.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", rowWG}}},
+		params(rows, dim, eps, 0), uint32(rows), 1, 1, x, weight, out)
+}
+
+// LayerNorm: out = (x − mean)/sqrt(var + eps) * weight + bias. CPU twin: model.LayerNorm.
+func (k *Kernels) LayerNorm(out, x, weight, bias Tensor, rows, dim int, eps float32) (Step, error) {
+	if rows < 1 || dim < 1 {
+		return Step{}, fmt.Errorf("layernorm: bad shape %d×%d", rows, dim)
+	}
+	return k.step("layernorm", PipelineKey{Shader: "layernorm.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", rowWG}}},
+		params(rows, dim, eps, 0), uint32(rows), 1, 1, x, weight, bias, out)
+}
+
+// RoPE rotates x [rows, heads, headDim] in place, row r at position positions[r], with
+// the cos/sin table [maxPos, headDim/2] (see RoPETable). CPU twin: model.RoPE.
+func (k *Kernels) RoPE(x, positions, table Tensor, rows, heads, headDim int) (Step, error) {
+	if headDim%2 != 0 {
+		return Step{}, fmt.Errorf("rope: head_dim %d is odd", headDim)
+	}
+	pairs := rows * heads * headDim / 2
+	return k.step("rope", PipelineKey{Shader: "rope.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}}},
+		params(rows, heads, headDim, 0), elementwiseGroups(pairs), 1, 1, positions, table, x)
+}

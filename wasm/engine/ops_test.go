@@ -1,0 +1,183 @@
+//go:build js && wasm
+
+package engine
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
+)
+
+var sharedKernels *Kernels
+
+func kernels(t *testing.T) *Kernels {
+	t.Helper()
+	if sharedKernels == nil {
+		d, err := gpu.RequestDevice(gpu.Options{})
+		if err != nil {
+			t.Fatalf("RequestDevice: %v", err)
+		}
+		sharedKernels = NewKernels(d)
+	}
+	return sharedKernels
+}
+
+func randn(r *rand.Rand, n int, scale float32) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(r.NormFloat64()) * scale
+	}
+	return v
+}
+
+// upload makes a storage buffer holding v.
+func upload(t *testing.T, k *Kernels, label string, v []float32) Tensor {
+	t.Helper()
+	b, err := k.Dev.CreateBuffer(label, uint64(4*len(v)), gpu.UsageStorage|gpu.UsageCopyDst|gpu.UsageCopySrc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Dev.WriteBuffer(b, 0, gpu.Float32Bytes(v)); err != nil {
+		t.Fatal(err)
+	}
+	return Whole(b)
+}
+
+func uploadU32(t *testing.T, k *Kernels, label string, v []uint32) Tensor {
+	t.Helper()
+	b, err := k.Dev.CreateBuffer(label, uint64(4*len(v)), gpu.UsageStorage|gpu.UsageCopyDst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Dev.WriteBuffer(b, 0, gpu.Uint32Bytes(v)); err != nil {
+		t.Fatal(err)
+	}
+	return Whole(b)
+}
+
+func output(t *testing.T, k *Kernels, label string, n int) Tensor {
+	t.Helper()
+	b, err := k.Dev.CreateBuffer(label, uint64(4*n), gpu.UsageStorage|gpu.UsageCopySrc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Whole(b)
+}
+
+// run executes the steps as one plan and reads back n floats of out.
+func run(t *testing.T, k *Kernels, out Tensor, n int, steps ...Step) []float32 {
+	t.Helper()
+	p := &Plan{}
+	p.Add(steps...)
+	if err := k.Run(p); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := k.Dev.ReadBuffer(out.Buf, out.Offset, uint64(4*n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Dev.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	return gpu.BytesFloat32(raw)
+}
+
+// must(t)(k.Op(...)) fails the test on an op error.
+func must(t *testing.T) func(Step, error) Step {
+	return func(s Step, err error) Step {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+}
+
+// closeTo checks |got − want| ≤ atol + rtol·|want| everywhere.
+func closeTo(t *testing.T, what string, got, want []float32, atol, rtol float64) {
+	t.Helper()
+	worst, at := 0.0, -1
+	for i := range want {
+		d := math.Abs(float64(got[i]) - float64(want[i]))
+		if excess := d - (atol + rtol*math.Abs(float64(want[i]))); excess > 0 && excess > worst {
+			worst, at = excess, i
+		}
+	}
+	if at >= 0 {
+		t.Errorf("%s: [%d] = %v, want %v (beyond tolerance by %g)", what, at, got[at], want[at], worst)
+	}
+}
+
+func TestAdd(t *testing.T) {
+	k := kernels(t)
+	r := rand.New(rand.NewPCG(1, 1))
+	for _, n := range []int{1, 255, 4097, 2_000_001} {
+		a, b := randn(r, n, 1), randn(r, n, 1)
+		out := output(t, k, "out", n)
+		got := run(t, k, out, n, must(t)(k.Add(out, upload(t, k, "a", a), upload(t, k, "b", b), n)))
+		want := append([]float32(nil), a...)
+		model.Add(want, b)
+		closeTo(t, "add", got, want, 0, 0)
+	}
+}
+
+func TestSiLUMul(t *testing.T) {
+	k := kernels(t)
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{3, 11008, 11008*5 + 1} {
+		g, u := randn(r, n, 3), randn(r, n, 1)
+		out := output(t, k, "out", n)
+		got := run(t, k, out, n, must(t)(k.SiLUMul(out, upload(t, k, "gate", g), upload(t, k, "up", u), n)))
+		want := make([]float32, n)
+		model.SiLUMul(want, g, u)
+		closeTo(t, "silu_mul", got, want, 1e-6, 1e-5)
+	}
+}
+
+func TestNorms(t *testing.T) {
+	k := kernels(t)
+	r := rand.New(rand.NewPCG(1, 3))
+	for _, sh := range []struct{ rows, dim int }{{1, 64}, {3, 4096}, {7, 1792}, {5, 33}, {2, 1000}} {
+		x := randn(r, sh.rows*sh.dim, 2)
+		for i := range x[:sh.dim] { // an offset row: LayerNorm must subtract the mean
+			x[i] += 5
+		}
+		w, b := randn(r, sh.dim, 1), randn(r, sh.dim, 0.1)
+		n := sh.rows * sh.dim
+
+		out := output(t, k, "out", n)
+		got := run(t, k, out, n, must(t)(k.RMSNorm(out, upload(t, k, "x", x), upload(t, k, "w", w), sh.rows, sh.dim, 1e-5)))
+		want := make([]float32, n)
+		model.RMSNorm(want, x, w, 1e-5, sh.rows, sh.dim)
+		closeTo(t, "rmsnorm", got, want, 1e-5, 1e-5)
+
+		out = output(t, k, "out", n)
+		got = run(t, k, out, n, must(t)(k.LayerNorm(out, upload(t, k, "x", x), upload(t, k, "w", w), upload(t, k, "b", b), sh.rows, sh.dim, 1e-6)))
+		model.LayerNorm(want, x, w, b, 1e-6, sh.rows, sh.dim)
+		closeTo(t, "layernorm", got, want, 1e-5, 1e-4)
+	}
+}
+
+func TestRoPE(t *testing.T) {
+	k := kernels(t)
+	r := rand.New(rand.NewPCG(1, 4))
+	const maxPos = 2048
+	for _, sh := range []struct{ rows, heads, headDim int }{{1, 32, 128}, {9, 4, 16}, {3, 16, 112}} {
+		x := randn(r, sh.rows*sh.heads*sh.headDim, 1)
+		pos := make([]int, sh.rows)
+		posU := make([]uint32, sh.rows)
+		for i := range pos {
+			pos[i] = r.IntN(maxPos)
+			posU[i] = uint32(pos[i])
+		}
+		xt := upload(t, k, "x", x)
+		table := upload(t, k, "rope table", RoPETable(maxPos, sh.headDim, 10000))
+		got := run(t, k, xt, len(x), must(t)(k.RoPE(xt, uploadU32(t, k, "pos", posU), table, sh.rows, sh.heads, sh.headDim)))
+		want := append([]float32(nil), x...)
+		model.RoPE(want, sh.rows, sh.heads, sh.headDim, pos, 10000)
+		closeTo(t, "rope", got, want, 1e-6, 1e-6)
+	}
+}
