@@ -34,6 +34,7 @@ type Kernels struct {
 	modules   map[string]*gpu.ShaderModule
 	pipelines map[PipelineKey]*gpu.ComputePipeline
 	params    *ParamArena
+	zeros     *gpu.Buffer // see noBias
 }
 
 // NewKernels prepares an empty cache on d.

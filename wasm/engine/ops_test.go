@@ -181,3 +181,28 @@ func TestRoPE(t *testing.T) {
 		closeTo(t, "rope", got, want, 1e-6, 1e-6)
 	}
 }
+
+func TestMatMul(t *testing.T) {
+	k := kernels(t)
+	r := rand.New(rand.NewPCG(1, 5))
+	for _, sh := range []struct {
+		m, k, n int
+		bias    bool
+	}{
+		{1, 64, 192, false}, {1, 4096, 33, true}, {3, 1792, 100, true}, // matvec
+		{5, 30, 7, false}, {67, 129, 65, true}, {130, 64, 200, false}, // tiled, ragged edges
+	} {
+		x, w := randn(r, sh.m*sh.k, 1), randn(r, sh.n*sh.k, 0.05)
+		var bias []float32
+		var bt Tensor
+		if sh.bias {
+			bias = randn(r, sh.n, 0.1)
+			bt = upload(t, k, "bias", bias)
+		}
+		out := output(t, k, "out", sh.m*sh.n)
+		got := run(t, k, out, sh.m*sh.n, must(t)(k.MatMul(out, upload(t, k, "x", x), upload(t, k, "w", w), bt, sh.m, sh.k, sh.n)))
+		want := make([]float32, sh.m*sh.n)
+		model.MatMul(want, x, w, bias, sh.m, sh.k, sh.n)
+		closeTo(t, "matmul", got, want, 1e-5, 1e-5)
+	}
+}

@@ -1,0 +1,51 @@
+//go:build js && wasm
+
+package engine
+
+import (
+	"fmt"
+
+	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
+)
+
+// matVecMaxRows is the largest M for which MatMul uses the matrix-vector kernel: one
+// workgroup row per x row reads the weights M times, which is still cheaper than a tile
+// that is mostly padding.
+const matVecMaxRows = 4
+
+// noBias returns a 16-byte buffer bound where a kernel has a bias slot but the layer has
+// no bias (the slot is always bound; has_bias = 0 keeps it unread).
+func (k *Kernels) noBias() (Tensor, error) {
+	if k.zeros == nil {
+		b, err := k.Dev.CreateBuffer("no-bias", 16, gpu.UsageStorage)
+		if err != nil {
+			return Tensor{}, err
+		}
+		k.zeros = b
+	}
+	return Whole(k.zeros), nil
+}
+
+// MatMul computes out[m, n] = x[m, k] · wᵀ (+ bias) with f32 weights [n, k]; bias may be
+// the zero Tensor. CPU twin: model.MatMul.
+func (k *Kernels) MatMul(out, x, w, bias Tensor, m, kdim, n int) (Step, error) {
+	if m < 1 || n < 1 || kdim < 1 {
+		return Step{}, fmt.Errorf("matmul: bad shape m=%d k=%d n=%d", m, kdim, n)
+	}
+	hasBias := 1
+	if bias.Buf == nil {
+		var err error
+		if bias, err = k.noBias(); err != nil {
+			return Step{}, err
+		}
+		hasBias = 0
+	}
+	p := params(m, n, kdim, hasBias)
+	if m <= matVecMaxRows && kdim%4 == 0 {
+		const rows = 4
+		return k.step("matvec", PipelineKey{Shader: "matvec.wgsl", Consts: [4]Const{{"ROWS", rows}, {"THREADS_PER_ROW", 64}}},
+			p, uint32((n+rows-1)/rows), uint32(m), 1, x, w, bias, out)
+	}
+	return k.step("matmul", PipelineKey{Shader: "matmul.wgsl"},
+		p, uint32((n+63)/64), uint32((m+63)/64), 1, x, w, bias, out)
+}
