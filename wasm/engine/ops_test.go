@@ -206,3 +206,30 @@ func TestMatMul(t *testing.T) {
 		closeTo(t, "matmul", got, want, 1e-5, 1e-5)
 	}
 }
+
+func TestAttention(t *testing.T) {
+	k := kernels(t)
+	r := rand.New(rand.NewPCG(1, 6))
+	for _, sh := range []struct {
+		qRows, kvRows, heads, headDim int
+		causal                        bool
+	}{
+		{37, 37, 4, 16, true},    // prefill
+		{70, 70, 4, 112, false},  // vision tower: full attention, head_dim 112
+		{1, 300, 32, 128, true},  // decode over a KV cache
+		{5, 130, 2, 64, true},    // a chunk of queries after a cache
+		{129, 129, 1, 256, true}, // the largest head_dim
+	} {
+		width := sh.heads * sh.headDim
+		q := randn(r, sh.qRows*width, 1)
+		kk := randn(r, sh.kvRows*width, 1)
+		v := randn(r, sh.kvRows*width, 1)
+		n := sh.qRows * width
+		out := output(t, k, "out", n)
+		got := run(t, k, out, n, must(t)(k.Attention(out, upload(t, k, "q", q), upload(t, k, "k", kk), upload(t, k, "v", v),
+			sh.qRows, sh.kvRows, sh.heads, sh.headDim, sh.causal)))
+		want := make([]float32, n)
+		model.Attention(want, q, kk, v, make([]float32, sh.kvRows), sh.qRows, sh.kvRows, sh.heads, sh.headDim, sh.causal)
+		closeTo(t, "attention", got, want, 1e-5, 1e-4)
+	}
+}

@@ -1,0 +1,125 @@
+// Scaled dot-product attention with an online softmax: out = softmax(q·kᵀ·scale)·v per
+// head, never materializing the score matrix. One workgroup per (query row, head) walks
+// the keys in chunks of KEYS: each invocation scores one key, the chunk's maximum and sum
+// are reduced in workgroup memory, and the running output (head_dim values spread over the
+// invocations) is rescaled by exp(m_old − m_new) as in FlashAttention.
+// q, out: [q_rows, heads, head_dim]; k, v: [kv_rows, heads, head_dim]. The queries are the
+// last q_rows of the kv_rows positions; with causal set, query i sees keys
+// 0 … kv_rows − q_rows + i (prefill, and decode over the KV cache); without it, all keys
+// (the vision tower). head_dim ≤ 4·KEYS. CPU twin: model.Attention.
+
+struct Params {
+    q_rows: u32,
+    kv_rows: u32,
+    heads: u32,
+    head_dim: u32,
+    causal: u32,
+    scale: f32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+// Keys per chunk and invocations per workgroup; a power of two.
+override KEYS: u32 = 64u;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+var<workgroup> qs: array<f32, 256>;
+var<workgroup> p: array<f32, KEYS>;
+var<workgroup> red: array<f32, KEYS>;
+
+const NEG_INF = -3.0e38;
+
+fn reduce_max(lid: u32, x: f32) -> f32 {
+    red[lid] = x;
+    workgroupBarrier();
+    for (var s = KEYS / 2u; s > 0u; s >>= 1u) {
+        if (lid < s) {
+            red[lid] = max(red[lid], red[lid + s]);
+        }
+        workgroupBarrier();
+    }
+    let r = red[0];
+    workgroupBarrier();
+    return r;
+}
+
+fn reduce_sum(lid: u32, x: f32) -> f32 {
+    red[lid] = x;
+    workgroupBarrier();
+    for (var s = KEYS / 2u; s > 0u; s >>= 1u) {
+        if (lid < s) {
+            red[lid] += red[lid + s];
+        }
+        workgroupBarrier();
+    }
+    let r = red[0];
+    workgroupBarrier();
+    return r;
+}
+
+@compute @workgroup_size(KEYS)
+fn main(@builtin(workgroup_id) wg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = wg.x;
+    let h = wg.y;
+    let hd = params.head_dim;
+    let width = params.heads * hd;
+    let qoff = i * width + h * hd;
+    for (var d = lid; d < hd; d += KEYS) {
+        qs[d] = q[qoff + d];
+    }
+    workgroupBarrier();
+
+    var seen = params.kv_rows;
+    if (params.causal != 0u) {
+        seen = params.kv_rows - params.q_rows + i + 1u;
+    }
+    var m = NEG_INF;
+    var l = 0.0;
+    var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    for (var j0 = 0u; j0 < seen; j0 += KEYS) {
+        let j = j0 + lid;
+        var s = NEG_INF;
+        if (j < seen) {
+            let koff = j * width + h * hd;
+            var dotp = 0.0;
+            for (var d = 0u; d < hd; d++) {
+                dotp += qs[d] * k[koff + d];
+            }
+            s = dotp * params.scale;
+        }
+        let m_new = max(m, reduce_max(lid, s));
+        var e = 0.0;
+        if (j < seen) {
+            e = exp(s - m_new);
+        }
+        p[lid] = e;
+        let chunk_sum = reduce_sum(lid, e); // its barriers also publish p
+        let corr = exp(m - m_new);
+        l = l * corr + chunk_sum;
+        let count = min(KEYS, seen - j0);
+        for (var c = 0u; c < 4u; c++) {
+            let d = lid + c * KEYS;
+            if (d < hd) {
+                var a = acc[c] * corr;
+                for (var jj = 0u; jj < count; jj++) {
+                    a += p[jj] * v[(j0 + jj) * width + h * hd + d];
+                }
+                acc[c] = a;
+            }
+        }
+        m = m_new;
+        workgroupBarrier(); // p is rewritten by the next chunk
+    }
+    for (var c = 0u; c < 4u; c++) {
+        let d = lid + c * KEYS;
+        if (d < hd) {
+            out[qoff + d] = acc[c] / l;
+        }
+    }
+}
