@@ -57,3 +57,22 @@ func (k *Kernels) RoPE(x, positions, table Tensor, rows, heads, headDim int) (St
 	return k.step("rope", PipelineKey{Shader: "rope.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}}},
 		params(rows, heads, headDim, 0), elementwiseGroups(pairs), 1, 1, positions, table, x)
 }
+
+// GELU applies the exact (erf) GELU in place over n floats. CPU twin: model.GELU.
+func (k *Kernels) GELU(x Tensor, n int) (Step, error) {
+	return k.step("gelu", PipelineKey{Shader: "gelu.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}}},
+		params(n, 0, 0, 0), elementwiseGroups(n), 1, 1, x)
+}
+
+// Embedding gathers rows ids (u32) of an f32 table [vocab, dim]. CPU twin: model.Embedding.
+func (k *Kernels) Embedding(out, ids, table Tensor, rows, dim int) (Step, error) {
+	return k.step("embedding", PipelineKey{Shader: "embedding.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", rowWG}}},
+		params(rows, dim, 0, 0), uint32(rows), 1, 1, ids, table, out)
+}
+
+// Argmax writes the index of the largest of n logits (the lowest on ties) as a u32 to
+// result: greedy decoding reads back 4 bytes. CPU twin: model.Sampler, temperature 0.
+func (k *Kernels) Argmax(result, logits Tensor, n int) (Step, error) {
+	return k.step("argmax", PipelineKey{Shader: "argmax.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", 256}}},
+		params(n, 0, 0, 0), 1, 1, 1, logits, result)
+}

@@ -233,3 +233,56 @@ func TestAttention(t *testing.T) {
 		closeTo(t, "attention", got, want, 1e-5, 1e-4)
 	}
 }
+
+func TestGELU(t *testing.T) {
+	k := kernels(t)
+	// A dense sweep over [-8, 8] checks the WGSL erf everywhere it matters, plus random values.
+	var x []float32
+	for v := -8.0; v <= 8; v += 1.0 / 1024 {
+		x = append(x, float32(v))
+	}
+	x = append(x, randn(rand.New(rand.NewPCG(1, 7)), 10001, 3)...)
+	xt := upload(t, k, "x", x)
+	got := run(t, k, xt, len(x), must(t)(k.GELU(xt, len(x))))
+	want := append([]float32(nil), x...)
+	model.GELU(want)
+	closeTo(t, "gelu", got, want, 1e-6, 1e-6)
+}
+
+func TestEmbedding(t *testing.T) {
+	k := kernels(t)
+	r := rand.New(rand.NewPCG(1, 8))
+	const vocab, dim = 1000, 72
+	table := randn(r, vocab*dim, 1)
+	ids := []int{0, 999, 5, 5, 123}
+	idsU := make([]uint32, len(ids))
+	for i, id := range ids {
+		idsU[i] = uint32(id)
+	}
+	out := output(t, k, "out", len(ids)*dim)
+	got := run(t, k, out, len(ids)*dim, must(t)(k.Embedding(out, uploadU32(t, k, "ids", idsU), upload(t, k, "table", table), len(ids), dim)))
+	want := make([]float32, len(ids)*dim)
+	model.Embedding(want, table, ids, dim)
+	closeTo(t, "embedding", got, want, 0, 0)
+}
+
+func TestArgmax(t *testing.T) {
+	k := kernels(t)
+	r := rand.New(rand.NewPCG(1, 9))
+	greedy, err := model.NewSampler(model.Sampling{}, 32000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{1, 7, 32000} {
+		logits := randn(r, n, 4)
+		if n == 32000 { // ties: the lowest index wins, as on the CPU
+			logits[31000], logits[20000] = 100, 100
+		}
+		res := output(t, k, "result", 1)
+		raw := run(t, k, res, 1, must(t)(k.Argmax(res, upload(t, k, "logits", logits), n)))
+		got := int(math.Float32bits(raw[0]))
+		if want := greedy.Sample(logits, nil); got != want {
+			t.Errorf("n=%d: argmax %d, want %d", n, got, want)
+		}
+	}
+}
