@@ -1,0 +1,305 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/model/imageproc"
+	"github.com/cogvlm-web/cogvlm-web/model/safetensors"
+	"github.com/cogvlm-web/cogvlm-web/model/tokenizer"
+)
+
+// Built-in sampling defaults, used where generation_config.json does not say otherwise.
+// CogVLM's own generation_config.json carries only token ids, so these usually apply:
+// moderate sampling that keeps a chat answer varied but on topic. Seed 0 makes a plain
+// run reproducible; pass --seed for other draws.
+const (
+	defaultMaxNewTokens      = 256
+	defaultTemperature       = 0.8
+	defaultTopP              = 0.9
+	defaultTopK              = 0 // off
+	defaultRepetitionPenalty = 1.0
+)
+
+type generateOpts struct {
+	model, query, image, history, template, dump string
+	sampling                                     model.Sampling
+	json                                         bool
+}
+
+func generateFlags(fs *flag.FlagSet) func(env) error {
+	var o generateOpts
+	s := &o.sampling
+	fs.StringVar(&o.model, "model", "", "checkpoint `DIR` (Hugging Face layout: config.json, safetensors, tokenizer); required")
+	fs.StringVar(&o.query, "query", "", "the question `TEXT`; required")
+	fs.StringVar(&o.image, "image", "", "image `FILE` (PNG, JPEG, GIF, WebP); without it the prompt is text only")
+	fs.StringVar(&o.history, "history", "", "earlier turns, a JSON `FILE` of [[\"question\", \"answer\"], ...]")
+	fs.StringVar(&o.template, "template", "", "prompt `template`: chat, vqa or base (default: config.json's template_version, else chat)")
+	fs.IntVar(&s.MaxNewTokens, "max-new-tokens", defaultMaxNewTokens, "generate at most `N` tokens; when not given, capped to the context left")
+	fs.Float64Var(&s.Temperature, "temperature", defaultTemperature, "sampling temperature `T`; 0 is greedy")
+	fs.Float64Var(&s.TopP, "top-p", defaultTopP, "nucleus sampling: keep the most likely tokens up to probability `P`; 1 is off")
+	fs.IntVar(&s.TopK, "top-k", defaultTopK, "keep the `K` most likely tokens; 0 is off")
+	fs.Float64Var(&s.RepetitionPenalty, "repetition-penalty", defaultRepetitionPenalty, "Hugging Face repetition penalty `R`; 1 is off")
+	fs.Uint64Var(&s.Seed, "seed", 0, "sampling seed `S`: equal settings and seed give equal text")
+	fs.BoolVar(&o.json, "json", false, "print one JSON line with the ids and text instead of streaming the text")
+	fs.StringVar(&o.dump, "dump", "", "write the reference tensors (pixel_values, vision_out, prefill_logits_last, step_logits, prefill_hidden_last) as float32 safetensors to `FILE`")
+	return func(e env) error { return generate(e, o) }
+}
+
+// checkUsage refuses a command line that cannot mean anything (exit 2), before any file
+// is read.
+func (o *generateOpts) checkUsage() error {
+	switch {
+	case o.model == "":
+		return usagef("--model is required")
+	case o.query == "":
+		return usagef("--query is required")
+	case o.template != "" && !slices.Contains(model.Templates, o.template):
+		return usagef("unknown --template %q (want one of %s)", o.template, strings.Join(model.Templates, ", "))
+	}
+	// The sampler's own checks, as usage errors: they are about the command line.
+	if _, err := model.NewSampler(o.sampling, 1); err != nil {
+		return usageError{err.Error()}
+	}
+	return nil
+}
+
+func generate(e env, o generateOpts) error {
+	if err := o.checkUsage(); err != nil {
+		return err
+	}
+	configPath := filepath.Join(o.model, "config.json")
+	cfg, err := model.LoadConfig(configPath)
+	if err != nil {
+		return named(configPath, err)
+	}
+	if err := applyGenerationConfig(filepath.Join(o.model, "generation_config.json"), e.set, &o.sampling); err != nil {
+		return err
+	}
+	if o.template == "" {
+		o.template = "chat"
+		if slices.Contains(model.Templates, cfg.TemplateVersion) {
+			o.template = cfg.TemplateVersion
+		}
+	}
+	history, err := readHistory(o.history)
+	if err != nil {
+		return err
+	}
+	tok, err := tokenizer.Load(o.model)
+	if err != nil {
+		return named(o.model, err)
+	}
+	// The image before the weights: a bad file should fail in milliseconds, not after a
+	// multi-gigabyte load.
+	var pixels []float32
+	if o.image != "" {
+		if pixels, err = preprocessImage(o.image, cfg.Vision.ImageSize); err != nil {
+			return err
+		}
+	}
+
+	prompt, err := model.BuildPrompt(o.template, o.query, history)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	in := model.BuildInputs(tok.Encode(prompt), pixels != nil, cfg)
+	if !e.set["max-new-tokens"] {
+		// The default is a cap, not a demand: shrink it to the context left (but ask for
+		// at least one token, so that a prompt filling the context is an error).
+		o.sampling.MaxNewTokens = min(o.sampling.MaxNewTokens, max(1, cfg.MaxPositionEmbeddings-len(in.InputIDs)))
+	}
+	if err := model.CheckContextLength(len(in.InputIDs), o.sampling.MaxNewTokens, cfg); err != nil {
+		return err
+	}
+
+	m, err := loadModel(o.model, cfg)
+	if err != nil {
+		return err
+	}
+	o.sampling.KeepStepLogits = o.dump != ""
+	stream := tok.NewStreamDecoder()
+	var writeErr error
+	res, err := m.Generate(in, pixels, o.sampling, func(id int) bool {
+		if !o.json {
+			_, writeErr = fmt.Fprint(e.stdout, stream.Push(id))
+		}
+		return writeErr == nil // stdout closed (a pipe's reader quit): stop generating
+	})
+	if err != nil {
+		return err
+	}
+	if writeErr != nil {
+		return fmt.Errorf("writing to stdout: %v", writeErr)
+	}
+	if o.dump != "" {
+		if err := writeDump(o.dump, cfg, pixels, res); err != nil {
+			return err
+		}
+	}
+	if !o.json {
+		_, err := fmt.Fprintln(e.stdout, stream.Flush())
+		return err
+	}
+	return writeJSONResult(e, res, tok.Decode(res.GeneratedIDs))
+}
+
+// loadModel reads the whole checkpoint into float32 and closes its files.
+func loadModel(dir string, cfg model.Config) (*model.Model, error) {
+	ckpt, err := safetensors.OpenCheckpoint(dir)
+	if err != nil {
+		return nil, named(dir, err)
+	}
+	defer ckpt.Close()
+	m, err := model.Load(cfg, ckpt)
+	if err != nil {
+		return nil, named(dir, err)
+	}
+	return m, nil
+}
+
+// generationConfig holds the sampling keys of generation_config.json (Hugging Face's
+// GenerationConfig). max_length is ignored: it counts the prompt, and the prompt of an
+// image query is over a thousand tokens.
+type generationConfig struct {
+	DoSample          *bool    `json:"do_sample"`
+	Temperature       *float64 `json:"temperature"`
+	TopP              *float64 `json:"top_p"`
+	TopK              *int     `json:"top_k"`
+	RepetitionPenalty *float64 `json:"repetition_penalty"`
+	MaxNewTokens      *int     `json:"max_new_tokens"`
+}
+
+// applyGenerationConfig sets the sampling settings that the command line left at their
+// defaults from path, when it exists. do_sample false means greedy, as in transformers.
+func applyGenerationConfig(path string, set map[string]bool, s *model.Sampling) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var g generationConfig
+	if err := json.Unmarshal(data, &g); err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	apply := func(flag string, v *float64, dst *float64) {
+		if v != nil && !set[flag] {
+			*dst = *v
+		}
+	}
+	apply("temperature", g.Temperature, &s.Temperature)
+	apply("top-p", g.TopP, &s.TopP)
+	apply("repetition-penalty", g.RepetitionPenalty, &s.RepetitionPenalty)
+	if g.DoSample != nil && !*g.DoSample && !set["temperature"] {
+		s.Temperature = 0
+	}
+	if g.TopK != nil && !set["top-k"] {
+		s.TopK = *g.TopK
+	}
+	if g.MaxNewTokens != nil && !set["max-new-tokens"] {
+		s.MaxNewTokens = *g.MaxNewTokens
+	}
+	if _, err := model.NewSampler(*s, 1); err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	return nil
+}
+
+// readHistory reads --history: [["question", "answer"], ...].
+func readHistory(path string) ([][2]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var turns [][]string
+	if err := json.Unmarshal(data, &turns); err != nil {
+		return nil, fmt.Errorf("%s: want a JSON list of [question, answer] pairs: %v", path, err)
+	}
+	history := make([][2]string, len(turns))
+	for i, t := range turns {
+		if len(t) != 2 {
+			return nil, fmt.Errorf("%s: turn %d has %d strings, want [question, answer]", path, i, len(t))
+		}
+		history[i] = [2]string{t[0], t[1]}
+	}
+	return history, nil
+}
+
+// preprocessImage turns the image file into pixel_values [3, size, size].
+func preprocessImage(path string, size int) ([]float32, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	pixels, err := imageproc.Preprocess(f, size, 0)
+	if err != nil {
+		return nil, named(path, err)
+	}
+	return pixels, nil
+}
+
+// writeDump writes the tensors of testdata/golden/README.md's expected.safetensors that
+// this run computed, float32, so that they can be compared with the reference.
+func writeDump(path string, cfg model.Config, pixels []float32, res *model.Result) error {
+	H, V := cfg.HiddenSize, cfg.VocabSize
+	var tensors []safetensors.Tensor
+	add := func(name string, shape []int, v []float32) {
+		tensors = append(tensors, safetensors.EncodeFloat32(name, shape, v, safetensors.F32))
+	}
+	if pixels != nil {
+		S := cfg.Vision.ImageSize
+		add("pixel_values", []int{1, cfg.Vision.InChannels, S, S}, pixels)
+		add("vision_out", []int{1, len(res.VisionOut) / H, H}, res.VisionOut)
+	}
+	add("prefill_logits_last", []int{V}, res.PrefillLogitsLast)
+	add("step_logits", []int{len(res.StepLogits) / V, V}, res.StepLogits)
+	add("prefill_hidden_last", []int{H}, res.PrefillHiddenLast)
+	return safetensors.WriteFile(path, tensors, map[string]string{"format": "pt"})
+}
+
+// jsonResult is the --json line; the field order is the contract's.
+type jsonResult struct {
+	InputIDs      []int  `json:"input_ids"`
+	TokenTypeIDs  []int  `json:"token_type_ids"`
+	PositionIDs   []int  `json:"position_ids"`
+	GeneratedIDs  []int  `json:"generated_ids"`
+	GeneratedText string `json:"generated_text"`
+}
+
+func writeJSONResult(e env, res *model.Result, text string) error {
+	nonNil := func(v []int) []int { // [] rather than null
+		if v == nil {
+			return []int{}
+		}
+		return v
+	}
+	enc := json.NewEncoder(e.stdout) // one line, newline included
+	enc.SetEscapeHTML(false)         // "<" stays "<" in generated_text
+	return enc.Encode(jsonResult{
+		InputIDs:      nonNil(res.Inputs.InputIDs),
+		TokenTypeIDs:  nonNil(res.Inputs.TokenTypeIDs),
+		PositionIDs:   nonNil(res.Inputs.PositionIDs),
+		GeneratedIDs:  nonNil(res.GeneratedIDs),
+		GeneratedText: text,
+	})
+}
+
+const generateDoc = `Prints the answer as it is generated; with --json, one line of JSON instead:
+{"input_ids":[...],"token_type_ids":[...],"position_ids":[...],"generated_ids":[...],"generated_text":"..."}
+Sampling flags not given take their value from the checkpoint's generation_config.json
+(do_sample false means greedy), else the defaults below. --temperature 0 is greedy.
+`

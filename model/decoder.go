@@ -1,0 +1,242 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+)
+
+// decoderState is the run state of one sequence: the KV cache, sized once for the whole
+// sequence, and the activation buffers, sized for the longest forward call (the prompt).
+// A decode step uses their first row; nothing is allocated per token.
+type decoderState struct {
+	cfg      Config
+	capacity int // tokens the KV cache holds
+	maxRows  int // rows of the activation buffers
+	length   int // tokens in the KV cache
+	lastPos  int // position id of the last token
+
+	key, value [][]float32 // per layer (capacity, H): rotated keys, values
+
+	x         []float32    // (maxRows, H) residual stream
+	xb        []float32    // (maxRows, H) normed input, then branch output
+	q         []float32    // (maxRows, H) rotated queries
+	att       []float32    // (maxRows, H) attention output
+	gate, up  []float32    // (maxRows, I) MLP hidden
+	scores    []float32    // attention scratch (AttentionScratchLen(capacity))
+	hidden    []float32    // (H) final-norm output of the last row
+	logits    []float32    // (V)
+	runs      []expertRun  // expert row ranges of the current call
+	decodePos []int        // (1) position of a decode step
+	decodeID  []int        // (1) token of a decode step
+	langRun   [1]expertRun // a decode step: one language row
+}
+
+// expertRun is a range of rows [start, end) that goes through one expert.
+type expertRun struct {
+	start, end int
+	vision     bool
+}
+
+func newDecoderState(cfg Config, capacity, maxRows int) *decoderState {
+	H, I := cfg.HiddenSize, cfg.IntermediateSize
+	st := &decoderState{
+		cfg:       cfg,
+		capacity:  capacity,
+		maxRows:   maxRows,
+		key:       make([][]float32, cfg.NumHiddenLayers),
+		value:     make([][]float32, cfg.NumHiddenLayers),
+		x:         make([]float32, maxRows*H),
+		xb:        make([]float32, maxRows*H),
+		q:         make([]float32, maxRows*H),
+		att:       make([]float32, maxRows*H),
+		gate:      make([]float32, maxRows*I),
+		up:        make([]float32, maxRows*I),
+		scores:    make([]float32, AttentionScratchLen(capacity)),
+		hidden:    make([]float32, H),
+		logits:    make([]float32, cfg.VocabSize),
+		decodePos: make([]int, 1),
+		decodeID:  make([]int, 1),
+		langRun:   [1]expertRun{{0, 1, false}},
+	}
+	for l := range st.key {
+		st.key[l] = make([]float32, capacity*H)
+		st.value[l] = make([]float32, capacity*H)
+	}
+	return st
+}
+
+// expertRuns splits rows into maximal runs that use the same expert. With one image there
+// are at most three: text before, boi + patches, eoi + text after.
+func expertRuns(dst []expertRun, vision []bool) []expertRun {
+	dst = dst[:0]
+	for i, v := range vision {
+		if i == 0 || v != vision[i-1] {
+			dst = append(dst, expertRun{i, i, v})
+		}
+		dst[len(dst)-1].end = i + 1
+	}
+	return dst
+}
+
+// Prefill starts a new sequence with a prompt and returns the logits [V] and the final-norm
+// output [H] at its last token. imageRows are EncodeImage's rows for the vision tokens
+// (nil without an image); they replace those tokens' embeddings in order. The KV cache is
+// sized for maxNewTokens more tokens. The returned slices are the model's buffers, valid
+// until the next Prefill or Decode.
+func (m *Model) Prefill(in Inputs, imageRows []float32, maxNewTokens int) (logits, hidden []float32, err error) {
+	cfg := m.Config
+	H := cfg.HiddenSize
+	if err := checkInputs(in, cfg); err != nil {
+		return nil, nil, err
+	}
+	vision := 0
+	for _, t := range in.TokenTypeIDs {
+		if t == VisionTokenType {
+			vision++
+		}
+	}
+	if len(imageRows) != vision*H {
+		return nil, nil, fmt.Errorf("inputs have %d vision tokens but %d image rows of width %d were given",
+			vision, len(imageRows)/H, H)
+	}
+	if maxNewTokens < 0 {
+		return nil, nil, fmt.Errorf("max new tokens %d is negative", maxNewTokens)
+	}
+	rows := len(in.InputIDs)
+	capacity := rows + maxNewTokens
+	if m.dec == nil || m.dec.capacity < capacity || m.dec.maxRows < rows {
+		m.dec = nil // let the old cache go before allocating the new one
+		m.dec = newDecoderState(cfg, capacity, rows)
+	}
+	st := m.dec
+	st.length = 0
+
+	// token embeddings; the vision tokens' rows come from the image
+	Embedding(st.x, m.Weights.EmbedTokens, in.InputIDs, H)
+	next := 0
+	for i, t := range in.TokenTypeIDs {
+		if t == VisionTokenType {
+			copy(st.x[i*H:][:H], imageRows[next*H:][:H])
+			next++
+		}
+	}
+	st.runs = expertRuns(st.runs, in.VisionExpertMask())
+	st.forward(m.Weights, rows, in.PositionIDs, st.runs)
+	return st.logits, st.hidden, nil
+}
+
+// Decode appends one generated token (a language token at the previous position + 1) to
+// the sequence and returns the logits [V] for the next one: a view of the model's buffer,
+// valid until the next Prefill or Decode.
+func (m *Model) Decode(id int) ([]float32, error) {
+	st := m.dec
+	if st == nil {
+		return nil, errors.New("Decode called before Prefill")
+	}
+	if st.length >= st.capacity {
+		return nil, fmt.Errorf("KV cache full at %d tokens: Prefill was given fewer max new tokens", st.length)
+	}
+	if id < 0 || id >= m.Config.VocabSize {
+		return nil, fmt.Errorf("token id %d is outside the vocabulary [0, %d)", id, m.Config.VocabSize)
+	}
+	st.decodeID[0] = id
+	st.decodePos[0] = st.lastPos + 1
+	Embedding(st.x, m.Weights.EmbedTokens, st.decodeID, m.Config.HiddenSize)
+	st.forward(m.Weights, 1, st.decodePos, st.langRun[:])
+	return st.logits, nil
+}
+
+// checkInputs refuses inputs that would index out of range.
+func checkInputs(in Inputs, cfg Config) error {
+	n := len(in.InputIDs)
+	if n == 0 {
+		return errors.New("input_ids is empty")
+	}
+	if len(in.TokenTypeIDs) != n || len(in.PositionIDs) != n {
+		return fmt.Errorf("input_ids has %d entries but token_type_ids %d and position_ids %d",
+			n, len(in.TokenTypeIDs), len(in.PositionIDs))
+	}
+	for i := range n {
+		if id := in.InputIDs[i]; id < 0 || id >= cfg.VocabSize {
+			return fmt.Errorf("input_ids[%d] = %d is outside the vocabulary [0, %d)", i, id, cfg.VocabSize)
+		}
+		if t := in.TokenTypeIDs[i]; t != LanguageTokenType && t != VisionTokenType {
+			return fmt.Errorf("token_type_ids[%d] = %d is neither %d (language) nor %d (vision)",
+				i, t, LanguageTokenType, VisionTokenType)
+		}
+		if p := in.PositionIDs[i]; p < 0 {
+			return fmt.Errorf("position_ids[%d] = %d is negative", i, p)
+		}
+	}
+	return nil
+}
+
+// forward runs rows new tokens, whose embeddings are in st.x, through every layer,
+// appending their keys and values to the cache, then computes the final norm and the
+// logits of the last row.
+func (st *decoderState) forward(w *Weights, rows int, positions []int, runs []expertRun) {
+	H := st.cfg.HiddenSize
+	for l := range w.Layers {
+		st.layer(&w.Layers[l], l, rows, positions, runs)
+	}
+	st.length += rows
+	st.lastPos = positions[rows-1]
+
+	// final norm and lm_head, on the last row only: the earlier rows' logits are unused
+	RMSNorm(st.hidden, st.x[(rows-1)*H:rows*H], w.Norm, st.cfg.RMSNormEps, 1, H)
+	MatMul(st.logits, st.hidden, w.LMHead, nil, 1, H, st.cfg.VocabSize)
+}
+
+// layer is one decoder layer over rows new tokens at cache rows [length, length+rows).
+// Each expert's weights run on its row ranges only.
+func (st *decoderState) layer(lw *DecoderLayer, l, rows int, positions []int, runs []expertRun) {
+	cfg := st.cfg
+	H, I, heads := cfg.HiddenSize, cfg.IntermediateSize, cfg.NumAttentionHeads
+	eps := cfg.RMSNormEps
+	x, xb, q, att := st.x[:rows*H], st.xb[:rows*H], st.q[:rows*H], st.att[:rows*H]
+	seen := st.length + rows // keys visible to the last new row
+	k := st.key[l][st.length*H : seen*H]
+	v := st.value[l][st.length*H : seen*H]
+
+	// attention rmsnorm
+	RMSNorm(xb, x, lw.InputLayernorm, eps, rows, H)
+
+	// q, k, v of each expert; the fused weight's rows are [q; k; v], and k and v are
+	// written straight into the cache
+	for _, r := range runs {
+		e, n := lw.Expert(r.vision), r.end-r.start
+		in := xb[r.start*H : r.end*H]
+		MatMul(q[r.start*H:r.end*H], in, e.QueryKeyValue[:H*H], nil, n, H, H)
+		MatMul(k[r.start*H:r.end*H], in, e.QueryKeyValue[H*H:2*H*H], nil, n, H, H)
+		MatMul(v[r.start*H:r.end*H], in, e.QueryKeyValue[2*H*H:], nil, n, H, H)
+	}
+
+	// rotary embeddings at the CogVLM position ids
+	RoPE(q, rows, heads, H/heads, positions, RoPEBase)
+	RoPE(k, rows, heads, H/heads, positions, RoPEBase)
+
+	// causal attention over the cached and the new keys
+	Attention(att, q, st.key[l][:seen*H], st.value[l][:seen*H], st.scores, rows, seen, heads, H/heads, true)
+
+	// output projection of each expert, residual
+	for _, r := range runs {
+		e, n := lw.Expert(r.vision), r.end-r.start
+		MatMul(xb[r.start*H:r.end*H], att[r.start*H:r.end*H], e.Dense, nil, n, H, H)
+	}
+	Add(x, xb)
+
+	// ffn rmsnorm
+	RMSNorm(xb, x, lw.PostAttentionLayernorm, eps, rows, H)
+
+	// SwiGLU MLP of each expert: down(silu(gate(x)) * up(x)), residual
+	for _, r := range runs {
+		e, n := lw.Expert(r.vision), r.end-r.start
+		in := xb[r.start*H : r.end*H]
+		gate, up := st.gate[r.start*I:r.end*I], st.up[r.start*I:r.end*I]
+		MatMul(gate, in, e.GateProj, nil, n, H, I)
+		MatMul(up, in, e.UpProj, nil, n, H, I)
+		SiLUMul(gate, gate, up)
+		MatMul(in, gate, e.DownProj, nil, n, I, H)
+	}
+	Add(x, xb)
+}

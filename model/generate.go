@@ -1,0 +1,251 @@
+package model
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"time"
+)
+
+// Sampling are the generation settings.
+type Sampling struct {
+	MaxNewTokens      int     // tokens to generate at most (EOS stops earlier)
+	Temperature       float64 // 0: greedy argmax; otherwise logits are divided by it
+	TopK              int     // keep the k most likely tokens; 0: off
+	TopP              float64 // keep the smallest set with probability ≥ p; 0 or 1: off
+	RepetitionPenalty float64 // Hugging Face's: divide positive / multiply negative logits of tokens already in the sequence; 0 or 1: off
+	Seed              uint64  // seeds the PCG generator: equal settings give equal tokens
+	// KeepStepLogits keeps every step's logits in Result.StepLogits (the --dump file):
+	// vocab_size floats per generated token.
+	KeepStepLogits bool
+}
+
+// StopReason says why generation ended.
+type StopReason string
+
+const (
+	StopEOS       StopReason = "eos"            // the model chose eos_token_id
+	StopMaxTokens StopReason = "max_new_tokens" // MaxNewTokens were generated
+	StopCallback  StopReason = "callback"       // onToken returned false
+)
+
+// Result is a generation's output, with the tensors the CLI's --dump writes.
+type Result struct {
+	Inputs       Inputs
+	GeneratedIDs []int // the generated tokens; a final EOS is not included
+	StopReason   StopReason
+
+	VisionOut         []float32 // [NumImageTokens, H]: boi, adapted patches, eoi; nil without an image
+	PrefillLogitsLast []float32 // [V] logits at the last prompt token
+	PrefillHiddenLast []float32 // [H] final-norm output at the last prompt token
+	// StepLogits [len(GeneratedIDs), V] (with KeepStepLogits): row k holds the model's
+	// logits (before any sampling transform) that chose GeneratedIDs[k]; row 0 equals
+	// PrefillLogitsLast.
+	StepLogits []float32
+
+	Stats Stats
+}
+
+// Stats are a generation's timings.
+type Stats struct {
+	Vision, Prefill, Decode     time.Duration
+	PrefillTokens, DecodeTokens int
+}
+
+// Generate runs the whole pipeline: the image (pixels, CHW pixel_values, or nil without
+// one) through the vision tower, the prompt through the decoder, then one token at a
+// time until EOS, s.MaxNewTokens tokens, or onToken (may be nil) returns false; onToken
+// sees every generated token except EOS.
+func (m *Model) Generate(in Inputs, pixels []float32, s Sampling, onToken func(id int) bool) (*Result, error) {
+	cfg := m.Config
+	sampler, err := NewSampler(s, cfg.VocabSize)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckContextLength(len(in.InputIDs), s.MaxNewTokens, cfg); err != nil {
+		return nil, err
+	}
+	if err := checkInputs(in, cfg); err != nil {
+		return nil, err
+	}
+	res := &Result{Inputs: in}
+	imageTokens := 0
+	for _, t := range in.TokenTypeIDs {
+		if t == VisionTokenType {
+			imageTokens++
+		}
+	}
+	switch {
+	case pixels == nil && imageTokens > 0:
+		return nil, fmt.Errorf("inputs have %d image tokens but no pixel values were given", imageTokens)
+	case pixels != nil && imageTokens != cfg.NumImageTokens():
+		return nil, fmt.Errorf("inputs have %d image tokens, want %d for one image", imageTokens, cfg.NumImageTokens())
+	case pixels != nil:
+		start := time.Now()
+		if res.VisionOut, err = m.EncodeImage(pixels); err != nil {
+			return nil, err
+		}
+		res.Stats.Vision = time.Since(start)
+	}
+
+	start := time.Now()
+	logits, hidden, err := m.Prefill(in, res.VisionOut, s.MaxNewTokens)
+	if err != nil {
+		return nil, err
+	}
+	res.Stats.Prefill, res.Stats.PrefillTokens = time.Since(start), len(in.InputIDs)
+	res.PrefillLogitsLast = slices.Clone(logits)
+	res.PrefillHiddenLast = slices.Clone(hidden)
+
+	// the sequence so far, for the repetition penalty
+	seq := slices.Grow(slices.Clone(in.InputIDs), s.MaxNewTokens)
+	start = time.Now()
+	res.StopReason = StopMaxTokens
+	for len(res.GeneratedIDs) < s.MaxNewTokens {
+		if len(res.GeneratedIDs) > 0 {
+			if logits, err = m.Decode(seq[len(seq)-1]); err != nil {
+				return nil, err
+			}
+			res.Stats.DecodeTokens++
+		}
+		id := sampler.Sample(logits, seq)
+		if id == cfg.EOSTokenID {
+			res.StopReason = StopEOS
+			break
+		}
+		seq = append(seq, id)
+		res.GeneratedIDs = append(res.GeneratedIDs, id)
+		if s.KeepStepLogits {
+			res.StepLogits = append(res.StepLogits, logits...)
+		}
+		if onToken != nil && !onToken(id) {
+			res.StopReason = StopCallback
+			break
+		}
+	}
+	res.Stats.Decode = time.Since(start)
+	return res, nil
+}
+
+// Sampler picks the next token from logits. Its buffers are allocated once.
+type Sampler struct {
+	s     Sampling
+	rng   *rand.Rand
+	work  []float32 // the transformed logits
+	order []int     // token ids, most likely first
+	probs []float64
+	seen  []bool // repetition penalty: tokens already penalised this step
+}
+
+// NewSampler checks the settings for a vocabulary of vocab tokens.
+func NewSampler(s Sampling, vocab int) (*Sampler, error) {
+	switch {
+	case s.MaxNewTokens < 0:
+		return nil, fmt.Errorf("max new tokens %d is negative", s.MaxNewTokens)
+	case !(s.Temperature >= 0) || math.IsInf(s.Temperature, 1):
+		return nil, fmt.Errorf("temperature %v must be 0 (greedy) or positive", s.Temperature)
+	case s.TopK < 0:
+		return nil, fmt.Errorf("top-k %d is negative", s.TopK)
+	case !(s.TopP >= 0 && s.TopP <= 1):
+		return nil, fmt.Errorf("top-p %v is outside [0, 1]", s.TopP)
+	case !(s.RepetitionPenalty >= 0) || math.IsInf(s.RepetitionPenalty, 1):
+		return nil, fmt.Errorf("repetition penalty %v must be positive (1 or 0: off)", s.RepetitionPenalty)
+	}
+	return &Sampler{
+		s:     s,
+		rng:   rand.New(rand.NewPCG(s.Seed, 0x636f67766c6d)), // stream constant: "cogvlm"
+		work:  make([]float32, vocab),
+		order: make([]int, vocab),
+		probs: make([]float64, vocab),
+		seen:  make([]bool, vocab),
+	}, nil
+}
+
+// Sample returns the next token for logits [V] (left unchanged) given the ids of the
+// sequence so far. The steps are Hugging Face's order: repetition penalty, then greedy
+// argmax, or temperature, top-k, top-p and a draw from what is left.
+func (sp *Sampler) Sample(logits []float32, seq []int) int {
+	s := sp.s
+	work := sp.work[:len(logits)]
+	copy(work, logits)
+
+	if p := float32(s.RepetitionPenalty); p != 0 && p != 1 {
+		for _, id := range seq {
+			if sp.seen[id] {
+				continue
+			}
+			sp.seen[id] = true
+			if work[id] < 0 {
+				work[id] *= p
+			} else {
+				work[id] /= p
+			}
+		}
+		for _, id := range seq {
+			sp.seen[id] = false
+		}
+	}
+
+	if s.Temperature == 0 {
+		best := 0
+		for i, v := range work {
+			if v > work[best] {
+				best = i
+			}
+		}
+		return best
+	}
+
+	// most likely first; equal logits by id, so the order (and the draw) is reproducible
+	order := sp.order[:len(work)]
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		return cmp.Or(cmp.Compare(work[b], work[a]), cmp.Compare(a, b))
+	})
+	keep := len(order)
+	if s.TopK > 0 && s.TopK < keep {
+		// ties with the k-th logit stay, as in Hugging Face's TopKLogitsWarper
+		keep = s.TopK
+		for keep < len(order) && work[order[keep]] == work[order[s.TopK-1]] {
+			keep++
+		}
+	}
+
+	// softmax of logits/temperature over the kept tokens
+	probs := sp.probs[:keep]
+	maxv := float64(work[order[0]])
+	var sum float64
+	for i, id := range order[:keep] {
+		probs[i] = math.Exp((float64(work[id]) - maxv) / s.Temperature)
+		sum += probs[i]
+	}
+	if s.TopP > 0 && s.TopP < 1 {
+		// smallest prefix whose probability reaches top-p (at least one token)
+		var cum float64
+		for i, p := range probs {
+			cum += p / sum
+			if cum >= s.TopP {
+				keep = i + 1
+				break
+			}
+		}
+		probs = probs[:keep]
+		sum = 0
+		for _, p := range probs {
+			sum += p
+		}
+	}
+
+	u := sp.rng.Float64() * sum
+	for i, p := range probs {
+		u -= p
+		if u < 0 {
+			return order[i]
+		}
+	}
+	return order[keep-1] // u ≈ sum after rounding
+}

@@ -1,0 +1,21 @@
+package model
+
+// Model is a loaded CogVLM: the config, the float32 weights, and the run state of the
+// sequence being generated (KV cache and activation buffers, allocated once per sequence
+// length and reused). A Model runs one sequence at a time: it is not safe for concurrent
+// use.
+type Model struct {
+	Config  Config
+	Weights *Weights
+
+	dec *decoderState // nil until the first Prefill
+}
+
+// Load validates cfg and reads the weights from src (see LoadWeights).
+func Load(cfg Config, src TensorSource) (*Model, error) {
+	w, err := LoadWeights(cfg, src)
+	if err != nil {
+		return nil, err
+	}
+	return &Model{Config: cfg, Weights: w}, nil
+}

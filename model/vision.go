@@ -1,0 +1,77 @@
+package model
+
+import "fmt"
+
+// EncodeImage runs one image through the vision tower and the adapter. pixels are the
+// normalised pixel_values, CHW [C, S, S]. The result is the rows that replace the image
+// tokens' embeddings: [boi, grid² adapted patch features, eoi], [NumImageTokens, H].
+func (m *Model) EncodeImage(pixels []float32) ([]float32, error) {
+	if want := m.Config.PixelCount(); len(pixels) != want {
+		v := m.Config.Vision
+		return nil, fmt.Errorf("pixel values have %d elements, want %d (%d×%d×%d CHW)",
+			len(pixels), want, v.InChannels, v.ImageSize, v.ImageSize)
+	}
+	features := visionTower(m.Config.Vision, &m.Weights.Vision, pixels)
+	return adapter(m.Config, &m.Weights.Adapter, features), nil
+}
+
+// visionTower is EVA2-CLIP: patch embedding, cls token and position embeddings, the
+// transformer layers, then the cls token is dropped. It returns [grid², D].
+func visionTower(cfg VisionConfig, w *VisionWeights, pixels []float32) []float32 {
+	S, C, P := cfg.ImageSize, cfg.InChannels, cfg.PatchSize
+	D, F, heads := cfg.HiddenSize, cfg.IntermediateSize, cfg.NumHeads
+	grid := S / P
+	patches := grid * grid
+	N := patches + 1 // tokens: cls + patches
+	patchLen := C * P * P
+
+	// patch embedding: the Conv2d with kernel = stride = P is a matmul over the patches
+	// laid out as rows, each in the weight's (c, ky, kx) order; patches go row by row.
+	cols := make([]float32, patches*patchLen)
+	for gy := range grid {
+		for gx := range grid {
+			row := cols[(gy*grid+gx)*patchLen:][:patchLen]
+			for c := range C {
+				for ky := range P {
+					src := pixels[c*S*S+(gy*P+ky)*S+gx*P:][:P]
+					copy(row[(c*P+ky)*P:][:P], src)
+				}
+			}
+		}
+	}
+	x := make([]float32, N*D) // (N, D) residual stream
+	MatMul(x[D:], cols, w.PatchWeight, w.PatchBias, patches, patchLen, D)
+
+	// cls token first, then every row gets its position embedding
+	copy(x[:D], w.ClsEmbedding)
+	Add(x, w.PositionEmbedding)
+
+	qkv := make([]float32, 3*N*D) // q, k, v, each (N, D)
+	q, k, v := qkv[:N*D], qkv[N*D:2*N*D], qkv[2*N*D:]
+	att := make([]float32, N*D)
+	h := make([]float32, N*D)
+	mlp := make([]float32, N*F)
+	scores := make([]float32, AttentionScratchLen(N))
+	for l := range w.Layers {
+		lw := &w.Layers[l]
+		// attention: the fused query_key_value output is [3][heads][head_dim], so its
+		// weight rows split into the q, k and v projections
+		MatMul(q, x, lw.QueryKeyValueWeight[:D*D], lw.QueryKeyValueBias[:D], N, D, D)
+		MatMul(k, x, lw.QueryKeyValueWeight[D*D:2*D*D], lw.QueryKeyValueBias[D:2*D], N, D, D)
+		MatMul(v, x, lw.QueryKeyValueWeight[2*D*D:], lw.QueryKeyValueBias[2*D:], N, D, D)
+		Attention(att, q, k, v, scores, N, N, heads, D/heads, false)
+		MatMul(h, att, lw.DenseWeight, lw.DenseBias, N, D, D)
+		// residual with the norm on the branch output: x = x + LN_in(attn(x))
+		LayerNorm(h, h, lw.InputLayernormWeight, lw.InputLayernormBias, cfg.LayerNormEps, N, D)
+		Add(x, h)
+
+		// MLP: x = x + LN_post(fc2(gelu(fc1(x))))
+		MatMul(mlp, x, lw.FC1Weight, lw.FC1Bias, N, D, F)
+		GELU(mlp)
+		MatMul(h, mlp, lw.FC2Weight, lw.FC2Bias, N, F, D)
+		LayerNorm(h, h, lw.PostAttentionLayernormWeight, lw.PostAttentionLayernormBias, cfg.LayerNormEps, N, D)
+		Add(x, h)
+	}
+	// drop the cls token
+	return x[D:]
+}

@@ -1,0 +1,292 @@
+package model
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// TensorSource is where weights come from: a Hugging Face safetensors checkpoint
+// (*safetensors.Checkpoint) today, a converted quantized package later. Tensors are read
+// one at a time so that nothing but the destination is held in memory.
+type TensorSource interface {
+	// Names lists every tensor the source holds.
+	Names() []string
+	// Shape is the named tensor's shape, or false when the source has no such tensor.
+	Shape(name string) ([]int, bool)
+	// ReadFloat32 converts the named tensor to float32 into dst, whose length is the
+	// tensor's element count. Errors name the file and the tensor.
+	ReadFloat32(name string, dst []float32) error
+}
+
+// Weights are all the tensors of a CogVLM checkpoint, float32, row-major. Every field's hf
+// tag is its Hugging Face name (%d is the layer index) and its shape tag its shape in the
+// symbols of the checkpoint README: H hidden_size, I intermediate_size, V vocab_size,
+// D vision hidden_size, F vision intermediate_size, C in_channels, P patch_size,
+// N num_positions. Linear weights are [out, in]: y = x·Wᵀ.
+type Weights struct {
+	EmbedTokens []float32      `hf:"model.embed_tokens.weight" shape:"V,H"`
+	Vision      VisionWeights  // EVA2-CLIP tower
+	Adapter     AdapterWeights // GLU projection into the language model, boi/eoi
+	Layers      []DecoderLayer `count:"num_hidden_layers"`
+	Norm        []float32      `hf:"model.norm.weight" shape:"H"`
+	LMHead      []float32      `hf:"lm_head.weight" shape:"V,H"`
+}
+
+// VisionWeights are the EVA2-CLIP-E vision tower.
+type VisionWeights struct {
+	PatchWeight       []float32     `hf:"model.vision.patch_embedding.proj.weight" shape:"D,C,P,P"` // Conv2d, kernel = stride = P
+	PatchBias         []float32     `hf:"model.vision.patch_embedding.proj.bias" shape:"D"`
+	ClsEmbedding      []float32     `hf:"model.vision.patch_embedding.cls_embedding" shape:"1,D"`
+	PositionEmbedding []float32     `hf:"model.vision.patch_embedding.position_embedding.weight" shape:"N,D"`
+	Layers            []VisionLayer `count:"vision_config.num_hidden_layers"`
+}
+
+// VisionLayer is one EVA2-CLIP transformer layer. Its norms apply to the output of the
+// sub-block (x = x + LN(block(x))), hence their names.
+type VisionLayer struct {
+	InputLayernormWeight         []float32 `hf:"model.vision.transformer.layers.%d.input_layernorm.weight" shape:"D"`
+	InputLayernormBias           []float32 `hf:"model.vision.transformer.layers.%d.input_layernorm.bias" shape:"D"`
+	QueryKeyValueWeight          []float32 `hf:"model.vision.transformer.layers.%d.attention.query_key_value.weight" shape:"3D,D"` // rows [3][heads][head_dim]
+	QueryKeyValueBias            []float32 `hf:"model.vision.transformer.layers.%d.attention.query_key_value.bias" shape:"3D"`
+	DenseWeight                  []float32 `hf:"model.vision.transformer.layers.%d.attention.dense.weight" shape:"D,D"`
+	DenseBias                    []float32 `hf:"model.vision.transformer.layers.%d.attention.dense.bias" shape:"D"`
+	PostAttentionLayernormWeight []float32 `hf:"model.vision.transformer.layers.%d.post_attention_layernorm.weight" shape:"D"`
+	PostAttentionLayernormBias   []float32 `hf:"model.vision.transformer.layers.%d.post_attention_layernorm.bias" shape:"D"`
+	FC1Weight                    []float32 `hf:"model.vision.transformer.layers.%d.mlp.fc1.weight" shape:"F,D"`
+	FC1Bias                      []float32 `hf:"model.vision.transformer.layers.%d.mlp.fc1.bias" shape:"F"`
+	FC2Weight                    []float32 `hf:"model.vision.transformer.layers.%d.mlp.fc2.weight" shape:"D,F"`
+	FC2Bias                      []float32 `hf:"model.vision.transformer.layers.%d.mlp.fc2.bias" shape:"D"`
+}
+
+// AdapterWeights are the GLU that maps vision features into the language model's space,
+// and the learned boi/eoi rows put around the image.
+type AdapterWeights struct {
+	LinearProj  []float32 `hf:"model.vision.linear_proj.linear_proj.weight" shape:"H,D"`
+	Norm1Weight []float32 `hf:"model.vision.linear_proj.norm1.weight" shape:"H"`
+	Norm1Bias   []float32 `hf:"model.vision.linear_proj.norm1.bias" shape:"H"`
+	GateProj    []float32 `hf:"model.vision.linear_proj.gate_proj.weight" shape:"I,H"`
+	DenseHTo4H  []float32 `hf:"model.vision.linear_proj.dense_h_to_4h.weight" shape:"I,H"`
+	Dense4HToH  []float32 `hf:"model.vision.linear_proj.dense_4h_to_h.weight" shape:"H,I"`
+	BOI         []float32 `hf:"model.vision.boi" shape:"1,1,H"`
+	EOI         []float32 `hf:"model.vision.eoi" shape:"1,1,H"`
+}
+
+// DecoderLayer is one language-model layer: shared norms and two experts (vision and
+// language) of the attention projections and the MLP.
+type DecoderLayer struct {
+	InputLayernorm         []float32 `hf:"model.layers.%d.input_layernorm.weight" shape:"H"`
+	VisionQueryKeyValue    []float32 `hf:"model.layers.%d.self_attn.vision_expert_query_key_value.weight" shape:"3H,H"` // rows [3][heads][head_dim]
+	VisionDense            []float32 `hf:"model.layers.%d.self_attn.vision_expert_dense.weight" shape:"H,H"`
+	LanguageQueryKeyValue  []float32 `hf:"model.layers.%d.self_attn.language_expert_query_key_value.weight" shape:"3H,H"`
+	LanguageDense          []float32 `hf:"model.layers.%d.self_attn.language_expert_dense.weight" shape:"H,H"`
+	PostAttentionLayernorm []float32 `hf:"model.layers.%d.post_attention_layernorm.weight" shape:"H"`
+	VisionGateProj         []float32 `hf:"model.layers.%d.mlp.vision_mlp.gate_proj.weight" shape:"I,H"`
+	VisionUpProj           []float32 `hf:"model.layers.%d.mlp.vision_mlp.up_proj.weight" shape:"I,H"`
+	VisionDownProj         []float32 `hf:"model.layers.%d.mlp.vision_mlp.down_proj.weight" shape:"H,I"`
+	LanguageGateProj       []float32 `hf:"model.layers.%d.mlp.language_mlp.gate_proj.weight" shape:"I,H"`
+	LanguageUpProj         []float32 `hf:"model.layers.%d.mlp.language_mlp.up_proj.weight" shape:"I,H"`
+	LanguageDownProj       []float32 `hf:"model.layers.%d.mlp.language_mlp.down_proj.weight" shape:"H,I"`
+}
+
+// Expert is one expert's weights of a decoder layer.
+type Expert struct {
+	QueryKeyValue, Dense, GateProj, UpProj, DownProj []float32
+}
+
+// Expert returns the vision expert (vision true) or the language expert of the layer.
+func (l *DecoderLayer) Expert(vision bool) Expert {
+	if vision {
+		return Expert{l.VisionQueryKeyValue, l.VisionDense, l.VisionGateProj, l.VisionUpProj, l.VisionDownProj}
+	}
+	return Expert{l.LanguageQueryKeyValue, l.LanguageDense, l.LanguageGateProj, l.LanguageUpProj, l.LanguageDownProj}
+}
+
+// TensorSpec is one tensor a checkpoint must hold.
+type TensorSpec struct {
+	Name  string
+	Shape []int
+}
+
+// TensorSpecs lists every tensor of a checkpoint for cfg, in the order of the Weights
+// struct, with the shape the config implies. cfg must be valid.
+func TensorSpecs(cfg Config) ([]TensorSpec, error) {
+	bindings, err := bind(cfg, &Weights{})
+	if err != nil {
+		return nil, err
+	}
+	specs := make([]TensorSpec, len(bindings))
+	for i, b := range bindings {
+		specs[i] = b.TensorSpec
+	}
+	return specs, nil
+}
+
+// binding ties a tensor to the Weights field it fills.
+type binding struct {
+	TensorSpec
+	dst *[]float32
+}
+
+// bind walks w's fields by their tags and returns one binding per tensor; layer slices are
+// allocated to the length their count tag names.
+func bind(cfg Config, w *Weights) ([]binding, error) {
+	dims := map[string]int{
+		"H": cfg.HiddenSize, "I": cfg.IntermediateSize, "V": cfg.VocabSize,
+		"D": cfg.Vision.HiddenSize, "F": cfg.Vision.IntermediateSize, "C": cfg.Vision.InChannels,
+		"P": cfg.Vision.PatchSize, "N": cfg.Vision.NumPositions,
+	}
+	counts := map[string]int{
+		"num_hidden_layers":               cfg.NumHiddenLayers,
+		"vision_config.num_hidden_layers": cfg.Vision.NumHiddenLayers,
+	}
+	var out []binding
+	var walk func(v reflect.Value, layer int) error
+	walk = func(v reflect.Value, layer int) error {
+		t := v.Type()
+		for i := range t.NumField() {
+			f, fv := t.Field(i), v.Field(i)
+			switch {
+			case f.Type == reflect.TypeFor[[]float32]():
+				name := f.Tag.Get("hf")
+				if strings.Contains(name, "%d") {
+					name = fmt.Sprintf(name, layer)
+				}
+				shape, err := parseShape(f.Tag.Get("shape"), dims)
+				if err != nil {
+					return fmt.Errorf("%s.%s: %v", t.Name(), f.Name, err)
+				}
+				out = append(out, binding{TensorSpec{name, shape}, fv.Addr().Interface().(*[]float32)})
+			case f.Type.Kind() == reflect.Struct:
+				if err := walk(fv, layer); err != nil {
+					return err
+				}
+			case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+				n, ok := counts[f.Tag.Get("count")]
+				if !ok {
+					return fmt.Errorf("%s.%s: unknown count tag %q", t.Name(), f.Name, f.Tag.Get("count"))
+				}
+				fv.Set(reflect.MakeSlice(f.Type, n, n))
+				for j := range n {
+					if err := walk(fv.Index(j), j); err != nil {
+						return err
+					}
+				}
+			default:
+				return fmt.Errorf("%s.%s: field type %s has no tensor binding", t.Name(), f.Name, f.Type)
+			}
+		}
+		return nil
+	}
+	if err := walk(reflect.ValueOf(w).Elem(), 0); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// maxElements bounds one tensor so that a hostile config cannot overflow int or ask for
+// an absurd allocation; CogVLM-17B's largest tensor (embed_tokens) has 131 M elements.
+const maxElements = 1 << 34
+
+// parseShape turns a shape tag such as "3H,H" into sizes: each dimension is an optional
+// integer factor times an optional symbol.
+func parseShape(tag string, dims map[string]int) ([]int, error) {
+	if tag == "" {
+		return nil, fmt.Errorf("missing shape tag")
+	}
+	var shape []int
+	total := 1
+	for _, d := range strings.Split(tag, ",") {
+		digits := strings.TrimRightFunc(d, func(r rune) bool { return r < '0' || r > '9' })
+		factor, sym := 1, d[len(digits):]
+		if digits != "" {
+			var err error
+			if factor, err = strconv.Atoi(digits); err != nil {
+				return nil, fmt.Errorf("bad shape tag %q", tag)
+			}
+		}
+		size := factor
+		if sym != "" {
+			v, ok := dims[sym]
+			if !ok {
+				return nil, fmt.Errorf("shape tag %q: unknown symbol %q", tag, sym)
+			}
+			size *= v
+		}
+		if size <= 0 || size > maxElements/total {
+			return nil, fmt.Errorf("shape tag %q: dimension %q is %d (total limit %d elements)", tag, d, size, maxElements)
+		}
+		total *= size
+		shape = append(shape, size)
+	}
+	return shape, nil
+}
+
+// LoadWeights reads every tensor of cfg's model from src, tensor by tensor. Before reading
+// anything it compares the source's tensor list with what cfg implies and fails with one
+// error that lists every missing, unexpected and wrongly-shaped tensor.
+func LoadWeights(cfg Config, src TensorSource) (*Weights, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	w := &Weights{}
+	bindings, err := bind(cfg, w)
+	if err != nil {
+		return nil, err
+	}
+	var missing, shapes []string
+	expected := make(map[string]bool, len(bindings))
+	for _, b := range bindings {
+		expected[b.Name] = true
+		got, ok := src.Shape(b.Name)
+		switch {
+		case !ok:
+			missing = append(missing, b.Name)
+		case !slices.Equal(got, b.Shape):
+			shapes = append(shapes, fmt.Sprintf("%s %v (want %v)", b.Name, got, b.Shape))
+		}
+	}
+	var unexpected []string
+	for _, name := range src.Names() {
+		if !expected[name] {
+			unexpected = append(unexpected, name)
+		}
+	}
+	if len(missing)+len(shapes)+len(unexpected) > 0 {
+		var parts []string
+		for _, p := range []struct {
+			what  string
+			names []string
+		}{{"missing", missing}, {"unexpected", unexpected}, {"wrong shape", shapes}} {
+			if len(p.names) > 0 {
+				slices.Sort(p.names)
+				parts = append(parts, fmt.Sprintf("%d %s: %s", len(p.names), p.what, listNames(p.names)))
+			}
+		}
+		return nil, fmt.Errorf("checkpoint does not match config: %s", strings.Join(parts, "; "))
+	}
+	for _, b := range bindings {
+		n := 1
+		for _, d := range b.Shape {
+			n *= d
+		}
+		*b.dst = make([]float32, n)
+		if err := src.ReadFloat32(b.Name, *b.dst); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// maxListedNames caps each list of a mismatch error: a config for the wrong model size
+// gets thousands of mismatches, and the first few already say what is wrong.
+const maxListedNames = 20
+
+func listNames(names []string) string {
+	if len(names) <= maxListedNames {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s, … and %d more", strings.Join(names[:maxListedNames], ", "), len(names)-maxListedNames)
+}

@@ -1,0 +1,205 @@
+package model
+
+import (
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cogvlm-web/cogvlm-web/model/safetensors"
+)
+
+// memSource is an in-memory TensorSource.
+type memSource struct {
+	shapes map[string][]int
+	data   map[string][]float32
+}
+
+func (s *memSource) Names() []string { return slices.Sorted(maps.Keys(s.shapes)) }
+
+func (s *memSource) Shape(name string) ([]int, bool) {
+	sh, ok := s.shapes[name]
+	return sh, ok
+}
+
+func (s *memSource) ReadFloat32(name string, dst []float32) error {
+	d, ok := s.data[name]
+	if !ok || len(d) != len(dst) {
+		return fmt.Errorf("memSource: tensor %q: have %d values, want %d", name, len(d), len(dst))
+	}
+	copy(dst, d)
+	return nil
+}
+
+// fullSource holds every tensor cfg needs; tensor i is filled with the value i.
+func fullSource(t *testing.T, cfg Config) *memSource {
+	t.Helper()
+	specs, err := TensorSpecs(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &memSource{shapes: map[string][]int{}, data: map[string][]float32{}}
+	for i, sp := range specs {
+		n := 1
+		for _, d := range sp.Shape {
+			n *= d
+		}
+		s.shapes[sp.Name] = sp.Shape
+		s.data[sp.Name] = slices.Repeat([]float32{float32(i)}, n)
+	}
+	return s
+}
+
+// smallConfig is the golden config with a 100-token vocabulary, so sources stay small.
+func smallConfig(t *testing.T) Config {
+	cfg := goldenConfig(t)
+	cfg.VocabSize = 100
+	return cfg
+}
+
+// TestTensorSpecsMatchGoldenCheckpoint: the names and shapes the config implies are
+// exactly those of the real-layout checkpoint.
+func TestTensorSpecsMatchGoldenCheckpoint(t *testing.T) {
+	cfg := goldenConfig(t)
+	specs, err := TensorSpecs(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// top level 3, vision 4 + 12 per layer, adapter 8, decoder 12 per layer
+	if want := 3 + 4 + 12*cfg.Vision.NumHiddenLayers + 8 + 12*cfg.NumHiddenLayers; len(specs) != want {
+		t.Errorf("%d tensor specs, want %d", len(specs), want)
+	}
+	ckpt, err := safetensors.OpenCheckpoint(filepath.Join(goldenDir, "tiny-chat", "model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ckpt.Close()
+	var names []string
+	for _, sp := range specs {
+		names = append(names, sp.Name)
+		got, ok := ckpt.Shape(sp.Name)
+		if !ok || !slices.Equal(got, sp.Shape) {
+			t.Errorf("%s: checkpoint shape %v (present %v), spec %v", sp.Name, got, ok, sp.Shape)
+		}
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, ckpt.Names()) {
+		t.Errorf("spec names differ from the checkpoint's:\n%v\n%v", names, ckpt.Names())
+	}
+}
+
+func TestLoadWeightsFillsEveryField(t *testing.T) {
+	cfg := smallConfig(t)
+	src := fullSource(t, cfg)
+	w, err := LoadWeights(cfg, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.Layers) != cfg.NumHiddenLayers || len(w.Vision.Layers) != cfg.Vision.NumHiddenLayers {
+		t.Fatalf("%d decoder and %d vision layers", len(w.Layers), len(w.Vision.Layers))
+	}
+	// fields hold their own tensor's values (tensor i is filled with i)
+	for _, tc := range []struct {
+		name string
+		got  []float32
+	}{
+		{"model.embed_tokens.weight", w.EmbedTokens},
+		{"lm_head.weight", w.LMHead},
+		{"model.layers.1.self_attn.vision_expert_dense.weight", w.Layers[1].VisionDense},
+		{"model.layers.0.mlp.language_mlp.down_proj.weight", w.Layers[0].LanguageDownProj},
+		{"model.vision.transformer.layers.1.mlp.fc2.bias", w.Vision.Layers[1].FC2Bias},
+		{"model.vision.linear_proj.dense_4h_to_h.weight", w.Adapter.Dense4HToH},
+		{"model.vision.eoi", w.Adapter.EOI},
+	} {
+		if !slices.Equal(tc.got, src.data[tc.name]) {
+			t.Errorf("%s: field holds %d values starting %v, want the tensor's %d values of %v",
+				tc.name, len(tc.got), tc.got[:min(1, len(tc.got))], len(src.data[tc.name]), src.data[tc.name][0])
+		}
+	}
+	e := w.Layers[0].Expert(true)
+	if &e.QueryKeyValue[0] != &w.Layers[0].VisionQueryKeyValue[0] || &w.Layers[0].Expert(false).UpProj[0] != &w.Layers[0].LanguageUpProj[0] {
+		t.Error("Expert returns the wrong expert's weights")
+	}
+}
+
+// TestLoadWeightsListsEveryMismatch: one error names every missing, unexpected and
+// wrongly-shaped tensor, before anything is read.
+func TestLoadWeightsListsEveryMismatch(t *testing.T) {
+	cfg := smallConfig(t)
+	src := fullSource(t, cfg)
+	delete(src.shapes, "model.layers.1.post_attention_layernorm.weight")
+	delete(src.shapes, "model.vision.boi")
+	src.shapes["model.layers.0.self_attn.rotary_emb.inv_freq"] = []int{8}
+	src.shapes["model.layers.1.mlp.vision_mlp.up_proj.weight"] = []int{64, 176} // transposed
+	src.data = nil                                                              // nothing may be read
+	_, err := LoadWeights(cfg, src)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	t.Log(msg)
+	for _, want := range []string{
+		"2 missing: model.layers.1.post_attention_layernorm.weight, model.vision.boi",
+		"1 unexpected: model.layers.0.self_attn.rotary_emb.inv_freq",
+		"1 wrong shape: model.layers.1.mlp.vision_mlp.up_proj.weight [64 176] (want [176 64])",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error does not contain %q", want)
+		}
+	}
+	if strings.Contains(msg, "\n") {
+		t.Error("error spans several lines")
+	}
+}
+
+func TestLoadWeightsCapsLongLists(t *testing.T) {
+	cfg := smallConfig(t)
+	src := &memSource{shapes: map[string][]int{}} // empty: every tensor is missing
+	_, err := LoadWeights(cfg, src)
+	specs, _ := TensorSpecs(cfg)
+	want := fmt.Sprintf("%d missing: ", len(specs))
+	more := fmt.Sprintf("… and %d more", len(specs)-maxListedNames)
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), more) {
+		t.Errorf("error %v, want one containing %q and %q", err, want, more)
+	}
+}
+
+func TestLoadWeightsReadErrorAndBadConfig(t *testing.T) {
+	cfg := smallConfig(t)
+	src := fullSource(t, cfg)
+	src.data["model.norm.weight"] = src.data["model.norm.weight"][:3]
+	if _, err := LoadWeights(cfg, src); err == nil || !strings.Contains(err.Error(), "model.norm.weight") {
+		t.Errorf("read error %v, want one naming model.norm.weight", err)
+	}
+	cfg.Vision.NumPositions = 7
+	if _, err := Load(cfg, src); err == nil || !strings.Contains(err.Error(), "num_positions") {
+		t.Errorf("invalid config: error %v", err)
+	}
+}
+
+func TestParseShape(t *testing.T) {
+	dims := map[string]int{"H": 64, "D": 32}
+	for _, tc := range []struct {
+		tag    string
+		want   []int
+		errHas string
+	}{
+		{"3H,H", []int{192, 64}, ""},
+		{"1,1,H", []int{1, 1, 64}, ""},
+		{"D", []int{32}, ""},
+		{"", nil, "missing shape tag"},
+		{"Q", nil, `unknown symbol "Q"`},
+		{"H3", nil, "bad shape tag"},
+		{"0H", nil, "dimension"},
+	} {
+		got, err := parseShape(tc.tag, dims)
+		switch {
+		case tc.errHas == "" && (err != nil || !slices.Equal(got, tc.want)):
+			t.Errorf("parseShape(%q) = %v, %v; want %v", tc.tag, got, err, tc.want)
+		case tc.errHas != "" && (err == nil || !strings.Contains(err.Error(), tc.errHas)):
+			t.Errorf("parseShape(%q) error %v, want one containing %q", tc.tag, err, tc.errHas)
+		}
+	}
+}
