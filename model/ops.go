@@ -4,7 +4,9 @@ package model
 // written with these functions only, and the WebGPU engine implements each of them as a
 // kernel that is checked against the function here. They work on flat row-major float32
 // slices; sizes are passed explicitly, as a kernel's parameters would be. Arithmetic is
-// float32 (as on the GPU); only transcendental functions go through float64 math.
+// float32 (as on the GPU); only transcendental functions and the row sums of the norms go
+// through float64 (a sequential float32 sum of thousands of values loses digits that
+// PyTorch's and the GPU's tree reductions keep).
 //
 // Callers pass slices of the right lengths: the ops index them directly and a short slice
 // is a programming error (a panic), not a data error.
@@ -131,11 +133,11 @@ func matMulTile(out, x, w, bias []float32, k, n, i0, i1, j0, j1 int) {
 func RMSNorm(out, x, weight []float32, eps float64, rows, dim int) {
 	for r := range rows {
 		xr, or := x[r*dim:][:dim], out[r*dim:][:dim]
-		var ss float32
+		var ss float64
 		for _, v := range xr {
-			ss += v * v
+			ss += float64(v) * float64(v)
 		}
-		scale := float32(1 / math.Sqrt(float64(ss/float32(dim))+eps))
+		scale := float32(1 / math.Sqrt(ss/float64(dim)+eps))
 		for i, v := range xr {
 			or[i] = v * scale * weight[i]
 		}
@@ -147,18 +149,18 @@ func RMSNorm(out, x, weight []float32, eps float64, rows, dim int) {
 func LayerNorm(out, x, weight, bias []float32, eps float64, rows, dim int) {
 	for r := range rows {
 		xr, or := x[r*dim:][:dim], out[r*dim:][:dim]
-		var sum float32
+		var sum float64
 		for _, v := range xr {
-			sum += v
+			sum += float64(v)
 		}
-		mean := sum / float32(dim)
+		mean := float32(sum / float64(dim))
 		// Two passes: E[(x−mean)²] does not cancel catastrophically like E[x²]−mean².
-		var ss float32
+		var ss float64
 		for _, v := range xr {
-			d := v - mean
+			d := float64(v - mean)
 			ss += d * d
 		}
-		scale := float32(1 / math.Sqrt(float64(ss/float32(dim))+eps))
+		scale := float32(1 / math.Sqrt(ss/float64(dim)+eps))
 		for i, v := range xr {
 			or[i] = (v-mean)*scale*weight[i] + bias[i]
 		}
