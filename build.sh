@@ -43,6 +43,17 @@ MSG
   return 1
 }
 
+# The browser tests load converted packages of the golden model (served by the test runner
+# under /repo/.bin/testpkg/), with the CPU reference's answers beside them.
+make_test_packages() {
+  go build -o .bin/cogvlm ./cmd/cogvlm
+  for q in f32 q4; do
+    .bin/cogvlm convert --force --in testdata/golden/tiny-chat/model --out .bin/testpkg/tiny-$q --quant $q
+  done
+  .bin/cogvlm generate --model .bin/testpkg/tiny-q4 --query "The quick brown fox" --template base \
+    --temperature 0 --max-new-tokens 12 --json | tail -n 1 > .bin/testpkg/tiny-q4.text.json
+}
+
 run_tests() {
   step "gofmt"
   unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*'))
@@ -69,6 +80,7 @@ run_tests() {
   if [ "$browser" = 1 ]; then
     step "browser tests (headless Chromium, WebGPU on SwiftShader)"
     go build -o .bin/go_js_wasm_exec ./internal/cmd/wasmexec
+    make_test_packages
     GOOS=js GOARCH=wasm go test -timeout 20m -exec "$root/.bin/go_js_wasm_exec" ./wasm/...
   else
     echo "browser tests SKIPPED (SKIP_BROWSER=1)"

@@ -3,18 +3,28 @@
 // the keys in chunks of KEYS: each invocation scores one key, the chunk's maximum and sum
 // are reduced in workgroup memory, and the running output (head_dim values spread over the
 // invocations) is rescaled by exp(m_old − m_new) as in FlashAttention.
-// q, out: [q_rows, heads, head_dim]; k, v: [kv_rows, heads, head_dim]. The queries are the
-// last q_rows of the kv_rows positions; with causal set, query i sees keys
-// 0 … kv_rows − q_rows + i (prefill, and decode over the KV cache); without it, all keys
-// (the vision tower). head_dim ≤ 4·KEYS. CPU twin: model.Attention.
+// q, out: [q_rows, heads, head_dim]; k, v: [kv_rows, heads, head_dim] (a KV cache may hold
+// more rows; only kv_rows are read). kv_rows is a per-step value: it comes from the `step`
+// uniform, so a decode plan's bindings never change. The queries are the last q_rows of
+// the kv_rows positions; with causal set, query i sees keys 0 … kv_rows − q_rows + i
+// (prefill, and decode over the KV cache); without it, all keys (the vision tower).
+// head_dim ≤ 4·KEYS. CPU twin: model.Attention.
 
 struct Params {
     q_rows: u32,
-    kv_rows: u32,
+    _pad2: u32,
     heads: u32,
     head_dim: u32,
     causal: u32,
     scale: f32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+// The per-step values shared by every kernel of a plan (see engine.StepState).
+struct Step {
+    kv_rows: u32,   // valid KV-cache rows after this step's writes
+    write_row: u32, // first KV-cache row this step writes
     _pad0: u32,
     _pad1: u32,
 }
@@ -27,6 +37,7 @@ override KEYS: u32 = 64u;
 @group(0) @binding(2) var<storage, read> k: array<f32>;
 @group(0) @binding(3) var<storage, read> v: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<uniform> step: Step;
 
 var<workgroup> qs: array<f32, 256>;
 var<workgroup> p: array<f32, KEYS>;
@@ -75,9 +86,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
     }
     workgroupBarrier();
 
-    var seen = params.kv_rows;
+    var seen = step.kv_rows;
     if (params.causal != 0u) {
-        seen = params.kv_rows - params.q_rows + i + 1u;
+        seen = step.kv_rows - params.q_rows + i + 1u;
     }
     var m = NEG_INF;
     var l = 0.0;

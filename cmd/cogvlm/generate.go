@@ -13,6 +13,7 @@ import (
 
 	"github.com/cogvlm-web/cogvlm-web/model"
 	"github.com/cogvlm-web/cogvlm-web/model/imageproc"
+	"github.com/cogvlm-web/cogvlm-web/model/pkg"
 	"github.com/cogvlm-web/cogvlm-web/model/safetensors"
 	"github.com/cogvlm-web/cogvlm-web/model/tokenizer"
 )
@@ -76,10 +77,9 @@ func generate(e env, o generateOpts) error {
 	if err := o.checkUsage(); err != nil {
 		return err
 	}
-	configPath := filepath.Join(o.model, "config.json")
-	cfg, err := model.LoadConfig(configPath)
+	cfg, err := loadConfig(o.model)
 	if err != nil {
-		return named(configPath, err)
+		return err
 	}
 	if err := applyGenerationConfig(filepath.Join(o.model, "generation_config.json"), e.set, &o.sampling); err != nil {
 		return err
@@ -152,8 +152,40 @@ func generate(e env, o generateOpts) error {
 	return writeJSONResult(e, res, tok.Decode(res.GeneratedIDs))
 }
 
-// loadModel reads the whole checkpoint into float32 and closes its files.
+// loadConfig reads the config of a package (from its manifest) or of a Hugging Face
+// checkpoint folder (config.json).
+func loadConfig(dir string) (model.Config, error) {
+	if pkg.IsPackage(dir) {
+		p, err := pkg.Open(dir)
+		if err != nil {
+			return model.Config{}, named(dir, err)
+		}
+		defer p.Close()
+		return p.Config(), nil
+	}
+	configPath := filepath.Join(dir, "config.json")
+	cfg, err := model.LoadConfig(configPath)
+	if err != nil {
+		return model.Config{}, named(configPath, err)
+	}
+	return cfg, nil
+}
+
+// loadModel reads the whole checkpoint into float32 (dequantizing a package's tensors)
+// and closes its files.
 func loadModel(dir string, cfg model.Config) (*model.Model, error) {
+	if pkg.IsPackage(dir) {
+		p, err := pkg.Open(dir)
+		if err != nil {
+			return nil, named(dir, err)
+		}
+		defer p.Close()
+		m, err := model.Load(cfg, p)
+		if err != nil {
+			return nil, named(dir, err)
+		}
+		return m, nil
+	}
 	ckpt, err := safetensors.OpenCheckpoint(dir)
 	if err != nil {
 		return nil, named(dir, err)

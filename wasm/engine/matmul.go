@@ -49,3 +49,29 @@ func (k *Kernels) MatMul(out, x, w, bias Tensor, m, kdim, n int) (Step, error) {
 	return k.step("matmul", PipelineKey{Shader: "matmul.wgsl"},
 		p, uint32((n+63)/64), uint32((m+63)/64), 1, x, w, bias, out)
 }
+
+// MatMulQ4 computes out[m, n] = x[m, k] · Wᵀ (+ bias) for a q4 weight (qweight u32
+// [n][k/8], f16 scales [n][k/group]); bias may be the zero Tensor. Decode (m ≤ 4) takes
+// the bandwidth-bound matrix-vector kernel, prefill the tiled one. CPU twin: quant.MatMulQ4.
+// The kernels read the x rows as vec4s, so the x binding must start 16-byte aligned.
+func (k *Kernels) MatMulQ4(out, x, qweight, scales, bias Tensor, m, kdim, n, group int) (Step, error) {
+	if m < 1 || n < 1 || kdim < 1 || group < 8 || group%8 != 0 || kdim%group != 0 || (m > matVecMaxRows && kdim%16 != 0) {
+		return Step{}, fmt.Errorf("matmul q4: unsupported shape m=%d k=%d n=%d group=%d (the group a multiple of 8 dividing k; k a multiple of 16 for m > %d)", m, kdim, n, group, matVecMaxRows)
+	}
+	hasBias := 1
+	if bias.Buf == nil {
+		var err error
+		if bias, err = k.noBias(); err != nil {
+			return Step{}, err
+		}
+		hasBias = 0
+	}
+	p := params(m, n, kdim, hasBias)
+	if m <= matVecMaxRows {
+		const rows = 4
+		return k.step("matvec_q4", PipelineKey{Shader: "matvec_q4.wgsl", Consts: [4]Const{{"ROWS", rows}, {"THREADS_PER_ROW", 64}, {"GROUP_SIZE", float64(group)}}},
+			p, uint32((n+rows-1)/rows), uint32(m), 1, x, qweight, scales, bias, out, qweight)
+	}
+	return k.step("matmul_q4", PipelineKey{Shader: "matmul_q4.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}}},
+		p, uint32((n+63)/64), uint32((m+63)/64), 1, x, qweight, scales, bias, out)
+}

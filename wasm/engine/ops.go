@@ -76,3 +76,15 @@ func (k *Kernels) Argmax(result, logits Tensor, n int) (Step, error) {
 	return k.step("argmax", PipelineKey{Shader: "argmax.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", 256}}},
 		params(n, 0, 0, 0), 1, 1, 1, logits, result)
 }
+
+// QKVRoPE splits a fused q/k/v projection [rows, 3, heads, headDim], rotates q and k at
+// the rows' positions (u32 buffer) with the cos/sin table, writes q, and writes k and v to
+// KV-cache rows state.write_row + r. CPU twin: model.RoPE and the decoder's cache copy.
+func (k *Kernels) QKVRoPE(q, kCache, vCache, qkv, positions, table Tensor, state *StepState, rows, heads, headDim int) (Step, error) {
+	if headDim%2 != 0 {
+		return Step{}, fmt.Errorf("qkv rope: head_dim %d is odd", headDim)
+	}
+	pairs := rows * heads * headDim / 2
+	return k.step("qkv_rope", PipelineKey{Shader: "qkv_rope.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}}},
+		params(rows, heads, headDim, 0), elementwiseGroups(pairs), 1, 1, qkv, positions, table, q, kCache, vCache, state.tensor())
+}

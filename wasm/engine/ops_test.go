@@ -225,9 +225,18 @@ func TestAttention(t *testing.T) {
 		kk := randn(r, sh.kvRows*width, 1)
 		v := randn(r, sh.kvRows*width, 1)
 		n := sh.qRows * width
+		// The cache holds more rows than are valid: only kv_rows of them may be read.
+		garbage := randn(r, 7*width, 100)
+		kc, vc := upload(t, k, "k", append(kk, garbage...)), upload(t, k, "v", append(v, garbage...))
+		state, err := k.NewStepState("step")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := state.Set(k.Dev, sh.kvRows, sh.kvRows-sh.qRows); err != nil {
+			t.Fatal(err)
+		}
 		out := output(t, k, "out", n)
-		got := run(t, k, out, n, must(t)(k.Attention(out, upload(t, k, "q", q), upload(t, k, "k", kk), upload(t, k, "v", v),
-			sh.qRows, sh.kvRows, sh.heads, sh.headDim, sh.causal)))
+		got := run(t, k, out, n, must(t)(k.Attention(out, upload(t, k, "q", q), kc, vc, state, sh.qRows, sh.heads, sh.headDim, sh.causal)))
 		want := make([]float32, n)
 		model.Attention(want, q, kk, v, make([]float32, sh.kvRows), sh.qRows, sh.kvRows, sh.heads, sh.headDim, sh.causal)
 		closeTo(t, "attention", got, want, 1e-5, 1e-4)

@@ -4,6 +4,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 
 	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
@@ -18,12 +19,16 @@ const (
 	paramBufferSize = 64 << 10
 )
 
-// ParamArena hands out parameter slots and uploads them.
+// ParamArena hands out parameter slots. Plans that live for a session (decode) keep
+// their slots; a plan built per request (prefill) is bracketed by Mark and Release so its
+// slots are reused by the next one.
 type ParamArena struct {
 	dev  *gpu.Device
 	bufs []*gpu.Buffer
-	used int // slots used in the last buffer
+	next int // index of the next free slot over all buffers
 }
+
+const slotsPerBuffer = paramBufferSize / paramSlot
 
 // Slot is one dispatch's parameter block.
 type Slot struct {
@@ -37,20 +42,28 @@ func (s Slot) binding(i int) gpu.Binding {
 
 // Alloc stores p (at most 256 bytes) in a fresh slot.
 func (a *ParamArena) Alloc(p []byte) (Slot, error) {
-	if len(a.bufs) == 0 || a.used == paramBufferSize/paramSlot {
+	if len(p) > paramSlot {
+		return Slot{}, fmt.Errorf("params of %d bytes exceed a %d-byte slot", len(p), paramSlot)
+	}
+	if a.next/slotsPerBuffer == len(a.bufs) {
 		b, err := a.dev.CreateBuffer("params", paramBufferSize, gpu.UsageUniform|gpu.UsageCopyDst)
 		if err != nil {
 			return Slot{}, err
 		}
 		a.bufs = append(a.bufs, b)
-		a.used = 0
 	}
-	s := Slot{buf: a.bufs[len(a.bufs)-1], offset: uint64(a.used * paramSlot)}
-	a.used++
+	s := Slot{buf: a.bufs[a.next/slotsPerBuffer], offset: uint64(a.next%slotsPerBuffer) * paramSlot}
+	a.next++
 	padded := make([]byte, paramSlot)
 	copy(padded, p)
 	return s, a.dev.WriteBuffer(s.buf, s.offset, padded)
 }
+
+// Mark returns the arena's position, for Release.
+func (a *ParamArena) Mark() int { return a.next }
+
+// Release frees every slot allocated since mark; plans using them must not run again.
+func (a *ParamArena) Release(mark int) { a.next = mark }
 
 // params builds a Params struct from 4-byte fields in declaration order: u32 for ints,
 // f32 for float32 values. WGSL structs of scalars have the same layout.

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"os"
+	"os/signal"
+
+	"github.com/cogvlm-web/cogvlm-web/model/pkg"
+	"github.com/cogvlm-web/cogvlm-web/model/pkg/progress"
+	"github.com/cogvlm-web/cogvlm-web/model/quant"
+)
+
+func convertFlags(fs *flag.FlagSet) func(env) error {
+	var in, out, q string
+	var force bool
+	fs.StringVar(&in, "in", "", "Hugging Face checkpoint folder `HF_DIR`; required")
+	fs.StringVar(&out, "out", "", "package folder `PKG_DIR` to create; required")
+	fs.StringVar(&q, "quant", "q4", "encoding of the large matrices: q4, q8, f16 or f32")
+	fs.BoolVar(&force, "force", false, "replace a non-empty PKG_DIR")
+	return func(e env) error {
+		if in == "" || out == "" {
+			return usagef("--in and --out are required")
+		}
+		enc, err := quant.ParseEncoding(q)
+		if err != nil {
+			return usagef("--quant: %v", err)
+		}
+		// Ctrl-C stops between tensors; the partial folder is removed, never left looking complete.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		bar := progress.New(e.stderr, "convert")
+		if err := pkg.Convert(in, out, pkg.ConvertOptions{Quant: enc, Force: force, Progress: bar.Update, Context: ctx}); err != nil {
+			return err
+		}
+		bar.Finish()
+		return nil
+	}
+}
+
+const convertDoc = `Converts a Hugging Face CogVLM checkpoint (config.json, safetensors, tokenizer) into the
+package the browser downloads: manifest.json, verified shards of tens of MiB, tokenizer.json.
+It streams tensor by tensor and writes atomically (model/pkg/FORMAT.md).
+`

@@ -1,0 +1,274 @@
+package pkg
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/model/quant"
+	"github.com/cogvlm-web/cogvlm-web/model/safetensors"
+)
+
+// Package is an opened package folder. It is a model.TensorSource: ReadFloat32
+// dequantizes q4/q8 and widens f16, so the float32 CPU reference runs from a package as
+// from a checkpoint. Each shard's size and SHA-256 are checked the first time a tensor
+// of it is read (Verify checks all of them at once); a corrupted or truncated shard fails
+// every read from it with an error naming the shard. Safe for concurrent use.
+type Package struct {
+	dir      string
+	manifest *Manifest
+	config   model.Config
+	byName   map[string]*TensorEntry
+	names    []string
+	shards   []*shard
+}
+
+var _ model.TensorSource = (*Package)(nil)
+
+// shard is one shard file, opened and verified on first use.
+type shard struct {
+	path  string
+	entry FileEntry
+	once  sync.Once
+	f     *os.File
+	err   error
+}
+
+// IsPackage reports whether dir holds a package (a manifest.json) rather than a Hugging
+// Face checkpoint.
+func IsPackage(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, ManifestFileName))
+	return err == nil
+}
+
+// Open reads and validates dir/manifest.json and checks the tokenizer file's size and
+// hash (it is small); shards are checked lazily.
+func Open(dir string) (*Package, error) {
+	path := filepath.Join(dir, ManifestFileName)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	m, cfg, err := ParseManifest(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	p := &Package{dir: dir, manifest: m, config: cfg, byName: map[string]*TensorEntry{}}
+	for i := range m.Tensors {
+		t := &m.Tensors[i]
+		p.byName[t.Name] = t
+		p.names = append(p.names, t.Name)
+	}
+	slices.Sort(p.names)
+	for _, s := range m.Shards {
+		p.shards = append(p.shards, &shard{path: filepath.Join(dir, s.File), entry: s})
+	}
+	tok := &shard{path: p.TokenizerPath(), entry: m.Tokenizer}
+	if err := tok.open(); err != nil {
+		return nil, err
+	}
+	tok.f.Close()
+	return p, nil
+}
+
+// open opens the file and checks its size and SHA-256 against the manifest.
+func (s *shard) open() error {
+	f, err := os.Open(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: missing from the package (the manifest lists it)", s.path)
+	}
+	if err != nil {
+		return err
+	}
+	st, err := f.Stat()
+	if err == nil && st.Size() != s.entry.Size {
+		err = fmt.Errorf("%s: %d bytes, the manifest says %d (truncated or incomplete?)", s.path, st.Size(), s.entry.Size)
+	}
+	if err == nil {
+		h := sha256.New()
+		if _, err = io.Copy(h, io.NewSectionReader(f, 0, s.entry.Size)); err == nil {
+			if got := hex.EncodeToString(h.Sum(nil)); got != s.entry.SHA256 {
+				err = fmt.Errorf("%s: SHA-256 %s does not match the manifest's %s (corrupted?)", s.path, got, s.entry.SHA256)
+			}
+		} else {
+			err = fmt.Errorf("%s: %v", s.path, err)
+		}
+	}
+	if err != nil {
+		f.Close()
+		return err
+	}
+	s.f = f
+	return nil
+}
+
+// file is the shard's open, verified file.
+func (s *shard) file() (*os.File, error) {
+	s.once.Do(func() { s.err = s.open() })
+	return s.f, s.err
+}
+
+// Dir is the package folder.
+func (p *Package) Dir() string { return p.dir }
+
+// Manifest is the parsed manifest.json (not to be modified).
+func (p *Package) Manifest() *Manifest { return p.manifest }
+
+// Config is the model config stored in the manifest.
+func (p *Package) Config() model.Config { return p.config }
+
+// TokenizerPath is the package's tokenizer.json (tokenizer.Load(p.Dir()) reads it too).
+func (p *Package) TokenizerPath() string { return filepath.Join(p.dir, p.manifest.Tokenizer.File) }
+
+// Names lists every tensor name, sorted.
+func (p *Package) Names() []string { return slices.Clone(p.names) }
+
+// Shape is the named tensor's Hugging Face shape.
+func (p *Package) Shape(name string) ([]int, bool) {
+	t, ok := p.byName[name]
+	if !ok {
+		return nil, false
+	}
+	return slices.Clone(t.Shape), true
+}
+
+// Tensor is the named tensor's manifest entry.
+func (p *Package) Tensor(name string) (TensorEntry, bool) {
+	t, ok := p.byName[name]
+	if !ok {
+		return TensorEntry{}, false
+	}
+	e := *t
+	e.Shape = slices.Clone(t.Shape)
+	return e, true
+}
+
+// ReadRaw returns the named tensor's stored bytes: its data and, for q4/q8, its scales
+// (nil otherwise), with the binding padding. This is what the GPU uploads, so a test can
+// run a kernel and its CPU twin (quant.MatMulQ4, ...) on the same bytes.
+func (p *Package) ReadRaw(name string) (data, scales []byte, err error) {
+	t, ok := p.byName[name]
+	if !ok {
+		return nil, nil, fmt.Errorf("%s: package has no tensor %q", p.dir, name)
+	}
+	s := p.shards[t.Shard]
+	f, err := s.file()
+	if err != nil {
+		return nil, nil, fmt.Errorf("tensor %q: %w", name, err)
+	}
+	read := func(off, n int64) ([]byte, error) {
+		b := make([]byte, n)
+		if _, err := f.ReadAt(b, off); err != nil {
+			return nil, fmt.Errorf("%s: tensor %q: reading %d bytes at %d: %v", s.path, name, n, off, err)
+		}
+		return b, nil
+	}
+	if data, err = read(t.Offset, t.Length); err != nil {
+		return nil, nil, err
+	}
+	if t.Encoding.Quantized() {
+		if scales, err = read(t.ScalesOffset, t.ScalesLength); err != nil {
+			return nil, nil, err
+		}
+	}
+	return data, scales, nil
+}
+
+// ReadFloat32 decodes the named tensor into dst, whose length must be its element count.
+func (p *Package) ReadFloat32(name string, dst []float32) error {
+	t, ok := p.byName[name]
+	if !ok {
+		return fmt.Errorf("%s: package has no tensor %q", p.dir, name)
+	}
+	if n := t.Numel(); int64(len(dst)) != n {
+		return fmt.Errorf("%s: tensor %q has %d elements (shape %v), destination has %d", p.dir, name, n, t.Shape, len(dst))
+	}
+	data, scales, err := p.ReadRaw(name)
+	if err != nil {
+		return err
+	}
+	switch t.Encoding {
+	case quant.F32:
+		for i := range dst {
+			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
+		}
+	case quant.F16:
+		for i := range dst {
+			dst[i] = quant.F16ToFloat32(binary.LittleEndian.Uint16(data[2*i:]))
+		}
+	case quant.Q4, quant.Q8:
+		n, k, g := t.Shape[0], t.Shape[1], t.GroupSize
+		words := make([]uint32, len(data)/4)
+		for i := range words {
+			words[i] = binary.LittleEndian.Uint32(data[4*i:])
+		}
+		halves := make([]uint16, n*k/g)
+		for i := range halves {
+			halves[i] = binary.LittleEndian.Uint16(scales[2*i:])
+		}
+		if t.Encoding == quant.Q4 {
+			quant.DequantizeQ4Into(dst, words, halves, n, k, g)
+		} else {
+			quant.DequantizeQ8Into(dst, words, halves, n, k, g)
+		}
+	}
+	return nil
+}
+
+// Verify checks every shard's size and SHA-256 now, and returns the first failure.
+func (p *Package) Verify() error {
+	for _, s := range p.shards {
+		if _, err := s.file(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close closes the shard files.
+func (p *Package) Close() error {
+	var first error
+	for _, s := range p.shards {
+		s.once.Do(func() { s.err = errors.New("package is closed") })
+		if s.f != nil {
+			if err := s.f.Close(); err != nil && first == nil {
+				first = err
+			}
+			s.f = nil
+		}
+	}
+	return first
+}
+
+// OpenModel loads the float32 CPU reference from dir, a package or a Hugging Face
+// checkpoint folder; the weights are read (and dequantized) once and the files closed.
+func OpenModel(dir string) (*model.Model, error) {
+	if IsPackage(dir) {
+		p, err := Open(dir)
+		if err != nil {
+			return nil, err
+		}
+		defer p.Close()
+		return model.Load(p.Config(), p)
+	}
+	cfg, err := model.LoadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	ckpt, err := safetensors.OpenCheckpoint(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer ckpt.Close()
+	return model.Load(cfg, ckpt)
+}

@@ -1,0 +1,113 @@
+// Tiled matrix-matrix product for prefill over q4 weights (model/pkg/FORMAT.md):
+// out[m, n] = Σ_k x[m, k] · (q[n, k] − 8) · scale[n, k / GROUP_SIZE] (+ bias[n]).
+// Like matmul.wgsl (64×64 tiles, 4×4 register blocks, depth-16 k tiles in workgroup
+// memory), but the weight tile is dequantized once when it is staged: 128 invocations
+// each unpack one u32 word (8 weights) and its scale. Any M and N; K a multiple of 16,
+// GROUP_SIZE a multiple of 8 dividing K.
+// CPU twin: quant.MatMulQ4.
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    has_bias: u32,
+}
+
+override GROUP_SIZE: u32 = 32u;
+
+const TILE_M = 64u;
+const TILE_N = 64u;
+const TILE_K = 16u;
+const THREADS = 256u;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> qweight: array<u32>;
+@group(0) @binding(3) var<storage, read> scales: array<u32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+
+var<workgroup> xs: array<f32, 1024>; // [TILE_M][TILE_K]
+var<workgroup> ws: array<f32, 1024>; // [TILE_N][TILE_K]
+
+fn scale_at(i: u32) -> f32 {
+    let pair = unpack2x16float(scales[i / 2u]);
+    return select(pair.x, pair.y, (i & 1u) == 1u);
+}
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wg: vec3<u32>,
+        @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row0 = wg.y * TILE_M;
+    let col0 = wg.x * TILE_N;
+    let tid = lid.y * 16u + lid.x;
+    let words_per_row = params.k / 8u;
+    let groups_per_row = params.k / GROUP_SIZE;
+    var acc: array<array<f32, 4>, 4>;
+    for (var k0 = 0u; k0 < params.k; k0 += TILE_K) {
+        for (var i = 0u; i < 4u; i++) {
+            let e = tid + i * THREADS;
+            let r = e / TILE_K;
+            let c = e % TILE_K;
+            var xv = 0.0;
+            if (row0 + r < params.m) {
+                xv = x[(row0 + r) * params.k + k0 + c];
+            }
+            xs[e] = xv;
+        }
+        // 64 weight rows × 2 words of 8 weights.
+        if (tid < 128u) {
+            let r = tid / 2u;
+            let half = tid % 2u;
+            let n = col0 + r;
+            var q = vec4<f32>(0.0);
+            var q2 = vec4<f32>(0.0);
+            if (n < params.n) {
+                let word = qweight[n * words_per_row + k0 / 8u + half];
+                let s = scale_at(n * groups_per_row + (k0 + half * 8u) / GROUP_SIZE);
+                q = (vec4<f32>(vec4<u32>(word, word >> 4u, word >> 8u, word >> 12u) & vec4<u32>(15u)) - 8.0) * s;
+                q2 = (vec4<f32>(vec4<u32>(word >> 16u, word >> 20u, word >> 24u, word >> 28u) & vec4<u32>(15u)) - 8.0) * s;
+            }
+            let base = r * TILE_K + half * 8u;
+            ws[base] = q.x;
+            ws[base + 1u] = q.y;
+            ws[base + 2u] = q.z;
+            ws[base + 3u] = q.w;
+            ws[base + 4u] = q2.x;
+            ws[base + 5u] = q2.y;
+            ws[base + 6u] = q2.z;
+            ws[base + 7u] = q2.w;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < TILE_K; kk++) {
+            var a: array<f32, 4>;
+            var b: array<f32, 4>;
+            for (var i = 0u; i < 4u; i++) {
+                a[i] = xs[(lid.y * 4u + i) * TILE_K + kk];
+                b[i] = ws[(lid.x * 4u + i) * TILE_K + kk];
+            }
+            for (var i = 0u; i < 4u; i++) {
+                for (var j = 0u; j < 4u; j++) {
+                    acc[i][j] += a[i] * b[j];
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < 4u; i++) {
+        let r = row0 + lid.y * 4u + i;
+        if (r >= params.m) {
+            break;
+        }
+        for (var j = 0u; j < 4u; j++) {
+            let c = col0 + lid.x * 4u + j;
+            if (c < params.n) {
+                var v = acc[i][j];
+                if (params.has_bias != 0u) {
+                    v += bias[c];
+                }
+                out[r * params.n + c] = v;
+            }
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//go:build js && wasm
+
+package engine
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
+)
+
+// Decoder runs CogVLM's language model (both experts) on the GPU, mirroring
+// model/decoder.go op for op. Activations and the KV cache are allocated once; the decode
+// plan is built once and replayed every token with only the step uniform, the position
+// and the token id changing — and the token id is written by the previous step's argmax
+// on the GPU, so nothing but the 4-byte id is read back.
+type Decoder struct {
+	k   *Kernels
+	p   *Package
+	cfg model.Config
+
+	maxSeq, maxPrefill int
+
+	// activations, [maxPrefill, width] (or one row)
+	x, x2, xb, q, att, qkv, gate, up, act Tensor
+	hidden, logits                        Tensor
+	kCache, vCache                        []Tensor // per layer [maxSeq, H]
+	ropeTable                             Tensor
+	prefillIDs, prefillPos                Tensor // u32 [maxPrefill]
+	token, decodePos                      Tensor // u32 [1]: argmax output = next step's input
+	state                                 *StepState
+
+	decode  *Plan
+	length  int // tokens in the KV cache
+	lastPos int // position id of the last token
+}
+
+// expertRun is a range of rows that one expert handles.
+type expertRun struct {
+	start, end int
+	vision     bool
+}
+
+// expertRuns splits rows into maximal runs of the same expert (model.VisionExpertMask).
+func expertRuns(mask []bool) []expertRun {
+	var runs []expertRun
+	for i, v := range mask {
+		if len(runs) > 0 && runs[len(runs)-1].vision == v {
+			runs[len(runs)-1].end = i + 1
+			continue
+		}
+		runs = append(runs, expertRun{start: i, end: i + 1, vision: v})
+	}
+	return runs
+}
+
+// NewDecoder allocates the session's buffers for sequences of up to maxSeq tokens and
+// prompts of up to maxPrefill tokens, and builds the decode plan.
+func NewDecoder(k *Kernels, p *Package, maxSeq, maxPrefill int) (*Decoder, error) {
+	cfg := p.Config
+	H, I, V := cfg.HiddenSize, cfg.IntermediateSize, cfg.VocabSize
+	if maxSeq > cfg.MaxPositionEmbeddings {
+		return nil, fmt.Errorf("max sequence %d exceeds max_position_embeddings %d", maxSeq, cfg.MaxPositionEmbeddings)
+	}
+	if (H*4)%int(k.Dev.Limits.MinStorageBufferOffsetAlignment) != 0 {
+		// Expert row ranges are bound at row offsets.
+		return nil, fmt.Errorf("hidden_size %d: a row of %d bytes is not a multiple of the device's storage offset alignment %d", H, H*4, k.Dev.Limits.MinStorageBufferOffsetAlignment)
+	}
+	d := &Decoder{k: k, p: p, cfg: cfg, maxSeq: maxSeq, maxPrefill: maxPrefill}
+	var err error
+	alloc := func(label string, floats int) Tensor {
+		if err != nil {
+			return Tensor{}
+		}
+		var b *gpu.Buffer
+		b, err = k.Dev.CreateBuffer(label, uint64(4*floats), gpu.UsageStorage|gpu.UsageCopyDst|gpu.UsageCopySrc)
+		return Whole(b)
+	}
+	R := maxPrefill
+	d.x, d.x2, d.xb = alloc("x", R*H), alloc("x2", R*H), alloc("xb", R*H)
+	d.q, d.att, d.qkv = alloc("q", R*H), alloc("att", R*H), alloc("qkv", R*3*H)
+	d.gate, d.up, d.act = alloc("gate", R*I), alloc("up", R*I), alloc("act", R*I)
+	d.hidden, d.logits = alloc("hidden", H), alloc("logits", V)
+	for l := range cfg.NumHiddenLayers {
+		d.kCache = append(d.kCache, alloc(fmt.Sprintf("k cache %d", l), maxSeq*H))
+		d.vCache = append(d.vCache, alloc(fmt.Sprintf("v cache %d", l), maxSeq*H))
+	}
+	d.prefillIDs, d.prefillPos = alloc("prefill ids", R), alloc("prefill positions", R)
+	d.token, d.decodePos = alloc("token", 1), alloc("decode position", 1)
+	d.ropeTable = alloc("rope table", cfg.MaxPositionEmbeddings*cfg.HeadDim())
+	if err != nil {
+		return nil, err
+	}
+	if err := k.Dev.WriteBuffer(d.ropeTable.Buf, 0, gpu.Float32Bytes(RoPETable(cfg.MaxPositionEmbeddings, cfg.HeadDim(), model.RoPEBase))); err != nil {
+		return nil, err
+	}
+	if d.state, err = k.NewStepState("step"); err != nil {
+		return nil, err
+	}
+	if d.decode, err = d.plan(1, d.token, d.decodePos, []expertRun{{0, 1, false}}); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// rows views rows [start, start+n) of a [*, width] f32 tensor.
+func rows(t Tensor, start, n, width int) Tensor {
+	return Tensor{Buf: t.Buf, Offset: t.Offset + uint64(4*start*width), Size: uint64(4 * n * width)}
+}
+
+// plan records the forward pass of n new tokens (ids and positions in u32 buffers) into
+// the KV cache at state.write_row, ending with the argmax of the last row's logits in
+// d.token. It mirrors model's decoderState.forward and layer.
+func (d *Decoder) plan(n int, ids, positions Tensor, runs []expertRun) (*Plan, error) {
+	cfg, k := d.cfg, d.k
+	H, I, heads := cfg.HiddenSize, cfg.IntermediateSize, cfg.NumAttentionHeads
+	eps := float32(cfg.RMSNormEps)
+	p := &Plan{}
+	var err error
+	add := func(s Step, e error) {
+		if err == nil && e != nil {
+			err = e
+		}
+		p.Add(s)
+	}
+	w := func(format string, a ...any) Weight {
+		wt, e := d.p.Weight(fmt.Sprintf(format, a...))
+		if err == nil && e != nil {
+			err = e
+		}
+		return wt
+	}
+	expert := func(vision bool) string {
+		if vision {
+			return "vision"
+		}
+		return "language"
+	}
+
+	embed := w("model.embed_tokens.weight")
+	add(k.Embed(d.x, ids, embed, n))
+	for l := range cfg.NumHiddenLayers {
+		// attention rmsnorm
+		add(k.RMSNorm(d.xb, d.x, w("model.layers.%d.input_layernorm.weight", l).Data, n, H, eps))
+		// fused q, k, v of each expert on its rows
+		for _, r := range runs {
+			m := r.end - r.start
+			add(k.Linear(rows(d.qkv, r.start, m, 3*H), rows(d.xb, r.start, m, H),
+				w("model.layers.%d.self_attn.%s_expert_query_key_value.weight", l, expert(r.vision)), nil, m))
+		}
+		// rotary embeddings; k and v into the cache
+		add(k.QKVRoPE(d.q, d.kCache[l], d.vCache[l], d.qkv, positions, d.ropeTable, d.state, n, heads, H/heads))
+		// causal attention over the cached and the new keys
+		add(k.Attention(d.att, d.q, d.kCache[l], d.vCache[l], d.state, n, heads, H/heads, true))
+		// output projection of each expert, residual
+		for _, r := range runs {
+			m := r.end - r.start
+			add(k.Linear(rows(d.xb, r.start, m, H), rows(d.att, r.start, m, H),
+				w("model.layers.%d.self_attn.%s_expert_dense.weight", l, expert(r.vision)), nil, m))
+		}
+		add(k.Add(d.x2, d.x, d.xb, n*H))
+		// ffn rmsnorm
+		add(k.RMSNorm(d.xb, d.x2, w("model.layers.%d.post_attention_layernorm.weight", l).Data, n, H, eps))
+		// SwiGLU MLP of each expert, residual
+		for _, r := range runs {
+			m, e := r.end-r.start, expert(r.vision)
+			in := rows(d.xb, r.start, m, H)
+			gate, up, act := rows(d.gate, r.start, m, I), rows(d.up, r.start, m, I), rows(d.act, r.start, m, I)
+			add(k.Linear(gate, in, w("model.layers.%d.mlp.%s_mlp.gate_proj.weight", l, e), nil, m))
+			add(k.Linear(up, in, w("model.layers.%d.mlp.%s_mlp.up_proj.weight", l, e), nil, m))
+			add(k.SiLUMul(act, gate, up, m*I))
+			add(k.Linear(in, act, w("model.layers.%d.mlp.%s_mlp.down_proj.weight", l, e), nil, m))
+		}
+		add(k.Add(d.x, d.x2, d.xb, n*H))
+	}
+	// final norm and lm_head on the last row, then greedy argmax into d.token
+	add(k.RMSNorm(d.hidden, rows(d.x, n-1, 1, H), w("model.norm.weight").Data, 1, H, eps))
+	add(k.Linear(d.logits, d.hidden, w("lm_head.weight"), nil, 1))
+	add(k.Argmax(d.token, d.logits, cfg.VocabSize))
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func u32s(v []int) []byte {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], uint32(x))
+	}
+	return b
+}
+
+// Prefill runs a prompt (input ids, token types and position ids as model.BuildInputs
+// makes them) from an empty cache and returns the greedy next token. Image rows are not
+// supported yet: the prompt must be text only.
+func (d *Decoder) Prefill(in model.Inputs) (int, error) {
+	n := len(in.InputIDs)
+	switch {
+	case n == 0:
+		return 0, fmt.Errorf("empty prompt")
+	case n > d.maxPrefill:
+		return 0, fmt.Errorf("prompt of %d tokens exceeds this session's %d", n, d.maxPrefill)
+	case n >= d.maxSeq:
+		return 0, fmt.Errorf("prompt of %d tokens leaves no room in a KV cache of %d", n, d.maxSeq)
+	}
+	mask := in.VisionExpertMask()
+	for _, v := range mask {
+		if v {
+			return 0, fmt.Errorf("image prompts are not supported on the GPU yet")
+		}
+	}
+	mark := d.k.params.Mark()
+	defer d.k.params.Release(mark)
+	plan, err := d.plan(n, d.prefillIDs, d.prefillPos, expertRuns(mask))
+	if err != nil {
+		return 0, err
+	}
+	dev := d.k.Dev
+	if err := dev.WriteBuffer(d.prefillIDs.Buf, 0, u32s(in.InputIDs)); err != nil {
+		return 0, err
+	}
+	if err := dev.WriteBuffer(d.prefillPos.Buf, 0, u32s(in.PositionIDs)); err != nil {
+		return 0, err
+	}
+	if err := d.state.Set(dev, n, 0); err != nil {
+		return 0, err
+	}
+	if err := d.k.Run(plan); err != nil {
+		return 0, err
+	}
+	d.length, d.lastPos = n, in.PositionIDs[n-1]
+	return d.readToken()
+}
+
+// Decode feeds the last returned token (already on the GPU) at the next position and
+// returns the greedy next token.
+func (d *Decoder) Decode() (int, error) {
+	if d.length == 0 {
+		return 0, fmt.Errorf("decode before prefill")
+	}
+	if d.length >= d.maxSeq {
+		return 0, fmt.Errorf("KV cache full at %d tokens", d.length)
+	}
+	dev := d.k.Dev
+	if err := dev.WriteBuffer(d.decodePos.Buf, 0, u32s([]int{d.lastPos + 1})); err != nil {
+		return 0, err
+	}
+	if err := d.state.Set(dev, d.length+1, d.length); err != nil {
+		return 0, err
+	}
+	if err := d.k.Run(d.decode); err != nil {
+		return 0, err
+	}
+	d.length++
+	d.lastPos++
+	return d.readToken()
+}
+
+func (d *Decoder) readToken() (int, error) {
+	b, err := d.k.Dev.ReadBuffer(d.token.Buf, 0, 4)
+	if err != nil {
+		return 0, err
+	}
+	if err := d.k.Dev.Err(); err != nil {
+		return 0, err
+	}
+	return int(binary.LittleEndian.Uint32(b)), nil
+}
+
+// Logits reads back the logits of the last step (for checks against the CPU reference).
+func (d *Decoder) Logits() ([]float32, error) {
+	b, err := d.k.Dev.ReadBuffer(d.logits.Buf, 0, uint64(4*d.cfg.VocabSize))
+	if err != nil {
+		return nil, err
+	}
+	return gpu.BytesFloat32(b), nil
+}

@@ -1,0 +1,136 @@
+//go:build js && wasm
+
+package engine
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/model/quant"
+	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
+)
+
+func u16Bytes(v []uint16) []byte {
+	b := make([]byte, (2*len(v)+3)&^3) // bindings are whole u32 words
+	for i, x := range v {
+		binary.LittleEndian.PutUint16(b[2*i:], x)
+	}
+	return b
+}
+
+func uploadBytes(t *testing.T, k *Kernels, label string, b []byte) Tensor {
+	t.Helper()
+	buf, err := k.Dev.CreateBuffer(label, uint64(len(b)), gpu.UsageStorage|gpu.UsageCopyDst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Dev.WriteBuffer(buf, 0, b); err != nil {
+		t.Fatal(err)
+	}
+	return Whole(buf)
+}
+
+// randomQ4 draws q4 data directly (uniform nibbles, scales around 0.01), which is what a
+// quantized Gaussian matrix looks like, without quantizing millions of floats in WASM.
+func randomQ4(r *rand.Rand, n, k, g int) ([]uint32, []uint16) {
+	q := make([]uint32, n*k/8)
+	for i := range q {
+		q[i] = r.Uint32()
+	}
+	s := make([]uint16, n*k/g)
+	for i := range s {
+		s[i] = quant.F16FromFloat32(0.005 + 0.01*r.Float32())
+	}
+	return q, s
+}
+
+func checkMatMulQ4(t *testing.T, k *Kernels, r *rand.Rand, m, kdim, n, g int, withBias bool, quantize bool) {
+	t.Helper()
+	x := randn(r, m*kdim, 1)
+	var q []uint32
+	var s []uint16
+	if quantize {
+		var err error
+		if q, s, err = quant.QuantizeQ4(randn(r, n*kdim, 0.05), n, kdim, g); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		q, s = randomQ4(r, n, kdim, g)
+	}
+	var bias []float32
+	var bt Tensor
+	if withBias {
+		bias = randn(r, n, 0.1)
+		bt = upload(t, k, "bias", bias)
+	}
+	out := output(t, k, "out", m*n)
+	xt, qt, st := upload(t, k, "x", x), uploadU32(t, k, "qweight", q), uploadBytes(t, k, "scales", u16Bytes(s))
+	// Real-size weights are tens of MB: free them now rather than at garbage collection.
+	defer func() {
+		for _, b := range []Tensor{out, xt, qt, st} {
+			b.Buf.Destroy()
+		}
+	}()
+	got := run(t, k, out, m*n, must(t)(k.MatMulQ4(out, xt, qt, st, bt, m, kdim, n, g)))
+	want := make([]float32, m*n)
+	quant.MatMulQ4(want, x, q, s, bias, m, kdim, n, g)
+	closeTo(t, fmt.Sprintf("matmul q4 m=%d k=%d n=%d g=%d", m, kdim, n, g), got, want, 1e-4, 1e-4)
+}
+
+func TestMatMulQ4(t *testing.T) {
+	k := kernels(t)
+	r := rand.New(rand.NewPCG(2, 1))
+	for _, sh := range []struct {
+		m, k, n, g int
+		bias       bool
+	}{
+		{1, 32, 1, 32, false}, {1, 96, 7, 32, true}, {3, 4128, 33, 32, false}, {2, 256, 5, 64, true}, // matvec
+		{1, 176, 64, 16, false}, {2, 168, 9, 8, true}, {1, 8, 4, 8, false}, // matvec: groups below 32, K not a multiple of 32
+		{5, 64, 3, 32, false}, {67, 160, 129, 32, true}, {130, 96, 70, 32, false}, {9, 128, 65, 64, false}, // tiled
+		{7, 176, 64, 16, true}, // tiled, group 16 (the tiny models' MLP)
+	} {
+		checkMatMulQ4(t, k, r, sh.m, sh.k, sh.n, sh.g, sh.bias, true)
+	}
+}
+
+// TestMatVecQ4RealSizes runs decode at CogVLM's real shapes (K×N as in the peer harness).
+func TestMatVecQ4RealSizes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real sizes take a while on SwiftShader")
+	}
+	k := kernels(t)
+	r := rand.New(rand.NewPCG(2, 2))
+	for _, sh := range []struct{ k, n int }{{4096, 4096}, {4096, 12288}, {11008, 4096}, {4096, 11008}, {4096, 32000}} {
+		checkMatMulQ4(t, k, r, 1, sh.k, sh.n, 32, false, false)
+	}
+}
+
+func TestQ8(t *testing.T) {
+	k := kernels(t)
+	r := rand.New(rand.NewPCG(2, 3))
+	for _, sh := range []struct{ m, k, n, g int }{{1, 64, 33, 32}, {2, 4096, 70, 32}, {1, 128, 5, 64}} {
+		x := randn(r, sh.m*sh.k, 1)
+		q, s, err := quant.QuantizeQ8(randn(r, sh.n*sh.k, 0.05), sh.n, sh.k, sh.g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		qt, st := uploadU32(t, k, "qweight", q), uploadBytes(t, k, "scales", u16Bytes(s))
+		out := output(t, k, "out", sh.m*sh.n)
+		got := run(t, k, out, sh.m*sh.n, must(t)(k.MatVecQ8(out, upload(t, k, "x", x), qt, st, Tensor{}, sh.m, sh.k, sh.n, sh.g)))
+		want := make([]float32, sh.m*sh.n)
+		quant.MatMulQ8(want, x, q, s, nil, sh.m, sh.k, sh.n, sh.g)
+		closeTo(t, "matvec q8", got, want, 1e-4, 1e-4)
+
+		// The same table as an embedding: rows gathered exactly.
+		ids := []int{0, sh.n - 1, 3 % sh.n}
+		idsU := []uint32{uint32(ids[0]), uint32(ids[1]), uint32(ids[2])}
+		emb := output(t, k, "emb", len(ids)*sh.k)
+		got = run(t, k, emb, len(ids)*sh.k, must(t)(k.EmbeddingQ8(emb, uploadU32(t, k, "ids", idsU), qt, st, len(ids), sh.k, sh.g)))
+		wantE := make([]float32, len(ids)*sh.k)
+		model.Embedding(wantE, quant.DequantizeQ8(q, s, sh.n, sh.k, sh.g), ids, sh.k)
+		closeTo(t, "embedding q8", got, wantE, 0, 0)
+	}
+}

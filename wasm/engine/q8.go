@@ -1,0 +1,47 @@
+//go:build js && wasm
+
+package engine
+
+import "fmt"
+
+// MatVecQ8 computes out[m, n] = x[m, k] · Wᵀ (+ bias) for a q8 weight (qweight u32
+// [n][k/4], f16 scales [n][k/group]) and m ≤ 4 rows: the lm_head of a q4 package.
+// CPU twin: quant.MatMulQ8.
+func (k *Kernels) MatVecQ8(out, x, qweight, scales, bias Tensor, m, kdim, n, group int) (Step, error) {
+	if m < 1 || m > matVecMaxRows || n < 1 || kdim%16 != 0 || group%16 != 0 || kdim%group != 0 {
+		return Step{}, fmt.Errorf("matvec q8: unsupported shape m=%d k=%d n=%d group=%d (m ≤ %d; k a multiple of 16 and of the group)", m, kdim, n, group, matVecMaxRows)
+	}
+	hasBias := 1
+	if bias.Buf == nil {
+		var err error
+		if bias, err = k.noBias(); err != nil {
+			return Step{}, err
+		}
+		hasBias = 0
+	}
+	const rows = 4
+	return k.step("matvec_q8", PipelineKey{Shader: "matvec_q8.wgsl", Consts: [4]Const{{"ROWS", rows}, {"THREADS_PER_ROW", 64}, {"GROUP_SIZE", float64(group)}}},
+		params(m, n, kdim, hasBias), uint32((n+rows-1)/rows), uint32(m), 1, x, qweight, scales, bias, out)
+}
+
+// EmbeddingQ8 gathers rows ids (u32) of a q8 table [vocab, dim]. CPU twin:
+// model.Embedding over quant.DequantizeQ8.
+func (k *Kernels) EmbeddingQ8(out, ids, qweight, scales Tensor, rows, dim, group int) (Step, error) {
+	if dim%group != 0 || group%4 != 0 {
+		return Step{}, fmt.Errorf("embedding q8: dim %d and group %d unsupported", dim, group)
+	}
+	return k.step("embedding_q8", PipelineKey{Shader: "embedding_q8.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", rowWG}, {"GROUP_SIZE", float64(group)}}},
+		params(rows, dim, 0, 0), uint32(rows), 1, 1, ids, qweight, scales, out)
+}
+
+// Embed records the embedding gather for a table of any supported encoding.
+func (k *Kernels) Embed(out, ids Tensor, table Weight, rows int) (Step, error) {
+	dim := table.Shape[1]
+	switch table.Encoding {
+	case "f32":
+		return k.Embedding(out, ids, table.Data, rows, dim)
+	case "q8":
+		return k.EmbeddingQ8(out, ids, table.Data, table.Scales, rows, dim, table.GroupSize)
+	}
+	return Step{}, fmt.Errorf("%s: encoding %s has no GPU embedding yet", table.Name, table.Encoding)
+}

@@ -1,0 +1,164 @@
+//go:build js && wasm
+
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hack-pad/safejs"
+
+	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/model/pkg"
+	"github.com/cogvlm-web/cogvlm-web/model/quant"
+	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
+)
+
+// ErrIntegrity marks a shard whose bytes do not match the manifest's SHA-256.
+var ErrIntegrity = errors.New("integrity check failed")
+
+// Weight is one tensor of a package on the GPU: bindings into its shard's buffer.
+type Weight struct {
+	pkg.TensorEntry
+	Data, Scales Tensor // Scales only for q4/q8
+}
+
+// Package is a converted model package uploaded to the GPU: one buffer per shard, every
+// tensor a binding at its offset. Weight bytes go fetch → ArrayBuffer → GPU and never
+// through the Go heap.
+type Package struct {
+	Manifest *pkg.Manifest
+	Config   model.Config
+	BaseURL  string
+	shards   []*gpu.Buffer
+	weights  map[string]Weight
+}
+
+// Progress reports bytes of shards uploaded so far out of the total.
+type Progress func(done, total int64)
+
+// LoadPackage fetches manifest.json at manifestURL, then every shard: verified with
+// SHA-256, uploaded into a GPU buffer of its own.
+func LoadPackage(k *Kernels, manifestURL string, progress Progress) (*Package, error) {
+	text, err := fetchText(manifestURL)
+	if err != nil {
+		return nil, err
+	}
+	m, cfg, err := pkg.ParseManifest([]byte(text))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", manifestURL, err)
+	}
+	base := manifestURL[:strings.LastIndex(manifestURL, "/")+1]
+	p := &Package{Manifest: m, Config: cfg, BaseURL: base, weights: map[string]Weight{}}
+	var total, done int64
+	for _, s := range m.Shards {
+		total += s.Size
+	}
+	for _, s := range m.Shards {
+		if s.Size > int64(k.Dev.Limits.MaxStorageBufferBindingSize) {
+			p.Release()
+			return nil, fmt.Errorf("shard %s: %d bytes %w maxStorageBufferBindingSize %d", s.File, s.Size, gpu.ErrLimit, k.Dev.Limits.MaxStorageBufferBindingSize)
+		}
+		buf, err := p.uploadShard(k, s)
+		if err != nil {
+			p.Release()
+			return nil, err
+		}
+		p.shards = append(p.shards, buf)
+		done += s.Size
+		if progress != nil {
+			progress(done, total)
+		}
+	}
+	for _, t := range m.Tensors {
+		w := Weight{TensorEntry: t, Data: Tensor{Buf: p.shards[t.Shard], Offset: uint64(t.Offset), Size: uint64(t.Length)}}
+		if t.Encoding.Quantized() {
+			w.Scales = Tensor{Buf: p.shards[t.Shard], Offset: uint64(t.ScalesOffset), Size: uint64(t.ScalesLength)}
+		}
+		p.weights[t.Name] = w
+	}
+	return p, nil
+}
+
+func (p *Package) uploadShard(k *Kernels, s pkg.FileEntry) (*gpu.Buffer, error) {
+	url := p.BaseURL + s.File
+	ab, err := fetchArrayBuffer(url)
+	if err != nil {
+		return nil, err
+	}
+	n, err := byteLen(ab)
+	if err != nil {
+		return nil, err
+	}
+	if n != s.Size {
+		return nil, fmt.Errorf("shard %s: %w: %d bytes, the manifest says %d", s.File, ErrIntegrity, n, s.Size)
+	}
+	sum, err := sha256Hex(ab)
+	if err != nil {
+		return nil, fmt.Errorf("shard %s: %w", s.File, err)
+	}
+	if sum != s.SHA256 {
+		return nil, fmt.Errorf("shard %s: %w: sha256 %s, the manifest says %s", s.File, ErrIntegrity, sum, s.SHA256)
+	}
+	buf, err := k.Dev.CreateBuffer("shard "+s.File, uint64(s.Size), gpu.UsageStorage|gpu.UsageCopyDst)
+	if err != nil {
+		return nil, err
+	}
+	if err := k.Dev.WriteBufferJS(buf, 0, ab); err != nil {
+		buf.Destroy()
+		return nil, err
+	}
+	return buf, nil
+}
+
+func byteLen(ab safejs.Value) (int64, error) {
+	v, err := ab.Get("byteLength")
+	if err != nil {
+		return 0, err
+	}
+	f, err := v.Float()
+	return int64(f), err
+}
+
+// Weight returns a tensor by its Hugging Face name.
+func (p *Package) Weight(name string) (Weight, error) {
+	w, ok := p.weights[name]
+	if !ok {
+		return Weight{}, fmt.Errorf("package has no tensor %q", name)
+	}
+	return w, nil
+}
+
+// Release frees the shard buffers.
+func (p *Package) Release() {
+	for _, b := range p.shards {
+		b.Destroy()
+	}
+	p.shards = nil
+}
+
+// Linear records out[m, n] = x[m, k] · Wᵀ (+ bias) for a weight of any encoding the
+// kernels support.
+func (k *Kernels) Linear(out, x Tensor, w Weight, bias *Weight, m int) (Step, error) {
+	if len(w.Shape) != 2 {
+		return Step{}, fmt.Errorf("%s: not a matrix (shape %v)", w.Name, w.Shape)
+	}
+	n, kdim := w.Shape[0], w.Shape[1]
+	var b Tensor
+	if bias != nil {
+		if bias.Encoding != quant.F32 {
+			return Step{}, fmt.Errorf("%s: bias encoding %s is not supported (want f32)", bias.Name, bias.Encoding)
+		}
+		b = bias.Data
+	}
+	switch w.Encoding {
+	case quant.F32:
+		return k.MatMul(out, x, w.Data, b, m, kdim, n)
+	case quant.Q4:
+		return k.MatMulQ4(out, x, w.Data, w.Scales, b, m, kdim, n, w.GroupSize)
+	case quant.Q8:
+		return k.MatVecQ8(out, x, w.Data, w.Scales, b, m, kdim, n, w.GroupSize)
+	}
+	return Step{}, fmt.Errorf("%s: encoding %s has no GPU matmul yet", w.Name, w.Encoding)
+}
