@@ -46,6 +46,7 @@ MSG
 # The browser tests load converted packages of the golden model (served by the test runner
 # under /repo/.bin/testpkg/), with the CPU reference's answers beside them.
 make_test_packages() {
+  mkdir -p .bin/testpkg
   go build -o .bin/cogvlm ./cmd/cogvlm
   for q in f32 q4; do
     .bin/cogvlm convert --force --in testdata/golden/tiny-chat/model --out .bin/testpkg/tiny-$q --quant $q

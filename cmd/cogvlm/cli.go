@@ -35,6 +35,7 @@ var commands = []command{
 	{"generate", "answer a query, optionally about an image, with the CPU reference", generateDoc, generateFlags},
 	{"tokenize", "print the token ids of JSON strings read from stdin, one per line", tokenizeDoc, tokenizeFlags},
 	{"convert", "convert a Hugging Face checkpoint into a browser package", convertDoc, convertFlags},
+	{"accuracy", "compare a package's logits with its reference checkpoint", accuracyDoc, accuracyFlags},
 	{"demo-model", "write the tiny random-weights demo checkpoint", demoModelDoc, demoModelFlags},
 }
 
