@@ -1,44 +1,107 @@
 //go:build js && wasm
 
 // Command wasm is the cogvlm-web engine compiled to WebAssembly (web/cogvlm.wasm). It
-// registers `globalThis.cogvlmEngine`, whose functions return promises, and then waits
-// for calls forever.
+// registers `globalThis.cogvlmEngine`, whose functions return promises:
+//
+//	probe()                 → adapter, features and limits
+//	load({manifestURL, getShard?, onProgress?})
+//	                        → the model's summary. Fetches, verifies and uploads the package;
+//	                          getShard(file) → Promise<ArrayBuffer> supplies shards the
+//	                          caller already verified (the worker's cache) instead;
+//	                          onProgress(uploadedBytes, totalBytes)
+//	generate({query, history, template, maxNewTokens, temperature, topP, topK,
+//	          repetitionPenalty, seed, onToken(id, text)})
+//	                        → {tokenIds, text, inputIds, stopReason, stats}
+//	abort()                 → stops a running generate at the next token
+//	dispose()               → frees the GPU memory
+//
+// Failures reject with an Error whose `code` is one of DESIGN.md's: no-webgpu, limits,
+// out-of-memory, device-lost, integrity, network, bad-input, context-length, aborted.
+// Then it waits for calls forever.
 package main
 
 import (
 	"errors"
 	"runtime"
+	"strings"
+	"sync/atomic"
 
 	"github.com/hack-pad/safejs"
 
+	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/model/pkg"
+	"github.com/cogvlm-web/cogvlm-web/model/tokenizer"
 	"github.com/cogvlm-web/cogvlm-web/wasm/bridge"
+	"github.com/cogvlm-web/cogvlm-web/wasm/engine"
 	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
 )
 
 func main() {
-	engine, err := safejs.ValueOf(map[string]any{"goVersion": runtime.Version()})
+	e := &exports{}
+	obj, err := safejs.ValueOf(map[string]any{"goVersion": runtime.Version()})
 	if err != nil {
 		panic(err)
 	}
-	bridge.Export(engine, "probe", probe)
-	safejs.Global().Set("cogvlmEngine", engine)
+	bridge.Export(obj, "probe", probe)
+	bridge.Export(obj, "load", e.load)
+	bridge.Export(obj, "generate", e.generate)
+	bridge.Export(obj, "abort", func([]safejs.Value) (any, error) { e.aborted.Store(true); return nil, nil })
+	bridge.Export(obj, "dispose", e.dispose)
+	safejs.Global().Set("cogvlmEngine", obj)
 	if ready, err := safejs.Global().Get("cogvlmEngineReady"); err == nil && ready.Type() == safejs.TypeFunction {
-		ready.Invoke(engine)
+		ready.Invoke(obj)
 	}
 	select {}
 }
+
+type exports struct {
+	dev     *gpu.Device
+	session *engine.Session
+	aborted atomic.Bool
+	busy    atomic.Bool
+}
+
+// coded maps engine errors to the JS API's error codes.
+func coded(err error) error {
+	if err == nil {
+		return nil
+	}
+	code := ""
+	switch {
+	case errors.Is(err, gpu.ErrNoWebGPU):
+		code = "no-webgpu"
+	case errors.Is(err, gpu.ErrDeviceLost):
+		code = "device-lost"
+	case errors.Is(err, gpu.ErrOutOfMemory):
+		code = "out-of-memory"
+	case errors.Is(err, gpu.ErrLimit):
+		code = "limits"
+	case errors.Is(err, engine.ErrIntegrity):
+		code = "integrity"
+	case errors.Is(err, engine.ErrContextLength):
+		code = "context-length"
+	case errors.Is(err, engine.ErrNetwork):
+		code = "network"
+	default:
+		return err
+	}
+	return &bridge.CodedError{Code: code, Err: err}
+}
+
+func badInput(err error) error { return &bridge.CodedError{Code: "bad-input", Err: err} }
 
 // probe requests a device and reports the adapter, its features and limits: what the page
 // shows before any download, and what the loader plans against.
 func probe([]safejs.Value) (any, error) {
 	d, err := gpu.RequestDevice(gpu.Options{})
 	if err != nil {
-		if errors.Is(err, gpu.ErrNoWebGPU) {
-			return nil, &bridge.CodedError{Code: "no-webgpu", Err: err}
-		}
-		return nil, err
+		return nil, coded(err)
 	}
 	defer d.Destroy()
+	return adapterInfo(d), nil
+}
+
+func adapterInfo(d *gpu.Device) map[string]any {
 	return map[string]any{
 		"vendor":                      d.Info.Vendor,
 		"architecture":                d.Info.Architecture,
@@ -48,5 +111,181 @@ func probe([]safejs.Value) (any, error) {
 		"timestampQuery":              d.Has(gpu.FeatureTimestampQuery),
 		"maxBufferSize":               float64(d.Limits.MaxBufferSize),
 		"maxStorageBufferBindingSize": float64(d.Limits.MaxStorageBufferBindingSize),
+	}
+}
+
+func (e *exports) load(args []safejs.Value) (any, error) {
+	if len(args) == 0 || args[0].Type() != safejs.TypeObject {
+		return nil, badInput(errors.New("load: want an options object {manifestURL}"))
+	}
+	url := stringField(args[0], "manifestURL")
+	if url == "" {
+		return nil, badInput(errors.New("load: manifestURL is missing"))
+	}
+	if _, err := e.dispose(nil); err != nil {
+		return nil, err
+	}
+	opts := engine.LoadOptions{}
+	if getShard, err := args[0].Get("getShard"); err == nil && getShard.Type() == safejs.TypeFunction {
+		// getShard(file) → Promise<ArrayBuffer> of bytes the caller has verified
+		opts.Verified = true
+		opts.Shards = func(f pkg.FileEntry) (safejs.Value, error) {
+			p, err := getShard.Invoke(f.File)
+			if err != nil {
+				return safejs.Undefined(), err
+			}
+			return gpu.Await(p)
+		}
+	}
+	if onProgress, err := args[0].Get("onProgress"); err == nil && onProgress.Type() == safejs.TypeFunction {
+		opts.Progress = func(done, total int64) { onProgress.Invoke(float64(done), float64(total)) }
+	}
+	d, err := gpu.RequestDevice(gpu.Options{})
+	if err != nil {
+		return nil, coded(err)
+	}
+	k := engine.NewKernels(d)
+	p, err := engine.LoadPackageWith(k, url, opts)
+	if err != nil {
+		d.Destroy()
+		return nil, coded(err)
+	}
+	tokText, err := engine.FetchText(p.BaseURL + p.Manifest.Tokenizer.File)
+	if err != nil {
+		d.Destroy()
+		return nil, coded(err)
+	}
+	tok, err := tokenizer.ParseJSON([]byte(tokText))
+	if err != nil {
+		d.Destroy()
+		return nil, coded(err)
+	}
+	s, err := engine.NewSession(k, p, tok, 0)
+	if err != nil {
+		d.Destroy()
+		return nil, coded(err)
+	}
+	e.dev, e.session = d, s
+	return map[string]any{
+		"maxPositions": s.Cfg.MaxPositionEmbeddings,
+		"vocabSize":    s.Cfg.VocabSize,
+		"imageSize":    s.Cfg.Vision.ImageSize,
+		"template":     s.Cfg.TemplateVersion,
+		"adapter":      adapterInfo(d),
 	}, nil
+}
+
+func (e *exports) generate(args []safejs.Value) (any, error) {
+	if e.session == nil {
+		return nil, badInput(errors.New("generate: no model is loaded"))
+	}
+	if len(args) == 0 || args[0].Type() != safejs.TypeObject {
+		return nil, badInput(errors.New("generate: want an options object"))
+	}
+	if !e.busy.CompareAndSwap(false, true) {
+		return nil, badInput(errors.New("generate: a generation is already running"))
+	}
+	defer e.busy.Store(false)
+	e.aborted.Store(false)
+	o := args[0]
+	req := engine.Request{
+		Query:    stringField(o, "query"),
+		Template: stringField(o, "template"),
+		Sampling: model.Sampling{
+			MaxNewTokens:      intField(o, "maxNewTokens", 256),
+			Temperature:       floatField(o, "temperature", 0),
+			TopP:              floatField(o, "topP", 0),
+			TopK:              intField(o, "topK", 0),
+			RepetitionPenalty: floatField(o, "repetitionPenalty", 1),
+			Seed:              uint64(intField(o, "seed", 0)),
+		},
+	}
+	if req.Template == "" {
+		req.Template = "chat"
+	}
+	if h, err := o.Get("history"); err == nil && h.Type() == safejs.TypeObject {
+		n, _ := h.Length()
+		for i := 0; i < n; i++ {
+			turn, _ := h.Index(i)
+			q, _ := turn.Index(0)
+			a, _ := turn.Index(1)
+			qs, _ := q.String()
+			as, _ := a.String()
+			req.History = append(req.History, [2]string{qs, as})
+		}
+	}
+	if img, err := o.Get("image"); err == nil && !img.IsNull() && !img.IsUndefined() {
+		return nil, badInput(errors.New("generate: image questions need the GPU vision tower, which is not in this build yet"))
+	}
+	onToken, _ := o.Get("onToken")
+	res, err := e.session.Generate(req, func(id int, text string) bool {
+		if onToken.Type() == safejs.TypeFunction {
+			onToken.Invoke(id, text)
+		}
+		return !e.aborted.Load()
+	})
+	if err != nil {
+		if strings.Contains(err.Error(), "template") || strings.Contains(err.Error(), "sampl") {
+			return nil, badInput(err)
+		}
+		return nil, coded(err)
+	}
+	if res.StopReason == model.StopCallback && e.aborted.Load() {
+		return nil, &bridge.CodedError{Code: "aborted", Err: errors.New("generation aborted")}
+	}
+	ids := make([]any, len(res.TokenIDs))
+	for i, id := range res.TokenIDs {
+		ids[i] = id
+	}
+	in := make([]any, len(res.InputIDs))
+	for i, id := range res.InputIDs {
+		in[i] = id
+	}
+	return map[string]any{
+		"tokenIds":   ids,
+		"text":       res.Text,
+		"inputIds":   in,
+		"stopReason": string(res.StopReason),
+		"stats": map[string]any{
+			"visionMs":      float64(res.Stats.Vision.Microseconds()) / 1000,
+			"prefillMs":     float64(res.Stats.Prefill.Microseconds()) / 1000,
+			"prefillTokens": res.Stats.PrefillTokens,
+			"decodeMs":      float64(res.Stats.Decode.Microseconds()) / 1000,
+			"decodeTokens":  res.Stats.DecodeTokens,
+		},
+	}, nil
+}
+
+func (e *exports) dispose([]safejs.Value) (any, error) {
+	if e.session != nil {
+		e.session.Pkg.Release()
+		e.session = nil
+	}
+	if e.dev != nil {
+		e.dev.Destroy()
+		e.dev = nil
+	}
+	return nil, nil
+}
+
+func stringField(o safejs.Value, name string) string {
+	v, err := o.Get(name)
+	if err != nil || v.Type() != safejs.TypeString {
+		return ""
+	}
+	s, _ := v.String()
+	return s
+}
+
+func floatField(o safejs.Value, name string, def float64) float64 {
+	v, err := o.Get(name)
+	if err != nil || v.Type() != safejs.TypeNumber {
+		return def
+	}
+	f, _ := v.Float()
+	return f
+}
+
+func intField(o safejs.Value, name string, def int) int {
+	return int(floatField(o, name, float64(def)))
 }

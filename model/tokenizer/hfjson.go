@@ -94,6 +94,16 @@ func LoadJSON(path string) (*Tokenizer, error) {
 	return t, nil
 }
 
+// ParseJSON builds a Tokenizer from the bytes of a tokenizer.json (the browser has no
+// files: the engine fetches the package's tokenizer.json). See LoadJSON.
+func ParseJSON(data []byte) (*Tokenizer, error) {
+	t, err := parseJSON(data)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: tokenizer.json: %w", err)
+	}
+	return t, nil
+}
+
 // parseJSON builds a Tokenizer from the bytes of a tokenizer.json.
 func parseJSON(data []byte) (*Tokenizer, error) {
 	var f hfFile

@@ -277,3 +277,11 @@ func (d *Decoder) Logits() ([]float32, error) {
 	}
 	return gpu.BytesFloat32(b), nil
 }
+
+// SetToken replaces the token the next Decode feeds (after sampling on the CPU).
+func (d *Decoder) SetToken(id int) error {
+	return d.k.Dev.WriteBuffer(d.token.Buf, 0, u32s([]int{id}))
+}
+
+// Length is the number of tokens in the KV cache.
+func (d *Decoder) Length() int { return d.length }

@@ -23,7 +23,7 @@ type goldenCase struct {
 
 func loadGolden(t *testing.T, url string) goldenCase {
 	t.Helper()
-	text, err := fetchText(url)
+	text, err := FetchText(url)
 	if err != nil {
 		t.Fatal(err)
 	}

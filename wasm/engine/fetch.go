@@ -4,12 +4,16 @@ package engine
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 
 	"github.com/hack-pad/safejs"
 
 	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
 )
+
+// ErrNetwork marks a failed or refused download.
+var ErrNetwork = errors.New("network error")
 
 // fetchResponse fetches url and checks the HTTP status.
 func fetchResponse(url string) (safejs.Value, error) {
@@ -19,23 +23,23 @@ func fetchResponse(url string) (safejs.Value, error) {
 	}
 	p, err := fetch.Invoke(url)
 	if err != nil {
-		return safejs.Undefined(), fmt.Errorf("fetch %s: %w", url, err)
+		return safejs.Undefined(), fmt.Errorf("fetch %s: %v: %w", url, err, ErrNetwork)
 	}
 	resp, err := gpu.Await(p)
 	if err != nil {
-		return safejs.Undefined(), fmt.Errorf("fetch %s: %w", url, err)
+		return safejs.Undefined(), fmt.Errorf("fetch %s: %v: %w", url, err, ErrNetwork)
 	}
 	ok, _ := resp.Get("ok")
 	if b, _ := ok.Bool(); !b {
 		status, _ := resp.Get("status")
 		code, _ := status.Int()
-		return safejs.Undefined(), fmt.Errorf("fetch %s: HTTP %d", url, code)
+		return safejs.Undefined(), fmt.Errorf("fetch %s: HTTP %d: %w", url, code, ErrNetwork)
 	}
 	return resp, nil
 }
 
-// fetchText fetches a small text file (a manifest) into Go.
-func fetchText(url string) (string, error) {
+// FetchText fetches a small text file (a manifest, a tokenizer) into Go.
+func FetchText(url string) (string, error) {
 	resp, err := fetchResponse(url)
 	if err != nil {
 		return "", err

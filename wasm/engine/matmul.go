@@ -13,6 +13,19 @@ import (
 // that is mostly padding.
 const matVecMaxRows = 4
 
+// matVecShape picks a matrix-vector kernel's threads per row for rows of `chunks` loads
+// (vec4s or quantized blocks): enough lanes to cover a row in about two loads each, at
+// most 64, with the rest of the 256 invocations spent on more rows. Short rows (the tiny
+// models, the vocabulary projection of a narrow model) would otherwise leave most lanes
+// idle and need thousands of workgroups.
+func matVecShape(chunks int) (rows, threadsPerRow int) {
+	threadsPerRow = 64
+	for threadsPerRow > 4 && threadsPerRow >= chunks {
+		threadsPerRow /= 2
+	}
+	return 256 / threadsPerRow, threadsPerRow
+}
+
 // noBias returns a 16-byte buffer bound where a kernel has a bias slot but the layer has
 // no bias (the slot is always bound; has_bias = 0 keeps it unread).
 func (k *Kernels) noBias() (Tensor, error) {
@@ -42,8 +55,8 @@ func (k *Kernels) MatMul(out, x, w, bias Tensor, m, kdim, n int) (Step, error) {
 	}
 	p := params(m, n, kdim, hasBias)
 	if m <= matVecMaxRows && kdim%4 == 0 {
-		const rows = 4
-		return k.step("matvec", PipelineKey{Shader: "matvec.wgsl", Consts: [4]Const{{"ROWS", rows}, {"THREADS_PER_ROW", 64}}},
+		rows, tpr := matVecShape(kdim / 4)
+		return k.step("matvec", PipelineKey{Shader: "matvec.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"THREADS_PER_ROW", float64(tpr)}}},
 			p, uint32((n+rows-1)/rows), uint32(m), 1, x, w, bias, out)
 	}
 	return k.step("matmul", PipelineKey{Shader: "matmul.wgsl"},
@@ -68,8 +81,8 @@ func (k *Kernels) MatMulQ4(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 	}
 	p := params(m, n, kdim, hasBias)
 	if m <= matVecMaxRows {
-		const rows = 4
-		return k.step("matvec_q4", PipelineKey{Shader: "matvec_q4.wgsl", Consts: [4]Const{{"ROWS", rows}, {"THREADS_PER_ROW", 64}, {"GROUP_SIZE", float64(group)}}},
+		rows, tpr := matVecShape(kdim / 32)
+		return k.step("matvec_q4", PipelineKey{Shader: "matvec_q4.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"THREADS_PER_ROW", float64(tpr)}, {"GROUP_SIZE", float64(group)}}},
 			p, uint32((n+rows-1)/rows), uint32(m), 1, x, qweight, scales, bias, out, qweight)
 	}
 	return k.step("matmul_q4", PipelineKey{Shader: "matmul_q4.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}}},

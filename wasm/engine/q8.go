@@ -19,8 +19,8 @@ func (k *Kernels) MatVecQ8(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 		}
 		hasBias = 0
 	}
-	const rows = 4
-	return k.step("matvec_q8", PipelineKey{Shader: "matvec_q8.wgsl", Consts: [4]Const{{"ROWS", rows}, {"THREADS_PER_ROW", 64}, {"GROUP_SIZE", float64(group)}}},
+	rows, tpr := matVecShape(kdim / 16)
+	return k.step("matvec_q8", PipelineKey{Shader: "matvec_q8.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"THREADS_PER_ROW", float64(tpr)}, {"GROUP_SIZE", float64(group)}}},
 		params(m, n, kdim, hasBias), uint32((n+rows-1)/rows), uint32(m), 1, x, qweight, scales, bias, out)
 }
 

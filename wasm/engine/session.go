@@ -1,0 +1,130 @@
+//go:build js && wasm
+
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/model/tokenizer"
+)
+
+// Session is a loaded model ready to answer: the package on the GPU, its tokenizer, and
+// a decoder whose buffers are allocated once. It runs one generation at a time.
+type Session struct {
+	K   *Kernels
+	Pkg *Package
+	Tok *tokenizer.Tokenizer
+	Cfg model.Config
+	dec *Decoder
+}
+
+// ErrContextLength marks a prompt plus new tokens beyond the context.
+var ErrContextLength = errors.New("the context is full")
+
+// NewSession allocates the decoder for sequences up to maxSeq tokens (0: the model's
+// max_position_embeddings).
+func NewSession(k *Kernels, p *Package, tok *tokenizer.Tokenizer, maxSeq int) (*Session, error) {
+	cfg := p.Config
+	if maxSeq <= 0 || maxSeq > cfg.MaxPositionEmbeddings {
+		maxSeq = cfg.MaxPositionEmbeddings
+	}
+	dec, err := NewDecoder(k, p, maxSeq, maxSeq-1)
+	if err != nil {
+		return nil, err
+	}
+	return &Session{K: k, Pkg: p, Tok: tok, Cfg: cfg, dec: dec}, nil
+}
+
+// Request is one question.
+type Request struct {
+	Query    string
+	History  [][2]string
+	Template string // chat, vqa or base
+	Sampling model.Sampling
+}
+
+// Result is a generation's output.
+type Result struct {
+	TokenIDs   []int
+	Text       string
+	InputIDs   []int
+	StopReason model.StopReason
+	Stats      model.Stats
+}
+
+// Generate answers req, calling onToken with each new token and the text it completes
+// (possibly empty: a UTF-8 character can span tokens); onToken returning false stops.
+// Greedy decoding stays on the GPU (4 bytes read back per token); other sampling reads
+// the logits back and uses the CPU reference's sampler, so both give the same tokens.
+func (s *Session) Generate(req Request, onToken func(id int, text string) bool) (*Result, error) {
+	cfg := s.Cfg
+	prompt, err := model.BuildPrompt(req.Template, req.Query, req.History)
+	if err != nil {
+		return nil, err
+	}
+	in := model.BuildInputs(s.Tok.Encode(prompt), false, cfg)
+	if err := model.CheckContextLength(len(in.InputIDs), req.Sampling.MaxNewTokens, cfg); err != nil {
+		return nil, fmt.Errorf("%v: %w", err, ErrContextLength)
+	}
+	if len(in.InputIDs)+req.Sampling.MaxNewTokens > s.dec.maxSeq {
+		return nil, fmt.Errorf("prompt of %d tokens + %d new tokens exceeds this session's %d: %w", len(in.InputIDs), req.Sampling.MaxNewTokens, s.dec.maxSeq, ErrContextLength)
+	}
+	sampler, err := model.NewSampler(req.Sampling, cfg.VocabSize)
+	if err != nil {
+		return nil, err
+	}
+	greedy := req.Sampling.Temperature == 0 && (req.Sampling.RepetitionPenalty == 0 || req.Sampling.RepetitionPenalty == 1)
+	res := &Result{InputIDs: in.InputIDs, StopReason: model.StopMaxTokens}
+	seq := slices.Clone(in.InputIDs)
+	stream := s.Tok.NewStreamDecoder()
+
+	// next picks the token after the step just run: the GPU's argmax, or a CPU sample.
+	next := func(gpuArgmax int) (int, error) {
+		if greedy {
+			return gpuArgmax, nil
+		}
+		logits, err := s.dec.Logits()
+		if err != nil {
+			return 0, err
+		}
+		id := sampler.Sample(logits, seq)
+		return id, s.dec.SetToken(id)
+	}
+
+	start := time.Now()
+	tok, err := s.dec.Prefill(in)
+	if err != nil {
+		return nil, err
+	}
+	res.Stats.Prefill, res.Stats.PrefillTokens = time.Since(start), len(in.InputIDs)
+	start = time.Now()
+	for len(res.TokenIDs) < req.Sampling.MaxNewTokens {
+		if len(res.TokenIDs) > 0 {
+			if tok, err = s.dec.Decode(); err != nil {
+				return nil, err
+			}
+			res.Stats.DecodeTokens++
+		}
+		id, err := next(tok)
+		if err != nil {
+			return nil, err
+		}
+		if id == cfg.EOSTokenID {
+			res.StopReason = model.StopEOS
+			break
+		}
+		seq = append(seq, id)
+		res.TokenIDs = append(res.TokenIDs, id)
+		if onToken != nil && !onToken(id, stream.Push(id)) {
+			res.StopReason = model.StopCallback
+			break
+		}
+	}
+	res.Stats.Decode = time.Since(start)
+	res.Text = s.Tok.Decode(res.TokenIDs)
+	return res, nil
+}

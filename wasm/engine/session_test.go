@@ -1,0 +1,87 @@
+//go:build js && wasm
+
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/model/tokenizer"
+)
+
+func testSession(t *testing.T, name string) *Session {
+	t.Helper()
+	k := kernels(t)
+	p := loadTestPackage(t, k, name)
+	t.Cleanup(p.Release)
+	text, err := FetchText(p.BaseURL + p.Manifest.Tokenizer.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.ParseJSON([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSession(k, p, tok, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestSessionGreedyText(t *testing.T) {
+	s := testSession(t, "tiny-f32")
+	var golden struct {
+		GeneratedIDs  []int  `json:"generated_ids"`
+		GeneratedText string `json:"generated_text"`
+	}
+	text, err := FetchText("/repo/testdata/golden/tiny-text/expected.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal([]byte(text), &golden)
+	var streamed strings.Builder
+	res, err := s.Generate(Request{Query: "The quick brown fox", Template: "base", Sampling: model.Sampling{MaxNewTokens: 12}},
+		func(id int, piece string) bool { streamed.WriteString(piece); return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.TokenIDs, golden.GeneratedIDs) || res.Text != golden.GeneratedText {
+		t.Errorf("generated %v %q\nwant      %v %q", res.TokenIDs, res.Text, golden.GeneratedIDs, golden.GeneratedText)
+	}
+	if !strings.HasPrefix(golden.GeneratedText, strings.TrimLeft(streamed.String(), " ")) {
+		t.Errorf("streamed %q is not a prefix of %q", streamed.String(), golden.GeneratedText)
+	}
+	t.Logf("prefill %d tokens in %v, %d decode steps in %v", res.Stats.PrefillTokens, res.Stats.Prefill, res.Stats.DecodeTokens, res.Stats.Decode)
+
+	// onToken returning false stops at once.
+	res, err = s.Generate(Request{Query: "The quick brown fox", Template: "base", Sampling: model.Sampling{MaxNewTokens: 12}},
+		func(id int, _ string) bool { return false })
+	if err != nil || len(res.TokenIDs) != 1 || res.StopReason != model.StopCallback {
+		t.Errorf("stopped generation: %v tokens, reason %q, error %v", len(res.TokenIDs), res.StopReason, err)
+	}
+	// Over-long requests are refused with ErrContextLength before any work.
+	if _, err := s.Generate(Request{Query: "x", Template: "base", Sampling: model.Sampling{MaxNewTokens: 100}}, nil); !errors.Is(err, ErrContextLength) {
+		t.Errorf("over-long request: error %v, want ErrContextLength", err)
+	}
+}
+
+// TestSessionSampling: temperature, top-k, top-p and repetition penalty give exactly the
+// tokens of the CPU reference with the same seed (tiny-f32.sampled.json from ./build.sh).
+func TestSessionSampling(t *testing.T) {
+	s := testSession(t, "tiny-f32")
+	ref := loadGolden(t, testPackages+"tiny-f32.sampled.json")
+	res, err := s.Generate(Request{Query: "The quick brown fox", Template: "base", Sampling: model.Sampling{
+		MaxNewTokens: 12, Temperature: 0.9, TopK: 40, TopP: 0.95, RepetitionPenalty: 1.1, Seed: 7,
+	}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.TokenIDs, ref.GeneratedIDs) {
+		t.Errorf("sampled %v\nCPU reference %v", res.TokenIDs, ref.GeneratedIDs)
+	}
+}
