@@ -53,6 +53,9 @@ make_test_packages() {
   done
   .bin/cogvlm generate --model .bin/testpkg/tiny-q4 --query "The quick brown fox" --template base \
     --temperature 0 --max-new-tokens 12 --json | tail -n 1 > .bin/testpkg/tiny-q4.text.json
+  .bin/cogvlm generate --model .bin/testpkg/tiny-q4 --image testdata/golden/tiny-chat/image.png \
+    --query "What is in this image?" --template chat --temperature 0 --max-new-tokens 12 --json \
+    | tail -n 1 > .bin/testpkg/tiny-q4.image.json
   .bin/cogvlm generate --model .bin/testpkg/tiny-f32 --query "The quick brown fox" --template base \
     --temperature 0.9 --top-k 40 --top-p 0.95 --repetition-penalty 1.1 --seed 7 --max-new-tokens 12 \
     --json | tail -n 1 > .bin/testpkg/tiny-f32.sampled.json

@@ -15,19 +15,14 @@ func (m *Model) EncodeImage(pixels []float32) ([]float32, error) {
 	return adapter(m.Config, &m.Weights.Adapter, features), nil
 }
 
-// visionTower is EVA2-CLIP: patch embedding, cls token and position embeddings, the
-// transformer layers, then the cls token is dropped. It returns [grid², D].
-func visionTower(cfg VisionConfig, w *VisionWeights, pixels []float32) []float32 {
+// Patches lays the image's patches out as rows, [grid², C·P·P], each in the conv
+// weight's (c, ky, kx) order, patches row by row: the Conv2d with kernel = stride = P is
+// then a matmul with the weight as [D, C·P·P]. The GPU engine uploads these rows too.
+func Patches(cfg VisionConfig, pixels []float32) []float32 {
 	S, C, P := cfg.ImageSize, cfg.InChannels, cfg.PatchSize
-	D, F, heads := cfg.HiddenSize, cfg.IntermediateSize, cfg.NumHeads
 	grid := S / P
-	patches := grid * grid
-	N := patches + 1 // tokens: cls + patches
 	patchLen := C * P * P
-
-	// patch embedding: the Conv2d with kernel = stride = P is a matmul over the patches
-	// laid out as rows, each in the weight's (c, ky, kx) order; patches go row by row.
-	cols := make([]float32, patches*patchLen)
+	cols := make([]float32, grid*grid*patchLen)
 	for gy := range grid {
 		for gx := range grid {
 			row := cols[(gy*grid+gx)*patchLen:][:patchLen]
@@ -39,6 +34,21 @@ func visionTower(cfg VisionConfig, w *VisionWeights, pixels []float32) []float32
 			}
 		}
 	}
+	return cols
+}
+
+// visionTower is EVA2-CLIP: patch embedding, cls token and position embeddings, the
+// transformer layers, then the cls token is dropped. It returns [grid², D].
+func visionTower(cfg VisionConfig, w *VisionWeights, pixels []float32) []float32 {
+	S, C, P := cfg.ImageSize, cfg.InChannels, cfg.PatchSize
+	D, F, heads := cfg.HiddenSize, cfg.IntermediateSize, cfg.NumHeads
+	grid := S / P
+	patches := grid * grid
+	N := patches + 1 // tokens: cls + patches
+	patchLen := C * P * P
+
+	// patch embedding: the Conv2d with kernel = stride = P is a matmul over the patches
+	cols := Patches(cfg, pixels)
 	x := make([]float32, N*D) // (N, D) residual stream
 	MatMul(x[D:], cols, w.PatchWeight, w.PatchBias, patches, patchLen, D)
 

@@ -9,8 +9,11 @@
 //	                          getShard(file) → Promise<ArrayBuffer> supplies shards the
 //	                          caller already verified (the worker's cache) instead;
 //	                          onProgress(uploadedBytes, totalBytes)
-//	generate({query, history, template, maxNewTokens, temperature, topP, topK,
-//	          repetitionPenalty, seed, onToken(id, text)})
+//	generate({imageBytes?, query, history, template, maxNewTokens, temperature, topP,
+//	          topK, repetitionPenalty, seed, onToken(id, text)})
+//	                        imageBytes: Uint8Array of an image file (PNG, JPEG, GIF, WebP),
+//	                        decoded in Go exactly as the CPU reference does; the vision
+//	                        tower runs once per image and is reused for follow-ups
 //	                        → {tokenIds, text, inputIds, stopReason, stats}
 //	abort()                 → stops a running generate at the next token
 //	dispose()               → frees the GPU memory
@@ -22,6 +25,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -53,6 +57,10 @@ func main() {
 	}
 	select {}
 }
+
+// maxImageBytes bounds an image file handed to the engine: the page downscales large
+// photos before sending, and WASM memory is small.
+const maxImageBytes = 64 << 20
 
 type exports struct {
 	dev     *gpu.Device
@@ -214,8 +222,18 @@ func (e *exports) generate(args []safejs.Value) (any, error) {
 			req.History = append(req.History, [2]string{qs, as})
 		}
 	}
-	if img, err := o.Get("image"); err == nil && !img.IsNull() && !img.IsUndefined() {
-		return nil, badInput(errors.New("generate: image questions need the GPU vision tower, which is not in this build yet"))
+	if img, err := o.Get("imageBytes"); err == nil && !img.IsNull() && !img.IsUndefined() {
+		n, err := img.Length()
+		if err != nil || n == 0 {
+			return nil, badInput(errors.New("generate: imageBytes must be a non-empty Uint8Array of an image file"))
+		}
+		if n > maxImageBytes {
+			return nil, badInput(fmt.Errorf("generate: the image file has %d bytes, more than the %d this engine accepts (downscale it first)", n, maxImageBytes))
+		}
+		req.Image = make([]byte, n)
+		if _, err := safejs.CopyBytesToGo(req.Image, img); err != nil {
+			return nil, badInput(fmt.Errorf("generate: imageBytes: %v", err))
+		}
 	}
 	onToken, _ := o.Get("onToken")
 	res, err := e.session.Generate(req, func(id int, text string) bool {
@@ -225,7 +243,7 @@ func (e *exports) generate(args []safejs.Value) (any, error) {
 		return !e.aborted.Load()
 	})
 	if err != nil {
-		if strings.Contains(err.Error(), "template") || strings.Contains(err.Error(), "sampl") {
+		if errors.Is(err, engine.ErrBadImage) || strings.Contains(err.Error(), "template") || strings.Contains(err.Error(), "sampl") {
 			return nil, badInput(err)
 		}
 		return nil, coded(err)

@@ -72,6 +72,12 @@ func Open(path string) (*File, error) {
 	return f, nil
 }
 
+// Parse reads a safetensors stream of size bytes from r (a bytes.Reader in the browser,
+// which has no files); name is used in error messages. Close does nothing for it.
+func Parse(r io.ReaderAt, size int64, name string) (*File, error) {
+	return parse(r, size, name)
+}
+
 // headerEntry is one tensor of the JSON header. Pointers tell a missing key from a zero.
 type headerEntry struct {
 	DType       *string  `json:"dtype"`

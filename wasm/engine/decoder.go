@@ -98,7 +98,7 @@ func NewDecoder(k *Kernels, p *Package, maxSeq, maxPrefill int) (*Decoder, error
 	if d.state, err = k.NewStepState("step"); err != nil {
 		return nil, err
 	}
-	if d.decode, err = d.plan(1, d.token, d.decodePos, []expertRun{{0, 1, false}}); err != nil {
+	if d.decode, err = d.plan(1, d.token, d.decodePos, []expertRun{{0, 1, false}}, imageRows{}); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -109,10 +109,17 @@ func rows(t Tensor, start, n, width int) Tensor {
 	return Tensor{Buf: t.Buf, Offset: t.Offset + uint64(4*start*width), Size: uint64(4 * n * width)}
 }
 
+// imageRows places an image's token rows (Vision.Out) over rows [start, start+count) of
+// the prompt's embeddings.
+type imageRows struct {
+	src          Tensor
+	start, count int
+}
+
 // plan records the forward pass of n new tokens (ids and positions in u32 buffers) into
 // the KV cache at state.write_row, ending with the argmax of the last row's logits in
 // d.token. It mirrors model's decoderState.forward and layer.
-func (d *Decoder) plan(n int, ids, positions Tensor, runs []expertRun) (*Plan, error) {
+func (d *Decoder) plan(n int, ids, positions Tensor, runs []expertRun, img imageRows) (*Plan, error) {
 	cfg, k := d.cfg, d.k
 	H, I, heads := cfg.HiddenSize, cfg.IntermediateSize, cfg.NumAttentionHeads
 	eps := float32(cfg.RMSNormEps)
@@ -140,6 +147,9 @@ func (d *Decoder) plan(n int, ids, positions Tensor, runs []expertRun) (*Plan, e
 
 	embed := w("model.embed_tokens.weight")
 	add(k.Embed(d.x, ids, embed, n))
+	if img.count > 0 { // the image tokens' rows replace their (pad) embeddings
+		add(k.Copy(rows(d.x, img.start, img.count, H), img.src, img.count*H))
+	}
 	for l := range cfg.NumHiddenLayers {
 		// attention rmsnorm
 		add(k.RMSNorm(d.xb, d.x, w("model.layers.%d.input_layernorm.weight", l).Data, n, H, eps))
@@ -166,7 +176,9 @@ func (d *Decoder) plan(n int, ids, positions Tensor, runs []expertRun) (*Plan, e
 		for _, r := range runs {
 			m, e := r.end-r.start, expert(r.vision)
 			in := rows(d.xb, r.start, m, H)
-			gate, up, act := rows(d.gate, r.start, m, I), rows(d.up, r.start, m, I), rows(d.act, r.start, m, I)
+			// gate, up and act are scratch of this run alone, so they start at row 0: an
+			// intermediate row (I floats) need not be a multiple of the binding alignment
+			gate, up, act := rows(d.gate, 0, m, I), rows(d.up, 0, m, I), rows(d.act, 0, m, I)
 			add(k.Linear(gate, in, w("model.layers.%d.mlp.%s_mlp.gate_proj.weight", l, e), nil, m))
 			add(k.Linear(up, in, w("model.layers.%d.mlp.%s_mlp.up_proj.weight", l, e), nil, m))
 			add(k.SiLUMul(act, gate, up, m*I))
@@ -193,9 +205,9 @@ func u32s(v []int) []byte {
 }
 
 // Prefill runs a prompt (input ids, token types and position ids as model.BuildInputs
-// makes them) from an empty cache and returns the greedy next token. Image rows are not
-// supported yet: the prompt must be text only.
-func (d *Decoder) Prefill(in model.Inputs) (int, error) {
+// makes them) from an empty cache and returns the greedy next token. image holds the
+// image tokens' rows (Vision.Out) when the prompt has image tokens.
+func (d *Decoder) Prefill(in model.Inputs, image *Tensor) (int, error) {
 	n := len(in.InputIDs)
 	switch {
 	case n == 0:
@@ -205,15 +217,26 @@ func (d *Decoder) Prefill(in model.Inputs) (int, error) {
 	case n >= d.maxSeq:
 		return 0, fmt.Errorf("prompt of %d tokens leaves no room in a KV cache of %d", n, d.maxSeq)
 	}
-	mask := in.VisionExpertMask()
-	for _, v := range mask {
-		if v {
-			return 0, fmt.Errorf("image prompts are not supported on the GPU yet")
+	var img imageRows
+	for i, t := range in.TokenTypeIDs {
+		if t == model.VisionTokenType {
+			if img.count == 0 {
+				img.start = i
+			}
+			img.count++
 		}
+	}
+	switch {
+	case img.count > 0 && image == nil:
+		return 0, fmt.Errorf("the prompt has %d image tokens but no image rows were given", img.count)
+	case img.count > 0 && img.count != d.cfg.NumImageTokens():
+		return 0, fmt.Errorf("the prompt has %d image tokens, want %d for one image", img.count, d.cfg.NumImageTokens())
+	case img.count > 0:
+		img.src = *image
 	}
 	mark := d.k.params.Mark()
 	defer d.k.params.Release(mark)
-	plan, err := d.plan(n, d.prefillIDs, d.prefillPos, expertRuns(mask))
+	plan, err := d.plan(n, d.prefillIDs, d.prefillPos, expertRuns(in.VisionExpertMask()), img)
 	if err != nil {
 		return 0, err
 	}

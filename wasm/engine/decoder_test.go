@@ -37,7 +37,7 @@ func loadGolden(t *testing.T, url string) goldenCase {
 // generate runs greedy decoding of n tokens on the GPU.
 func generate(t *testing.T, d *Decoder, in model.Inputs, n int) []int {
 	t.Helper()
-	tok, err := d.Prefill(in)
+	tok, err := d.Prefill(in, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

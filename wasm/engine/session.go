@@ -3,12 +3,15 @@
 package engine
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/model/imageproc"
 	"github.com/cogvlm-web/cogvlm-web/model/tokenizer"
 )
 
@@ -20,6 +23,11 @@ type Session struct {
 	Tok *tokenizer.Tokenizer
 	Cfg model.Config
 	dec *Decoder
+
+	vision     *Vision  // made at the first image
+	imageHash  [32]byte // of the image whose rows are in vision.Out
+	hasImage   bool
+	visionRuns int // images encoded so far (follow-ups about the same image reuse its rows)
 }
 
 // ErrContextLength marks a prompt plus new tokens beyond the context.
@@ -41,6 +49,9 @@ func NewSession(k *Kernels, p *Package, tok *tokenizer.Tokenizer, maxSeq int) (*
 
 // Request is one question.
 type Request struct {
+	// Image is an encoded image file (PNG, JPEG, GIF, WebP), decoded and preprocessed by
+	// model/imageproc exactly as the CPU reference does; nil for a text-only question.
+	Image    []byte
 	Query    string
 	History  [][2]string
 	Template string // chat, vqa or base
@@ -66,7 +77,16 @@ func (s *Session) Generate(req Request, onToken func(id int, text string) bool) 
 	if err != nil {
 		return nil, err
 	}
-	in := model.BuildInputs(s.Tok.Encode(prompt), false, cfg)
+	var imageOut *Tensor
+	var visionTime time.Duration
+	if req.Image != nil {
+		start := time.Now()
+		if err := s.encodeImage(req.Image); err != nil {
+			return nil, err
+		}
+		imageOut, visionTime = &s.vision.Out, time.Since(start)
+	}
+	in := model.BuildInputs(s.Tok.Encode(prompt), req.Image != nil, cfg)
 	if err := model.CheckContextLength(len(in.InputIDs), req.Sampling.MaxNewTokens, cfg); err != nil {
 		return nil, fmt.Errorf("%v: %w", err, ErrContextLength)
 	}
@@ -79,6 +99,7 @@ func (s *Session) Generate(req Request, onToken func(id int, text string) bool) 
 	}
 	greedy := req.Sampling.Temperature == 0 && (req.Sampling.RepetitionPenalty == 0 || req.Sampling.RepetitionPenalty == 1)
 	res := &Result{InputIDs: in.InputIDs, StopReason: model.StopMaxTokens}
+	res.Stats.Vision = visionTime
 	seq := slices.Clone(in.InputIDs)
 	stream := s.Tok.NewStreamDecoder()
 
@@ -96,7 +117,7 @@ func (s *Session) Generate(req Request, onToken func(id int, text string) bool) 
 	}
 
 	start := time.Now()
-	tok, err := s.dec.Prefill(in)
+	tok, err := s.dec.Prefill(in, imageOut)
 	if err != nil {
 		return nil, err
 	}
@@ -127,4 +148,36 @@ func (s *Session) Generate(req Request, onToken func(id int, text string) bool) 
 	res.Stats.Decode = time.Since(start)
 	res.Text = s.Tok.Decode(res.TokenIDs)
 	return res, nil
+}
+
+// ErrBadImage marks an image that cannot be decoded or is too large.
+var ErrBadImage = errors.New("bad image")
+
+// encodeImage runs the vision tower unless the same image is already encoded: a
+// follow-up question about the same image reuses its rows.
+func (s *Session) encodeImage(data []byte) error {
+	sum := sha256.Sum256(data)
+	if s.hasImage && sum == s.imageHash {
+		return nil
+	}
+	pixels, err := imageproc.Preprocess(bytes.NewReader(data), s.Cfg.Vision.ImageSize, 0)
+	if err != nil {
+		return fmt.Errorf("%v: %w", err, ErrBadImage)
+	}
+	if s.vision == nil {
+		if s.vision, err = NewVision(s.K, s.Pkg); err != nil {
+			return err
+		}
+	}
+	s.hasImage = false
+	if err := s.vision.Encode(pixels); err != nil {
+		return err
+	}
+	// Wait for the GPU, so the vision time is the tower's and not just its submission.
+	if err := s.K.Dev.Sync(); err != nil {
+		return err
+	}
+	s.imageHash, s.hasImage = sum, true
+	s.visionRuns++
+	return nil
 }

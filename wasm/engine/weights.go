@@ -32,6 +32,7 @@ type Package struct {
 	Config   model.Config
 	BaseURL  string
 	shards   []*gpu.Buffer
+	expanded []*gpu.Buffer // f32 copies of f16 tensors
 	weights  map[string]Weight
 }
 
@@ -97,7 +98,42 @@ func LoadPackageWith(k *Kernels, manifestURL string, o LoadOptions) (*Package, e
 		}
 		p.weights[t.Name] = w
 	}
+	if err := p.expandF16(k); err != nil {
+		p.Release()
+		return nil, err
+	}
 	return p, nil
+}
+
+// expandF16 gives every f16 tensor (the patch-embedding conv and the position
+// embeddings of a q4 package: a few MB) an f32 copy on the GPU, made once by a kernel, so
+// no other kernel needs shader-f16 or an f16 variant.
+func (p *Package) expandF16(k *Kernels) error {
+	mark := k.params.Mark()
+	defer k.params.Release(mark)
+	plan := &Plan{}
+	for name, w := range p.weights {
+		if w.Encoding != quant.F16 {
+			continue
+		}
+		n := int(w.Numel())
+		buf, err := k.Dev.CreateBuffer(name+" (f32)", uint64(4*n), gpu.UsageStorage)
+		if err != nil {
+			return err
+		}
+		p.expanded = append(p.expanded, buf)
+		step, err := k.F16ToF32(Whole(buf), w.Data, n)
+		if err != nil {
+			return err
+		}
+		plan.Add(step)
+		w.Encoding, w.Data = quant.F32, Whole(buf)
+		p.weights[name] = w
+	}
+	if len(plan.Steps) == 0 {
+		return nil
+	}
+	return k.Run(plan)
 }
 
 func (p *Package) uploadShard(k *Kernels, s pkg.FileEntry, o LoadOptions) (*gpu.Buffer, error) {
@@ -158,10 +194,10 @@ func (p *Package) Weight(name string) (Weight, error) {
 
 // Release frees the shard buffers.
 func (p *Package) Release() {
-	for _, b := range p.shards {
+	for _, b := range append(p.shards, p.expanded...) {
 		b.Destroy()
 	}
-	p.shards = nil
+	p.shards, p.expanded = nil, nil
 }
 
 // Linear records out[m, n] = x[m, k] · Wᵀ (+ bias) for a weight of any encoding the

@@ -1,0 +1,40 @@
+//go:build js && wasm
+
+package engine
+
+import "fmt"
+
+// Copy: dst = src over n floats, moved as vec4s (n must be a multiple of 4). It is the
+// bandwidth roofline of the kernel benchmark: every byte read once and written once, with
+// nothing else to do. CPU twin: copy (builtin).
+func (k *Kernels) Copy(dst, src Tensor, n int) (Step, error) {
+	if n < 4 || n%4 != 0 {
+		return Step{}, fmt.Errorf("copy: n=%d floats, want a positive multiple of 4 (the kernel moves vec4s)", n)
+	}
+	for _, t := range []struct {
+		name string
+		t    Tensor
+	}{{"src", src}, {"dst", dst}} {
+		if t.t.Buf == nil {
+			return Step{}, fmt.Errorf("copy: %s has no buffer", t.name)
+		}
+		if have := boundBytes(t.t); have < uint64(4*n) {
+			return Step{}, fmt.Errorf("copy: %s (buffer %q) binds %d bytes, fewer than the %d of n=%d floats",
+				t.name, t.t.Buf.Label, have, 4*n, n)
+		}
+	}
+	vec4s := n / 4
+	return k.step("copy", PipelineKey{Shader: "copy.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}}},
+		params(vec4s, 0, 0, 0), elementwiseGroups(vec4s), 1, 1, src, dst)
+}
+
+// boundBytes is how many bytes t binds: its Size, or the rest of its buffer.
+func boundBytes(t Tensor) uint64 {
+	if t.Size != 0 {
+		return t.Size
+	}
+	if t.Offset >= t.Buf.Size {
+		return 0
+	}
+	return t.Buf.Size - t.Offset
+}

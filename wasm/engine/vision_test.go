@@ -1,0 +1,118 @@
+//go:build js && wasm
+
+package engine
+
+import (
+	"bytes"
+	"slices"
+	"testing"
+
+	"github.com/hack-pad/safejs"
+
+	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/model/safetensors"
+)
+
+func fetchBytes(t *testing.T, url string) []byte {
+	t.Helper()
+	ab, err := fetchArrayBuffer(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u8, _ := safejs.Global().Get("Uint8Array")
+	view, err := u8.New(ab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := view.Length()
+	b := make([]byte, n)
+	if _, err := safejs.CopyBytesToGo(b, view); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func goldenTensor(t *testing.T, name string) []float32 {
+	t.Helper()
+	b := fetchBytes(t, "/repo/testdata/golden/tiny-chat/expected.safetensors")
+	f, err := safetensors.Parse(bytes.NewReader(b), int64(len(b)), "expected.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _, err := f.ReadFloat32(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestVisionGolden: the vision tower and adapter on the GPU give the golden vision_out
+// (boi, adapted patches, eoi) from the golden pixel values, within the README's 1e-4.
+func TestVisionGolden(t *testing.T) {
+	k := kernels(t)
+	p := loadTestPackage(t, k, "tiny-f32")
+	defer p.Release()
+	v, err := NewVision(k, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Encode(goldenTensor(t, "pixel_values")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := v.Rows()
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeTo(t, "vision_out", got, goldenTensor(t, "vision_out"), 1e-4, 0)
+}
+
+func imageRequest(t *testing.T) Request {
+	return Request{
+		Image:    fetchBytes(t, "/repo/testdata/golden/tiny-chat/image.png"),
+		Query:    "What is in this image?",
+		Template: "chat",
+		Sampling: model.Sampling{MaxNewTokens: 12},
+	}
+}
+
+// TestSessionImageGolden: the tiny-chat golden case end to end on the GPU from the f32
+// package (image file → Go decode and resize → GPU tower, adapter, prefill with the
+// vision expert on the image rows, decode): the golden tokens. A follow-up about the same
+// image reuses its rows.
+func TestSessionImageGolden(t *testing.T) {
+	s := testSession(t, "tiny-f32")
+	g := loadGolden(t, "/repo/testdata/golden/tiny-chat/expected.json")
+	res, err := s.Generate(imageRequest(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.InputIDs, g.InputIDs) {
+		t.Errorf("input ids %v, want %v", res.InputIDs, g.InputIDs)
+	}
+	if !slices.Equal(res.TokenIDs, g.GeneratedIDs) {
+		t.Errorf("generated %v\nwant      %v", res.TokenIDs, g.GeneratedIDs)
+	}
+	t.Logf("vision %v, prefill %d tokens %v, decode %d tokens %v", res.Stats.Vision, res.Stats.PrefillTokens, res.Stats.Prefill, res.Stats.DecodeTokens, res.Stats.Decode)
+	follow := imageRequest(t)
+	follow.Query, follow.History, follow.Sampling.MaxNewTokens = "And the colours?", [][2]string{{"What is in this image?", res.Text}}, 2
+	if _, err := s.Generate(follow, nil); err != nil {
+		t.Fatal(err)
+	}
+	if s.visionRuns != 1 {
+		t.Errorf("the vision tower ran %d times for one image", s.visionRuns)
+	}
+}
+
+// TestSessionImageQ4: from the q4 package the GPU answers the image question with exactly
+// the CPU reference's tokens for that package (tiny-q4.image.json from ./build.sh).
+func TestSessionImageQ4(t *testing.T) {
+	s := testSession(t, "tiny-q4")
+	ref := loadGolden(t, testPackages+"tiny-q4.image.json")
+	res, err := s.Generate(imageRequest(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.TokenIDs, ref.GeneratedIDs) {
+		t.Errorf("generated %v\nCPU reference %v", res.TokenIDs, ref.GeneratedIDs)
+	}
+}
