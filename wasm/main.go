@@ -152,6 +152,17 @@ func (e *exports) load(args []safejs.Value) (any, error) {
 	if err != nil {
 		return nil, coded(err)
 	}
+	// The memory plan, from the manifest alone: printed, and checked against the
+	// adapter's limits before a byte of weights is downloaded.
+	var plan engine.MemoryPlan
+	opts.Before = func(m *pkg.Manifest, cfg model.Config) error {
+		seq, prefill := engine.SessionSizes(cfg, 0)
+		plan = engine.PlanMemory(cfg, m, seq, prefill)
+		if console, err := safejs.Global().Get("console"); err == nil {
+			console.Call("info", "cogvlm: model "+plan.String())
+		}
+		return plan.Check(d.Limits)
+	}
 	k := engine.NewKernels(d)
 	p, err := engine.LoadPackageWith(k, url, opts)
 	if err != nil {
@@ -179,6 +190,8 @@ func (e *exports) load(args []safejs.Value) (any, error) {
 		"vocabSize":    s.Cfg.VocabSize,
 		"imageSize":    s.Cfg.Vision.ImageSize,
 		"template":     s.Cfg.TemplateVersion,
+		"memory":       plan.String(),
+		"memoryBytes":  float64(plan.Total()),
 		"adapter":      adapterInfo(d),
 	}, nil
 }

@@ -685,3 +685,21 @@ func install(partial, out string, force bool) error {
 	}
 	return syncDir(filepath.Dir(out))
 }
+
+// PlanManifest returns the manifest that converting a checkpoint of config cfg with opts
+// would write, without its hashes or any weights: the engine's memory plan for a model
+// before anything is downloaded, and the size of a package before converting.
+func PlanManifest(cfg model.Config, opts ConvertOptions) (*Manifest, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	specs, err := model.TensorSpecs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	tensors, shards, err := plan(specs, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Manifest{Format: FormatName, FormatVersion: FormatVersion, Shards: shards, Tensors: tensors}, nil
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -250,5 +251,35 @@ func TestAccuracy(t *testing.T) {
 	}
 	if _, err := Accuracy(goldenModelDir, goldenPackage(t, quant.Q4), []AccuracyCase{{Name: "x", Inputs: cases[0].Inputs}}); err == nil {
 		t.Error("a case with 0 steps was accepted")
+	}
+}
+
+// TestPlanManifest: the planned manifest of the golden config is the one the converter
+// writes, hashes aside.
+func TestPlanManifest(t *testing.T) {
+	dir := t.TempDir() + "/pkg"
+	if err := Convert("../../testdata/golden/tiny-chat/model", dir, ConvertOptions{Quant: quant.Q4}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	planned, err := PlanManifest(p.Config(), ConvertOptions{Quant: quant.Q4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := p.Manifest()
+	if !reflect.DeepEqual(planned.Tensors, real.Tensors) {
+		t.Errorf("planned tensors differ from the converted package's")
+	}
+	if len(planned.Shards) != len(real.Shards) {
+		t.Fatalf("planned %d shards, converted %d", len(planned.Shards), len(real.Shards))
+	}
+	for i, s := range planned.Shards {
+		if s.File != real.Shards[i].File || s.Size != real.Shards[i].Size {
+			t.Errorf("shard %d planned %s %d bytes, converted %s %d", i, s.File, s.Size, real.Shards[i].File, real.Shards[i].Size)
+		}
 	}
 }

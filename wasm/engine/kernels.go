@@ -128,3 +128,13 @@ func (k *Kernels) step(label string, key PipelineKey, p []byte, x, y, z uint32, 
 	}
 	return Step{Label: label, Pipeline: pl, Group: g, X: x, Y: y, Z: z}, nil
 }
+
+// overheadBytes is what the kernels themselves allocate: parameter slots and the no-bias
+// buffer (the memory plan counts the model's buffers).
+func (k *Kernels) overheadBytes() int64 {
+	n := int64(len(k.params.bufs)) * paramBufferSize
+	if k.zeros != nil {
+		n += int64(k.zeros.Size)
+	}
+	return n
+}

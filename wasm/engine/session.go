@@ -33,14 +33,23 @@ type Session struct {
 // ErrContextLength marks a prompt plus new tokens beyond the context.
 var ErrContextLength = errors.New("the context is full")
 
-// NewSession allocates the decoder for sequences up to maxSeq tokens (0: the model's
-// max_position_embeddings).
-func NewSession(k *Kernels, p *Package, tok *tokenizer.Tokenizer, maxSeq int) (*Session, error) {
-	cfg := p.Config
+// SessionSizes are the sequence and prompt lengths a session allocates for: maxSeq
+// tokens in all (0: the model's max_position_embeddings), prompts up to maxSeq − 1.
+func SessionSizes(cfg model.Config, maxSeq int) (seq, prefill int) {
 	if maxSeq <= 0 || maxSeq > cfg.MaxPositionEmbeddings {
 		maxSeq = cfg.MaxPositionEmbeddings
 	}
-	dec, err := NewDecoder(k, p, maxSeq, maxSeq-1)
+	return maxSeq, maxSeq - 1
+}
+
+// NewSession allocates the decoder for sequences up to maxSeq tokens (see SessionSizes).
+func NewSession(k *Kernels, p *Package, tok *tokenizer.Tokenizer, maxSeq int) (*Session, error) {
+	cfg := p.Config
+	maxSeq, maxPrefill := SessionSizes(cfg, maxSeq)
+	if err := PlanMemory(cfg, p.Manifest, maxSeq, maxPrefill).Check(k.Dev.Limits); err != nil {
+		return nil, err
+	}
+	dec, err := NewDecoder(k, p, maxSeq, maxPrefill)
 	if err != nil {
 		return nil, err
 	}

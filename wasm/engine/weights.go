@@ -50,6 +50,9 @@ type LoadOptions struct {
 	// manifest's SHA-256 (the engine then skips hashing them again).
 	Shards   ShardSource
 	Verified bool
+	// Before, when set, sees the manifest before any shard is fetched and may refuse it
+	// (the memory plan against the device's limits).
+	Before func(m *pkg.Manifest, cfg model.Config) error
 }
 
 // LoadPackage fetches manifest.json at manifestURL, then every shard: verified with
@@ -68,6 +71,11 @@ func LoadPackageWith(k *Kernels, manifestURL string, o LoadOptions) (*Package, e
 	m, cfg, err := pkg.ParseManifest([]byte(text))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", manifestURL, err)
+	}
+	if o.Before != nil {
+		if err := o.Before(m, cfg); err != nil {
+			return nil, err
+		}
 	}
 	base := manifestURL[:strings.LastIndex(manifestURL, "/")+1]
 	p := &Package{Manifest: m, Config: cfg, BaseURL: base, weights: map[string]Weight{}}

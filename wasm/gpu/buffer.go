@@ -26,10 +26,12 @@ const (
 
 // Buffer is a GPUBuffer with the size and usage it was created with.
 type Buffer struct {
-	v     safejs.Value
-	Label string
-	Size  uint64
-	Usage BufferUsage
+	v         safejs.Value
+	Label     string
+	Size      uint64
+	Usage     BufferUsage
+	dev       *Device
+	destroyed bool
 }
 
 // JS returns the underlying GPUBuffer.
@@ -37,8 +39,10 @@ func (b *Buffer) JS() safejs.Value { return b.v }
 
 // Destroy frees the buffer's GPU memory now rather than at garbage collection.
 func (b *Buffer) Destroy() {
-	if b != nil {
+	if b != nil && !b.destroyed {
 		b.v.Call("destroy")
+		b.destroyed = true
+		b.dev.allocated.Add(-int64(b.Size))
 	}
 }
 
@@ -53,7 +57,7 @@ func (d *Device) CreateBuffer(label string, size uint64, usage BufferUsage) (*Bu
 	if size > d.Limits.MaxBufferSize {
 		return nil, fmt.Errorf("buffer %q: %d bytes %w maxBufferSize %d", label, size, ErrLimit, d.Limits.MaxBufferSize)
 	}
-	b := &Buffer{Label: label, Size: size, Usage: usage}
+	b := &Buffer{Label: label, Size: size, Usage: usage, dev: d}
 	err := d.scoped(fmt.Sprintf("buffer %q (%d bytes)", label, size), func() error {
 		v, err := d.v.Call("createBuffer", map[string]any{"label": label, "size": float64(size), "usage": int(usage)})
 		b.v = v
@@ -62,8 +66,12 @@ func (d *Device) CreateBuffer(label string, size uint64, usage BufferUsage) (*Bu
 	if err != nil {
 		return nil, err
 	}
+	d.allocated.Add(int64(size))
 	return b, nil
 }
+
+// Allocated is the bytes of the device's buffers that are not destroyed.
+func (d *Device) Allocated() int64 { return d.allocated.Load() }
 
 // WriteBufferJS queues a write of a JS ArrayBuffer or TypedArray into b at offset. The bytes
 // go from JS memory to the GPU without entering the Go heap: this is how weights are uploaded.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hack-pad/safejs"
 )
@@ -109,6 +110,8 @@ type Device struct {
 	Info     AdapterInfo
 	Limits   Limits
 	features map[Feature]bool
+
+	allocated atomic.Int64 // bytes of live buffers
 
 	mu      sync.Mutex
 	lostErr error
