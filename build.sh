@@ -16,6 +16,7 @@ build_wasm() {
   # -s -w drop the symbol table and DWARF: the page downloads this file.
   GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w" -o web/cogvlm.wasm ./wasm
   cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" web/wasm_exec.js
+  cp wasm/engine/replay.js web/cogvlm-replay.js
   ls -l web/cogvlm.wasm | awk '{printf "web/cogvlm.wasm: %.1f MB\n", $5/1e6}'
 }
 
@@ -88,7 +89,8 @@ run_tests() {
     step "browser tests (headless Chromium, WebGPU on SwiftShader)"
     go build -o .bin/go_js_wasm_exec ./internal/cmd/wasmexec
     make_test_packages
-    GOOS=js GOARCH=wasm go test -timeout 20m -exec "$root/.bin/go_js_wasm_exec" ./wasm/...
+    WASMEXEC_SCRIPTS=wasm/engine/replay.js \
+      GOOS=js GOARCH=wasm go test -timeout 20m -exec "$root/.bin/go_js_wasm_exec" ./wasm/...
   else
     echo "browser tests SKIPPED (SKIP_BROWSER=1)"
   fi

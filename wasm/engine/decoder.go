@@ -27,8 +27,9 @@ type Decoder struct {
 	hidden, logits                        Tensor
 	kCache, vCache                        []Tensor // per layer [maxSeq, H]
 	ropeTable                             Tensor
-	prefillIDs, prefillPos                Tensor // u32 [maxPrefill]
-	token, decodePos                      Tensor // u32 [1]: argmax output = next step's input
+	prefillIDs, prefillPos                Tensor      // u32 [maxPrefill]
+	token, decodePos                      Tensor      // u32 [1]: argmax output = next step's input
+	staging                               *gpu.Buffer // mappable copy of token
 	state                                 *StepState
 
 	decode  *Plan
@@ -96,6 +97,9 @@ func NewDecoder(k *Kernels, p *Package, maxSeq, maxPrefill int) (*Decoder, error
 		return nil, err
 	}
 	if d.state, err = k.NewStepState("step"); err != nil {
+		return nil, err
+	}
+	if d.staging, err = k.Dev.CreateBuffer("token read-back", 4, gpu.UsageMapRead|gpu.UsageCopyDst); err != nil {
 		return nil, err
 	}
 	if d.decode, err = d.plan(1, d.token, d.decodePos, []expertRun{{0, 1, false}}, imageRows{}); err != nil {
@@ -250,11 +254,12 @@ func (d *Decoder) Prefill(in model.Inputs, image *Tensor) (int, error) {
 	if err := d.state.Set(dev, n, 0); err != nil {
 		return 0, err
 	}
-	if err := d.k.Run(plan); err != nil {
+	tok, err := d.k.RunRead(plan, d.token, d.staging)
+	if err != nil {
 		return 0, err
 	}
 	d.length, d.lastPos = n, in.PositionIDs[n-1]
-	return d.readToken()
+	return int(tok), d.k.Dev.Err()
 }
 
 // Decode feeds the last returned token (already on the GPU) at the next position and
@@ -273,23 +278,13 @@ func (d *Decoder) Decode() (int, error) {
 	if err := d.state.Set(dev, d.length+1, d.length); err != nil {
 		return 0, err
 	}
-	if err := d.k.Run(d.decode); err != nil {
+	tok, err := d.k.RunRead(d.decode, d.token, d.staging)
+	if err != nil {
 		return 0, err
 	}
 	d.length++
 	d.lastPos++
-	return d.readToken()
-}
-
-func (d *Decoder) readToken() (int, error) {
-	b, err := d.k.Dev.ReadBuffer(d.token.Buf, 0, 4)
-	if err != nil {
-		return 0, err
-	}
-	if err := d.k.Dev.Err(); err != nil {
-		return 0, err
-	}
-	return int(binary.LittleEndian.Uint32(b)), nil
+	return int(tok), d.k.Dev.Err()
 }
 
 // Logits reads back the logits of the last step (for checks against the CPU reference).
