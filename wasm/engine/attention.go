@@ -21,7 +21,7 @@ type StepState struct {
 
 // NewStepState allocates the uniform.
 func (k *Kernels) NewStepState(label string) (*StepState, error) {
-	b, err := k.Dev.CreateBuffer(label, 16, gpu.UsageUniform|gpu.UsageCopyDst)
+	b, err := k.Dev.CreateBuffer(label, 16, gpu.UsageUniform|gpu.UsageCopyDst|gpu.UsageCopySrc) // CopySrc: the debug mode reads it
 	if err != nil {
 		return nil, err
 	}
@@ -48,6 +48,7 @@ func (k *Kernels) Attention(out, q, kc, vc Tensor, state *StepState, qRows, head
 		c = 1
 	}
 	scale := float32(1 / math.Sqrt(float64(headDim)))
-	return k.step("attention", PipelineKey{Shader: "attention.wgsl", Consts: [4]Const{{"KEYS", attentionKeys}}},
+	s, err := k.step("attention", PipelineKey{Shader: "attention.wgsl", Consts: [4]Const{{"KEYS", attentionKeys}}},
 		params(qRows, 0, heads, headDim, c, scale, 0, 0), uint32(qRows), uint32(heads), 1, q, kc, vc, out, state.tensor())
+	return s.with(twinAttention(out, q, kc, vc, state, qRows, heads, headDim, causal)), err
 }

@@ -24,8 +24,9 @@ func (k *Kernels) Copy(dst, src Tensor, n int) (Step, error) {
 		}
 	}
 	vec4s := n / 4
-	return k.step("copy", PipelineKey{Shader: "copy.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}}},
+	s, err := k.step("copy", PipelineKey{Shader: "copy.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}}},
 		params(vec4s, 0, 0, 0), elementwiseGroups(vec4s), 1, 1, src, dst)
+	return s.with(twinCopy(dst, src, n)), err
 }
 
 // boundBytes is how many bytes t binds: its Size, or the rest of its buffer.

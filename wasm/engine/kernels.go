@@ -35,6 +35,9 @@ type Kernels struct {
 	pipelines map[PipelineKey]*gpu.ComputePipeline
 	params    *ParamArena
 	zeros     *gpu.Buffer // see noBias
+	// DebugTolerance > 0 turns on the debug mode: every plan runs dispatch by dispatch
+	// and each result is compared with its CPU twin (RunDebug).
+	DebugTolerance float64
 }
 
 // NewKernels prepares an empty cache on d.
@@ -102,6 +105,7 @@ type Step struct {
 	Pipeline *gpu.ComputePipeline
 	Group    *gpu.BindGroup
 	X, Y, Z  uint32
+	twin     twin // the CPU twin, for RunDebug
 }
 
 // step builds a Step for key with Params p (bound at binding 0) and the tensors at

@@ -54,13 +54,16 @@ func (k *Kernels) MatMul(out, x, w, bias Tensor, m, kdim, n int) (Step, error) {
 		hasBias = 0
 	}
 	p := params(m, n, kdim, hasBias)
+	tw := twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, deqF32(w, n, kdim))
 	if m <= matVecMaxRows && kdim%4 == 0 {
 		rows, tpr := matVecShape(kdim / 4)
-		return k.step("matvec", PipelineKey{Shader: "matvec.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"THREADS_PER_ROW", float64(tpr)}}},
+		s, err := k.step("matvec", PipelineKey{Shader: "matvec.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"THREADS_PER_ROW", float64(tpr)}}},
 			p, uint32((n+rows-1)/rows), uint32(m), 1, x, w, bias, out)
+		return s.with(tw), err
 	}
-	return k.step("matmul", PipelineKey{Shader: "matmul.wgsl"},
+	s, err := k.step("matmul", PipelineKey{Shader: "matmul.wgsl"},
 		p, uint32((n+63)/64), uint32((m+63)/64), 1, x, w, bias, out)
+	return s.with(tw), err
 }
 
 // MatMulQ4 computes out[m, n] = x[m, k] · Wᵀ (+ bias) for a q4 weight (qweight u32
@@ -80,11 +83,14 @@ func (k *Kernels) MatMulQ4(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 		hasBias = 0
 	}
 	p := params(m, n, kdim, hasBias)
+	tw := twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, deqQ4(qweight, scales, n, kdim, group))
 	if m <= matVecMaxRows {
 		rows, tpr := matVecShape(kdim / 32)
-		return k.step("matvec_q4", PipelineKey{Shader: "matvec_q4.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"THREADS_PER_ROW", float64(tpr)}, {"GROUP_SIZE", float64(group)}}},
+		s, err := k.step("matvec_q4", PipelineKey{Shader: "matvec_q4.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"THREADS_PER_ROW", float64(tpr)}, {"GROUP_SIZE", float64(group)}}},
 			p, uint32((n+rows-1)/rows), uint32(m), 1, x, qweight, scales, bias, out, qweight)
+		return s.with(tw), err
 	}
-	return k.step("matmul_q4", PipelineKey{Shader: "matmul_q4.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}}},
+	s, err := k.step("matmul_q4", PipelineKey{Shader: "matmul_q4.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}}},
 		p, uint32((n+63)/64), uint32((m+63)/64), 1, x, qweight, scales, bias, out)
+	return s.with(tw), err
 }

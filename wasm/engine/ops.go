@@ -19,14 +19,16 @@ func elementwiseGroups(n int) uint32 {
 
 // Add: out = a + b over n floats. CPU twin: model.Add.
 func (k *Kernels) Add(out, a, b Tensor, n int) (Step, error) {
-	return k.step("add", PipelineKey{Shader: "add.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}}},
+	s, err := k.step("add", PipelineKey{Shader: "add.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}}},
 		params(n, 0, 0, 0), elementwiseGroups(n), 1, 1, a, b, out)
+	return s.with(twinAdd(out, a, b, n)), err
 }
 
 // SiLUMul: out = silu(gate) * up over n floats. CPU twin: model.SiLUMul.
 func (k *Kernels) SiLUMul(out, gate, up Tensor, n int) (Step, error) {
-	return k.step("silu_mul", PipelineKey{Shader: "silu_mul.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}}},
+	s, err := k.step("silu_mul", PipelineKey{Shader: "silu_mul.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}}},
 		params(n, 0, 0, 0), elementwiseGroups(n), 1, 1, gate, up, out)
+	return s.with(twinSiLUMul(out, gate, up, n)), err
 }
 
 // RMSNorm: out = x / sqrt(mean(x²) + eps) * weight, rows × dim. CPU twin: model.RMSNorm.
@@ -34,8 +36,9 @@ func (k *Kernels) RMSNorm(out, x, weight Tensor, rows, dim int, eps float32) (St
 	if rows < 1 || dim < 1 {
 		return Step{}, fmt.Errorf("rmsnorm: bad shape %d×%d", rows, dim)
 	}
-	return k.step("rmsnorm", PipelineKey{Shader: "rmsnorm.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", rowWG}}},
+	s, err := k.step("rmsnorm", PipelineKey{Shader: "rmsnorm.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", rowWG}}},
 		params(rows, dim, eps, 0), uint32(rows), 1, 1, x, weight, out)
+	return s.with(twinRMSNorm(out, x, weight, rows, dim, eps)), err
 }
 
 // LayerNorm: out = (x − mean)/sqrt(var + eps) * weight + bias. CPU twin: model.LayerNorm.
@@ -43,8 +46,9 @@ func (k *Kernels) LayerNorm(out, x, weight, bias Tensor, rows, dim int, eps floa
 	if rows < 1 || dim < 1 {
 		return Step{}, fmt.Errorf("layernorm: bad shape %d×%d", rows, dim)
 	}
-	return k.step("layernorm", PipelineKey{Shader: "layernorm.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", rowWG}}},
+	s, err := k.step("layernorm", PipelineKey{Shader: "layernorm.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", rowWG}}},
 		params(rows, dim, eps, 0), uint32(rows), 1, 1, x, weight, bias, out)
+	return s.with(twinLayerNorm(out, x, weight, bias, rows, dim, eps)), err
 }
 
 // RoPE rotates x [rows, heads, headDim] in place, row r at position positions[r], with
@@ -54,27 +58,34 @@ func (k *Kernels) RoPE(x, positions, table Tensor, rows, heads, headDim int) (St
 		return Step{}, fmt.Errorf("rope: head_dim %d is odd", headDim)
 	}
 	pairs := rows * heads * headDim / 2
-	return k.step("rope", PipelineKey{Shader: "rope.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}}},
+	s, err := k.step("rope", PipelineKey{Shader: "rope.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}}},
 		params(rows, heads, headDim, 0), elementwiseGroups(pairs), 1, 1, positions, table, x)
+	return s.with(twinRoPE(x, positions, rows, heads, headDim)), err
 }
 
 // GELU applies the exact (erf) GELU in place over n floats. CPU twin: model.GELU.
 func (k *Kernels) GELU(x Tensor, n int) (Step, error) {
-	return k.step("gelu", PipelineKey{Shader: "gelu.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}}},
+	s, err := k.step("gelu", PipelineKey{Shader: "gelu.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}}},
 		params(n, 0, 0, 0), elementwiseGroups(n), 1, 1, x)
+	return s.with(twinGELU(x, n)), err
 }
 
 // Embedding gathers rows ids (u32) of an f32 table [vocab, dim]. CPU twin: model.Embedding.
 func (k *Kernels) Embedding(out, ids, table Tensor, rows, dim int) (Step, error) {
-	return k.step("embedding", PipelineKey{Shader: "embedding.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", rowWG}}},
+	s, err := k.step("embedding", PipelineKey{Shader: "embedding.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", rowWG}}},
 		params(rows, dim, 0, 0), uint32(rows), 1, 1, ids, table, out)
+	row := func(rd *reader, id int) []float32 {
+		return rd.f32(Tensor{Buf: table.Buf, Offset: table.Offset + uint64(4*id*dim)}, dim)
+	}
+	return s.with(twinEmbedding(out, ids, row, rows, dim)), err
 }
 
 // Argmax writes the index of the largest of n logits (the lowest on ties) as a u32 to
 // result: greedy decoding reads back 4 bytes. CPU twin: model.Sampler, temperature 0.
 func (k *Kernels) Argmax(result, logits Tensor, n int) (Step, error) {
-	return k.step("argmax", PipelineKey{Shader: "argmax.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", 256}}},
+	s, err := k.step("argmax", PipelineKey{Shader: "argmax.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", 256}}},
 		params(n, 0, 0, 0), 1, 1, 1, logits, result)
+	return s.with(twinArgmax(result, logits, n)), err
 }
 
 // QKVRoPE splits a fused q/k/v projection [rows, 3, heads, headDim], rotates q and k at
@@ -85,6 +96,7 @@ func (k *Kernels) QKVRoPE(q, kCache, vCache, qkv, positions, table Tensor, state
 		return Step{}, fmt.Errorf("qkv rope: head_dim %d is odd", headDim)
 	}
 	pairs := rows * heads * headDim / 2
-	return k.step("qkv_rope", PipelineKey{Shader: "qkv_rope.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}}},
+	s, err := k.step("qkv_rope", PipelineKey{Shader: "qkv_rope.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}}},
 		params(rows, heads, headDim, 0), elementwiseGroups(pairs), 1, 1, qkv, positions, table, q, kCache, vCache, state.tensor())
+	return s.with(twinQKVRoPE(q, kCache, vCache, qkv, positions, state, rows, heads, headDim)), err
 }

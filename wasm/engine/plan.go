@@ -105,6 +105,9 @@ func (p *Plan) compiled() (safejs.Value, error) {
 // Run encodes the plan into one command buffer and submits it: one submit per step, and
 // with replay.js loaded, one Go→JS call.
 func (k *Kernels) Run(p *Plan) error {
+	if k.DebugTolerance > 0 {
+		return k.RunDebug(p, k.DebugTolerance)
+	}
 	if r, ok := replayer(); ok {
 		plan, err := p.compiled()
 		if err != nil {
@@ -121,8 +124,8 @@ func (k *Kernels) Run(p *Plan) error {
 // submit and one round trip.
 func (k *Kernels) RunRead(p *Plan, src Tensor, staging *gpu.Buffer) (uint32, error) {
 	r, ok := replayer()
-	if !ok {
-		if err := k.runFromGo(p); err != nil {
+	if !ok || k.DebugTolerance > 0 {
+		if err := k.Run(p); err != nil {
 			return 0, err
 		}
 		b, err := k.Dev.ReadBuffer(src.Buf, src.Offset, 4)

@@ -20,8 +20,9 @@ func (k *Kernels) MatVecQ8(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 		hasBias = 0
 	}
 	rows, tpr := matVecShape(kdim / 16)
-	return k.step("matvec_q8", PipelineKey{Shader: "matvec_q8.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"THREADS_PER_ROW", float64(tpr)}, {"GROUP_SIZE", float64(group)}}},
+	s, err := k.step("matvec_q8", PipelineKey{Shader: "matvec_q8.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"THREADS_PER_ROW", float64(tpr)}, {"GROUP_SIZE", float64(group)}}},
 		params(m, n, kdim, hasBias), uint32((n+rows-1)/rows), uint32(m), 1, x, qweight, scales, bias, out)
+	return s.with(twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, deqQ8(qweight, scales, n, kdim, group))), err
 }
 
 // EmbeddingQ8 gathers rows ids (u32) of a q8 table [vocab, dim]. CPU twin:
@@ -30,8 +31,15 @@ func (k *Kernels) EmbeddingQ8(out, ids, qweight, scales Tensor, rows, dim, group
 	if dim%group != 0 || group%4 != 0 {
 		return Step{}, fmt.Errorf("embedding q8: dim %d and group %d unsupported", dim, group)
 	}
-	return k.step("embedding_q8", PipelineKey{Shader: "embedding_q8.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", rowWG}, {"GROUP_SIZE", float64(group)}}},
+	s, err := k.step("embedding_q8", PipelineKey{Shader: "embedding_q8.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", rowWG}, {"GROUP_SIZE", float64(group)}}},
 		params(rows, dim, 0, 0), uint32(rows), 1, 1, ids, qweight, scales, out)
+	row := func(rd *reader, id int) []float32 {
+		q := Tensor{Buf: qweight.Buf, Offset: qweight.Offset + uint64(id*dim)}
+		sc := Tensor{Buf: scales.Buf, Offset: scales.Offset + uint64(2*id*dim/group)}
+		// a row's bytes may start off a 4-byte boundary: read the aligned words around it
+		return deqQ8Row(rd, q, sc, dim, group)
+	}
+	return s.with(twinEmbedding(out, ids, row, rows, dim)), err
 }
 
 // Embed records the embedding gather for a table of any supported encoding.

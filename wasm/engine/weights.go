@@ -125,7 +125,7 @@ func (p *Package) expandF16(k *Kernels) error {
 			continue
 		}
 		n := int(w.Numel())
-		buf, err := k.Dev.CreateBuffer(name+" (f32)", uint64(4*n), gpu.UsageStorage)
+		buf, err := k.Dev.CreateBuffer(name+" (f32)", uint64(4*n), gpu.UsageStorage|gpu.UsageCopySrc)
 		if err != nil {
 			return err
 		}
@@ -171,7 +171,7 @@ func (p *Package) uploadShard(k *Kernels, s pkg.FileEntry, o LoadOptions) (*gpu.
 			return nil, fmt.Errorf("shard %s: %w: sha256 %s, the manifest says %s", s.File, ErrIntegrity, sum, s.SHA256)
 		}
 	}
-	buf, err := k.Dev.CreateBuffer("shard "+s.File, uint64(s.Size), gpu.UsageStorage|gpu.UsageCopyDst)
+	buf, err := k.Dev.CreateBuffer("shard "+s.File, uint64(s.Size), gpu.UsageStorage|gpu.UsageCopyDst|gpu.UsageCopySrc) // CopySrc: the debug mode reads weights back
 	if err != nil {
 		return nil, err
 	}
