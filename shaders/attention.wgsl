@@ -9,6 +9,11 @@
 // the kv_rows positions; with causal set, query i sees keys 0 … kv_rows − q_rows + i
 // (prefill, and decode over the KV cache); without it, all keys (the vision tower).
 // head_dim ≤ 4·KEYS. CPU twin: model.Attention.
+//
+// Split over the sequence (PART_KEYS > 0, for decode over a long cache, where one
+// workgroup per head would leave most of a GPU idle): workgroup z handles keys
+// [z·PART_KEYS, (z+1)·PART_KEYS) and writes its unnormalized partial result — running
+// maximum m, sum l and output acc — to `partial`; attention_combine.wgsl merges them.
 
 struct Params {
     q_rows: u32,
@@ -31,6 +36,8 @@ struct Step {
 
 // Keys per chunk and invocations per workgroup; a power of two.
 override KEYS: u32 = 64u;
+// Keys per partition when split over the sequence; 0: one workgroup sees every key.
+override PART_KEYS: u32 = 0u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
@@ -38,6 +45,8 @@ override KEYS: u32 = 64u;
 @group(0) @binding(3) var<storage, read> v: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<uniform> step: Step;
+// [q_rows, heads, parts, head_dim + 2]: m, l, then acc (split mode only)
+@group(0) @binding(6) var<storage, read_write> partial: array<f32>;
 
 var<workgroup> qs: array<f32, 256>;
 var<workgroup> p: array<f32, KEYS>;
@@ -75,6 +84,7 @@ fn reduce_sum(lid: u32, x: f32) -> f32 {
 
 @compute @workgroup_size(KEYS)
 fn main(@builtin(workgroup_id) wg: vec3<u32>,
+        @builtin(num_workgroups) groups: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let i = wg.x;
     let h = wg.y;
@@ -90,10 +100,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
     if (params.causal != 0u) {
         seen = step.kv_rows - params.q_rows + i + 1u;
     }
+    var begin = 0u;
+    if (PART_KEYS > 0u) {
+        begin = wg.z * PART_KEYS;
+        seen = min(seen, begin + PART_KEYS);
+    }
     var m = NEG_INF;
     var l = 0.0;
     var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
-    for (var j0 = 0u; j0 < seen; j0 += KEYS) {
+    for (var j0 = begin; j0 < seen; j0 += KEYS) {
         let j = j0 + lid;
         var s = NEG_INF;
         if (j < seen) {
@@ -126,6 +141,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
         }
         m = m_new;
         workgroupBarrier(); // p is rewritten by the next chunk
+    }
+    if (PART_KEYS > 0u) {
+        let base = ((i * params.heads + h) * groups.z + wg.z) * (hd + 2u);
+        if (lid == 0u) {
+            partial[base] = m;
+            partial[base + 1u] = l;
+        }
+        for (var c = 0u; c < 4u; c++) {
+            let d = lid + c * KEYS;
+            if (d < hd) {
+                partial[base + 2u + d] = acc[c];
+            }
+        }
+        return;
     }
     for (var c = 0u; c < 4u; c++) {
         let d = lid + c * KEYS;

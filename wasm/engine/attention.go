@@ -43,12 +43,50 @@ func (k *Kernels) Attention(out, q, kc, vc Tensor, state *StepState, qRows, head
 	if headDim > 4*attentionKeys || qRows < 1 {
 		return Step{}, fmt.Errorf("attention: unsupported shape q_rows=%d head_dim=%d", qRows, headDim)
 	}
+	dummy, err := k.noBias() // the partial-results binding, unused without a split
+	if err != nil {
+		return Step{}, err
+	}
+	s, err := k.step("attention", PipelineKey{Shader: "attention.wgsl", Consts: [4]Const{{"KEYS", attentionKeys}}},
+		attentionParams(qRows, heads, headDim, causal), uint32(qRows), uint32(heads), 1, q, kc, vc, out, state.tensor(), dummy)
+	return s.with(twinAttention(out, q, kc, vc, state, qRows, heads, headDim, causal)), err
+}
+
+func attentionParams(qRows, heads, headDim int, causal bool) []byte {
 	c := 0
 	if causal {
 		c = 1
 	}
-	scale := float32(1 / math.Sqrt(float64(headDim)))
-	s, err := k.step("attention", PipelineKey{Shader: "attention.wgsl", Consts: [4]Const{{"KEYS", attentionKeys}}},
-		params(qRows, 0, heads, headDim, c, scale, 0, 0), uint32(qRows), uint32(heads), 1, q, kc, vc, out, state.tensor())
-	return s.with(twinAttention(out, q, kc, vc, state, qRows, heads, headDim, causal)), err
+	return params(qRows, 0, heads, headDim, c, float32(1/math.Sqrt(float64(headDim))), 0, 0)
+}
+
+// AttentionPartials is the size in floats of the partial results of AttentionSplit.
+func AttentionPartials(qRows, heads, headDim, maxKV, partKeys int) int {
+	return qRows * heads * ((maxKV + partKeys - 1) / partKeys) * (headDim + 2)
+}
+
+// AttentionSplit is Attention split over the sequence in partitions of partKeys keys
+// (for decode over a long cache: heads × partitions workgroups instead of heads), for
+// caches of up to maxKV rows; partial holds AttentionPartials floats. It returns the
+// partial pass and the combining pass. CPU twin: model.Attention.
+func (k *Kernels) AttentionSplit(out, q, kc, vc, partial Tensor, state *StepState, qRows, heads, headDim int, causal bool, maxKV, partKeys int) ([]Step, error) {
+	if headDim > 4*attentionKeys || qRows < 1 || partKeys < attentionKeys || partKeys%attentionKeys != 0 {
+		return nil, fmt.Errorf("attention split: unsupported shape q_rows=%d head_dim=%d part_keys=%d", qRows, headDim, partKeys)
+	}
+	parts := (maxKV + partKeys - 1) / partKeys
+	s1, err := k.step("attention split", PipelineKey{Shader: "attention.wgsl", Consts: [4]Const{{"KEYS", attentionKeys}, {"PART_KEYS", float64(partKeys)}}},
+		attentionParams(qRows, heads, headDim, causal), uint32(qRows), uint32(heads), uint32(parts), q, kc, vc, out, state.tensor(), partial)
+	if err != nil {
+		return nil, err
+	}
+	s2, err := k.step("attention combine", PipelineKey{Shader: "attention_combine.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", 64}}},
+		params(qRows, heads, headDim, parts), uint32(qRows), uint32(heads), 1, partial, out)
+	if err != nil {
+		return nil, err
+	}
+	// The partial pass leaves out untouched; the pair is checked as one op, on the second.
+	s1 = s1.with(func(rd *reader) func(*reader) ([]float32, []float32) {
+		return func(*reader) ([]float32, []float32) { return nil, nil }
+	})
+	return []Step{s1, s2.with(twinAttention(out, q, kc, vc, state, qRows, heads, headDim, causal))}, nil
 }

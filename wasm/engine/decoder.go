@@ -32,9 +32,11 @@ type Decoder struct {
 	staging                               *gpu.Buffer // mappable copy of token
 	state                                 *StepState
 
-	decode  *Plan
-	length  int // tokens in the KV cache
-	lastPos int // position id of the last token
+	decode   *Plan
+	partKeys int    // decode attention split in partitions of this many keys; 0: no split
+	partial  Tensor // the split's partial results
+	length   int    // tokens in the KV cache
+	lastPos  int    // position id of the last token
 }
 
 // expertRun is a range of rows that one expert handles.
@@ -55,6 +57,10 @@ func expertRuns(mask []bool) []expertRun {
 	}
 	return runs
 }
+
+// decodePartKeys is the partition size of decode attention over caches longer than it: a
+// 2048-token cache is 8 partitions × heads workgroups instead of heads.
+var decodePartKeys = 256
 
 // NewDecoder allocates the session's buffers for sequences of up to maxSeq tokens and
 // prompts of up to maxPrefill tokens, and builds the decode plan.
@@ -90,6 +96,10 @@ func NewDecoder(k *Kernels, p *Package, maxSeq, maxPrefill int) (*Decoder, error
 	d.prefillIDs, d.prefillPos = alloc("prefill ids", R), alloc("prefill positions", R)
 	d.token, d.decodePos = alloc("token", 1), alloc("decode position", 1)
 	d.ropeTable = alloc("rope table", cfg.MaxPositionEmbeddings*cfg.HeadDim())
+	if maxSeq > decodePartKeys {
+		d.partKeys = decodePartKeys
+		d.partial = alloc("attention partials", AttentionPartials(1, cfg.NumAttentionHeads, cfg.HeadDim(), maxSeq, d.partKeys))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -165,8 +175,17 @@ func (d *Decoder) plan(n int, ids, positions Tensor, runs []expertRun, img image
 		}
 		// rotary embeddings; k and v into the cache
 		add(k.QKVRoPE(d.q, d.kCache[l], d.vCache[l], d.qkv, positions, d.ropeTable, d.state, n, heads, H/heads))
-		// causal attention over the cached and the new keys
-		add(k.Attention(d.att, d.q, d.kCache[l], d.vCache[l], d.state, n, heads, H/heads, true))
+		// causal attention over the cached and the new keys; decode over a long cache is
+		// split over the sequence
+		if n == 1 && d.partKeys > 0 {
+			steps, e := k.AttentionSplit(d.att, d.q, d.kCache[l], d.vCache[l], d.partial, d.state, 1, heads, H/heads, true, d.maxSeq, d.partKeys)
+			if err == nil && e != nil {
+				err = e
+			}
+			p.Add(steps...)
+		} else {
+			add(k.Attention(d.att, d.q, d.kCache[l], d.vCache[l], d.state, n, heads, H/heads, true))
+		}
 		// output projection of each expert, residual
 		for _, r := range runs {
 			m := r.end - r.start

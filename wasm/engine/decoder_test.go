@@ -102,3 +102,25 @@ func TestDecoderQ4Package(t *testing.T) {
 		t.Errorf("generated %v\nCPU reference %v", got, ref.GeneratedIDs)
 	}
 }
+
+// TestDecoderSplitAttention: with decode attention split over the sequence (partitions
+// of 64 keys over a 192-token cache) the golden tokens are unchanged.
+func TestDecoderSplitAttention(t *testing.T) {
+	defer func(v int) { decodePartKeys = v }(decodePartKeys)
+	decodePartKeys = 64
+	k := kernels(t)
+	p := loadTestPackage(t, k, "tiny-f32")
+	defer p.Release()
+	g := loadGolden(t, "/repo/testdata/golden/tiny-text/expected.json")
+	d, err := NewDecoder(k, p, 192, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.partKeys != 64 {
+		t.Fatalf("decode attention not split (part keys %d)", d.partKeys)
+	}
+	in := model.Inputs{InputIDs: g.InputIDs, TokenTypeIDs: g.TokenTypeIDs, PositionIDs: g.PositionIDs}
+	if got := generate(t, d, in, len(g.GeneratedIDs)); !slices.Equal(got, g.GeneratedIDs) {
+		t.Errorf("generated %v\nwant      %v", got, g.GeneratedIDs)
+	}
+}

@@ -21,12 +21,13 @@ func TestMemoryPlan(t *testing.T) {
 	k := NewKernels(d)
 	used := func() int64 { return d.Allocated() - k.overheadBytes() }
 	p := loadTestPackage(t, k, "tiny-q4")
-	plan := PlanMemory(p.Config, p.Manifest, 64, 16)
+	// 300 positions: long enough for the split decode attention and its partials
+	plan := PlanMemory(p.Config, p.Manifest, 300, 16)
 	if got := used(); got != plan.Weights {
 		t.Errorf("weights: allocated %d bytes, planned %d", got, plan.Weights)
 	}
 	before := used()
-	if _, err := NewDecoder(k, p, 64, 16); err != nil {
+	if _, err := NewDecoder(k, p, 300, 16); err != nil {
 		t.Fatal(err)
 	}
 	if got := used() - before; got != plan.KVCache+plan.Decoder {

@@ -295,3 +295,39 @@ func TestArgmax(t *testing.T) {
 		}
 	}
 }
+
+func TestAttentionSplit(t *testing.T) {
+	k := kernels(t)
+	r := rand.New(rand.NewPCG(1, 10))
+	for _, sh := range []struct {
+		qRows, kvRows, maxKV, heads, headDim, partKeys int
+	}{
+		{1, 300, 512, 4, 64, 128},     // a partition beyond kv_rows stays empty
+		{1, 2048, 2048, 32, 128, 256}, // CogVLM decode at full context
+		{5, 130, 192, 2, 112, 64},     // queries after a cache, causal
+	} {
+		width := sh.heads * sh.headDim
+		q := randn(r, sh.qRows*width, 1)
+		kk := randn(r, sh.maxKV*width, 1)
+		v := randn(r, sh.maxKV*width, 1)
+		state, err := k.NewStepState("step")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := state.Set(k.Dev, sh.kvRows, sh.kvRows-sh.qRows); err != nil {
+			t.Fatal(err)
+		}
+		n := sh.qRows * width
+		out := output(t, k, "out", n)
+		partial := output(t, k, "partial", AttentionPartials(sh.qRows, sh.heads, sh.headDim, sh.maxKV, sh.partKeys))
+		steps, err := k.AttentionSplit(out, upload(t, k, "q", q), upload(t, k, "k", kk), upload(t, k, "v", v), partial, state,
+			sh.qRows, sh.heads, sh.headDim, true, sh.maxKV, sh.partKeys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := run(t, k, out, n, steps...)
+		want := make([]float32, n)
+		model.Attention(want, q, kk[:sh.kvRows*width], v[:sh.kvRows*width], make([]float32, sh.kvRows), sh.qRows, sh.kvRows, sh.heads, sh.headDim, true)
+		closeTo(t, "attention split", got, want, 1e-5, 1e-4)
+	}
+}
