@@ -4,6 +4,7 @@ package engine
 
 import (
 	"bytes"
+	"math"
 	"slices"
 	"testing"
 
@@ -32,9 +33,11 @@ func fetchBytes(t *testing.T, url string) []byte {
 	return b
 }
 
-func goldenTensor(t *testing.T, name string) []float32 {
+func goldenTensor(t *testing.T, name string) []float32 { return goldenTensorOf(t, "tiny-chat", name) }
+
+func goldenTensorOf(t *testing.T, golden, name string) []float32 {
 	t.Helper()
-	b := fetchBytes(t, "/repo/testdata/golden/tiny-chat/expected.safetensors")
+	b := fetchBytes(t, "/repo/testdata/golden/"+golden+"/expected.safetensors")
 	f, err := safetensors.Parse(bytes.NewReader(b), int64(len(b)), "expected.safetensors")
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +66,9 @@ func TestVisionGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	closeTo(t, "vision_out", got, goldenTensor(t, "vision_out"), 1e-4, 0)
+	want := goldenTensor(t, "vision_out")
+	closeTo(t, "vision_out", got, want, 1e-4, 0)
+	t.Logf("vision_out: max |GPU − golden| = %.3g", maxAbsDiff(got, want))
 }
 
 func imageRequest(t *testing.T) Request {
@@ -115,4 +120,48 @@ func TestSessionImageQ4(t *testing.T) {
 	if !slices.Equal(res.TokenIDs, ref.GeneratedIDs) {
 		t.Errorf("generated %v\nCPU reference %v", res.TokenIDs, ref.GeneratedIDs)
 	}
+}
+
+// TestPrefillLogitsGolden: the GPU's prefill logits (last prompt row) match the golden
+// prefill_logits_last dumps within the README's 1e-3, for the image and the text case.
+func TestPrefillLogitsGolden(t *testing.T) {
+	s := testSession(t, "tiny-f32")
+	g := loadGoldenCase(t, "tiny-chat")
+	if err := s.encodeImage(fetchBytes(t, "/repo/testdata/golden/tiny-chat/image.png")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.dec.Prefill(g, &s.vision.Out); err != nil {
+		t.Fatal(err)
+	}
+	logits, err := s.dec.Logits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := goldenTensor(t, "prefill_logits_last")
+	closeTo(t, "tiny-chat prefill_logits_last", logits, want, 1e-3, 0)
+	t.Logf("tiny-chat prefill logits: max |GPU − golden| = %.3g", maxAbsDiff(logits, want))
+
+	text := loadGolden(t, "/repo/testdata/golden/tiny-text/expected.json")
+	if _, err := s.dec.Prefill(model.Inputs{InputIDs: text.InputIDs, TokenTypeIDs: text.TokenTypeIDs, PositionIDs: text.PositionIDs}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if logits, err = s.dec.Logits(); err != nil {
+		t.Fatal(err)
+	}
+	want = goldenTensorOf(t, "tiny-text", "prefill_logits_last")
+	closeTo(t, "tiny-text prefill_logits_last", logits, want, 1e-3, 0)
+	t.Logf("tiny-text prefill logits: max |GPU − golden| = %.3g", maxAbsDiff(logits, want))
+}
+
+func loadGoldenCase(t *testing.T, name string) model.Inputs {
+	g := loadGolden(t, "/repo/testdata/golden/"+name+"/expected.json")
+	return model.Inputs{InputIDs: g.InputIDs, TokenTypeIDs: g.TokenTypeIDs, PositionIDs: g.PositionIDs}
+}
+
+func maxAbsDiff(a, b []float32) float64 {
+	worst := 0.0
+	for i := range b {
+		worst = max(worst, math.Abs(float64(a[i])-float64(b[i])))
+	}
+	return worst
 }
