@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ./build.sh          build web/cogvlm.wasm and web/wasm_exec.js
+# ./build.sh          build web/cogvlm.wasm, web/wasm_exec.js and the demo package models/demo
 # ./build.sh test     gofmt check, go vet (native and js/wasm), native tests, browser tests
 #
 # Browser tests run the js/wasm test binaries in headless Chromium with WebGPU on
@@ -18,6 +18,19 @@ build_wasm() {
   cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" web/wasm_exec.js
   cp wasm/engine/replay.js web/cogvlm-replay.js
   ls -l web/cogvlm.wasm | awk '{printf "web/cogvlm.wasm: %.1f MB\n", $5/1e6}'
+}
+
+# The app's embedded default: the tiny random-weights demo model, converted (q4) into
+# models/demo/, so that `./build.sh && go run ./server` works at once. demo-model writes the
+# same bytes every time, so rebuilding costs a second and never leaves a stale package.
+build_demo() {
+  step "build models/demo (the demo package, random weights)"
+  go build -o .bin/cogvlm ./cmd/cogvlm
+  rm -rf .bin/demo-hf
+  mkdir -p models
+  .bin/cogvlm demo-model --out .bin/demo-hf
+  .bin/cogvlm convert --force --in .bin/demo-hf --out models/demo --quant q4
+  rm -rf .bin/demo-hf
 }
 
 find_chromium() {
@@ -60,6 +73,9 @@ make_test_packages() {
   .bin/cogvlm generate --model .bin/testpkg/tiny-f32 --query "The quick brown fox" --template base \
     --temperature 0.9 --top-k 40 --top-p 0.95 --repetition-penalty 1.1 --seed 7 --max-new-tokens 12 \
     --json | tail -n 1 > .bin/testpkg/tiny-f32.sampled.json
+  .bin/cogvlm generate --model .bin/testpkg/tiny-f32 --query "The quick brown fox" --template base \
+    --temperature 0.9 --top-k 40 --top-p 0.95 --seed 7 --max-new-tokens 12 \
+    --json | tail -n 1 > .bin/testpkg/tiny-f32.topk.json
 }
 
 run_tests() {
@@ -82,6 +98,7 @@ run_tests() {
   fi
   export CHROMIUM=${CHROMIUM:-$(find_chromium || true)}
 
+  build_demo
   step "native tests"
   go test -timeout 20m ./...
 
@@ -98,7 +115,7 @@ run_tests() {
 }
 
 case "${1:-build}" in
-  build) build_wasm ;;
+  build) build_wasm; build_demo ;;
   test) run_tests ;;
   *) echo "usage: ./build.sh [build|test]" >&2; exit 2 ;;
 esac

@@ -167,6 +167,19 @@ func NewSampler(s Sampling, vocab int) (*Sampler, error) {
 // sequence so far. The steps are Hugging Face's order: repetition penalty, then greedy
 // argmax, or temperature, top-k, top-p and a draw from what is left.
 func (sp *Sampler) Sample(logits []float32, seq []int) int {
+	if sp.s.Temperature == 0 {
+		return sp.SampleWith(logits, seq, 0)
+	}
+	return sp.SampleWith(logits, seq, sp.Uniform())
+}
+
+// Uniform draws the next number in [0, 1) from the sampler's seeded generator: the draw
+// Sample makes for a non-greedy step. The GPU sampler takes its draws from here, so both
+// give the same tokens for the same seed.
+func (sp *Sampler) Uniform() float64 { return sp.rng.Float64() }
+
+// SampleWith is Sample with the step's draw u in [0, 1) given (greedy ignores it).
+func (sp *Sampler) SampleWith(logits []float32, seq []int, u01 float64) int {
 	s := sp.s
 	work := sp.work[:len(logits)]
 	copy(work, logits)
@@ -240,7 +253,7 @@ func (sp *Sampler) Sample(logits []float32, seq []int) int {
 		}
 	}
 
-	u := sp.rng.Float64() * sum
+	u := u01 * sum
 	for i, p := range probs {
 		u -= p
 		if u < 0 {

@@ -31,12 +31,15 @@ type Decoder struct {
 	token, decodePos                      Tensor      // u32 [1]: argmax output = next step's input
 	staging                               *gpu.Buffer // mappable copy of token
 	state                                 *StepState
+	draw                                  *gpu.Buffer // sample.wgsl's per-step Draw
 
-	decode   *Plan
-	partKeys int    // decode attention split in partitions of this many keys; 0: no split
-	partial  Tensor // the split's partial results
-	length   int    // tokens in the KV cache
-	lastPos  int    // position id of the last token
+	decode        *Plan           // ends in the GPU argmax
+	decodeSampled *Plan           // ends in the GPU sampler (built at first use)
+	sampling      *model.Sampling // non-nil: steps end in the GPU sampler
+	partKeys      int             // decode attention split in partitions of this many keys; 0: no split
+	partial       Tensor          // the split's partial results
+	length        int             // tokens in the KV cache
+	lastPos       int             // position id of the last token
 }
 
 // expertRun is a range of rows that one expert handles.
@@ -112,7 +115,10 @@ func NewDecoder(k *Kernels, p *Package, maxSeq, maxPrefill int) (*Decoder, error
 	if d.staging, err = k.Dev.CreateBuffer("token read-back", 4, gpu.UsageMapRead|gpu.UsageCopyDst); err != nil {
 		return nil, err
 	}
-	if d.decode, err = d.plan(1, d.token, d.decodePos, []expertRun{{0, 1, false}}, imageRows{}); err != nil {
+	if d.draw, err = k.Dev.CreateBuffer("sample draw", 16, gpu.UsageUniform|gpu.UsageCopyDst|gpu.UsageCopySrc); err != nil {
+		return nil, err
+	}
+	if d.decode, err = d.plan(1, d.token, d.decodePos, []expertRun{{0, 1, false}}, imageRows{}, false); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -133,7 +139,7 @@ type imageRows struct {
 // plan records the forward pass of n new tokens (ids and positions in u32 buffers) into
 // the KV cache at state.write_row, ending with the argmax of the last row's logits in
 // d.token. It mirrors model's decoderState.forward and layer.
-func (d *Decoder) plan(n int, ids, positions Tensor, runs []expertRun, img imageRows) (*Plan, error) {
+func (d *Decoder) plan(n int, ids, positions Tensor, runs []expertRun, img imageRows, sampled bool) (*Plan, error) {
 	cfg, k := d.cfg, d.k
 	H, I, heads := cfg.HiddenSize, cfg.IntermediateSize, cfg.NumAttentionHeads
 	eps := float32(cfg.RMSNormEps)
@@ -209,10 +215,15 @@ func (d *Decoder) plan(n int, ids, positions Tensor, runs []expertRun, img image
 		}
 		add(k.Add(d.x, d.x2, d.xb, n*H))
 	}
-	// final norm and lm_head on the last row, then greedy argmax into d.token
+	// final norm and lm_head on the last row, then the next token into d.token: greedy
+	// argmax, or the GPU sampler
 	add(k.RMSNorm(d.hidden, rows(d.x, n-1, 1, H), w("model.norm.weight").Data, 1, H, eps))
 	add(k.Linear(d.logits, d.hidden, w("lm_head.weight"), nil, 1))
-	add(k.Argmax(d.token, d.logits, cfg.VocabSize))
+	if sampled {
+		add(k.Sample(d.token, d.logits, d.draw, cfg.VocabSize))
+	} else {
+		add(k.Argmax(d.token, d.logits, cfg.VocabSize))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +270,7 @@ func (d *Decoder) Prefill(in model.Inputs, image *Tensor) (int, error) {
 	}
 	mark := d.k.params.Mark()
 	defer d.k.params.Release(mark)
-	plan, err := d.plan(n, d.prefillIDs, d.prefillPos, expertRuns(in.VisionExpertMask()), img)
+	plan, err := d.plan(n, d.prefillIDs, d.prefillPos, expertRuns(in.VisionExpertMask()), img, d.sampling != nil)
 	if err != nil {
 		return 0, err
 	}
@@ -291,13 +302,23 @@ func (d *Decoder) Decode() (int, error) {
 		return 0, fmt.Errorf("KV cache full at %d tokens", d.length)
 	}
 	dev := d.k.Dev
-	if err := dev.WriteBuffer(d.decodePos.Buf, 0, u32s([]int{d.lastPos + 1})); err != nil {
+	var err error
+	if err = dev.WriteBuffer(d.decodePos.Buf, 0, u32s([]int{d.lastPos + 1})); err != nil {
 		return 0, err
 	}
 	if err := d.state.Set(dev, d.length+1, d.length); err != nil {
 		return 0, err
 	}
-	tok, err := d.k.RunRead(d.decode, d.token, d.staging)
+	plan := d.decode
+	if d.sampling != nil {
+		if d.decodeSampled == nil {
+			if d.decodeSampled, err = d.plan(1, d.token, d.decodePos, []expertRun{{0, 1, false}}, imageRows{}, true); err != nil {
+				return 0, err
+			}
+		}
+		plan = d.decodeSampled
+	}
+	tok, err := d.k.RunRead(plan, d.token, d.staging)
 	if err != nil {
 		return 0, err
 	}
@@ -322,3 +343,16 @@ func (d *Decoder) SetToken(id int) error {
 
 // Length is the number of tokens in the KV cache.
 func (d *Decoder) Length() int { return d.length }
+
+// SetSampling makes the following steps end in the GPU sampler with settings s (which
+// SampleOnGPU must accept), or in the greedy argmax for nil. Each sampled step needs its
+// draw: SetDraw before Prefill and before every Decode.
+func (d *Decoder) SetSampling(s *model.Sampling) { d.sampling = s }
+
+// SetDraw queues the next sampled step's uniform number u in [0, 1).
+func (d *Decoder) SetDraw(u float64) error {
+	if d.sampling == nil {
+		return nil
+	}
+	return d.k.Dev.WriteBuffer(d.draw, 0, drawBytes(*d.sampling, u))
+}

@@ -83,7 +83,7 @@ func PlanMemory(cfg model.Config, m *pkg.Manifest, maxSeq, maxPrefill int) Memor
 	f := func(name string, floats int64) int64 { return big(name, round4(4*floats)) }
 	p.KVCache = 2 * L * f("k cache", S*H)
 	p.Decoder = 5*f("x", R*H) + f("qkv", 3*R*H) + 3*f("gate", R*I) + f("hidden", H) + f("logits", V) +
-		partials(cfg, maxSeq, f) + 2*f("ids", R) + 3*f("token", 1) /* token, position, read-back */ + f("rope table", int64(cfg.MaxPositionEmbeddings*cfg.HeadDim())) + 16 /* step */
+		partials(cfg, maxSeq, f) + 2*f("ids", R) + 3*f("token", 1) /* token, position, read-back */ + f("rope table", int64(cfg.MaxPositionEmbeddings*cfg.HeadDim())) + 16 /* step */ + 16 /* sample draw */
 	vc := cfg.Vision
 	D, F := int64(vc.HiddenSize), int64(vc.IntermediateSize)
 	P := int64(vc.ImageSize / vc.PatchSize)

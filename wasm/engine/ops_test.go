@@ -331,3 +331,39 @@ func TestAttentionSplit(t *testing.T) {
 		closeTo(t, "attention split", got, want, 1e-5, 1e-4)
 	}
 }
+
+func TestSample(t *testing.T) {
+	k := kernels(t)
+	r := rand.New(rand.NewPCG(1, 11))
+	const vocab = 32000
+	logits := randn(r, vocab, 4)
+	logits[123], logits[77] = 30, 30 // a tie at the top: the lower id comes first
+	lt := upload(t, k, "logits", logits)
+	draw, err := k.Dev.CreateBuffer("draw", 16, gpu.UsageUniform|gpu.UsageCopyDst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []model.Sampling{
+		{Temperature: 1, TopK: 1},
+		{Temperature: 0.7, TopK: 40},
+		{Temperature: 1.3, TopK: 256},
+		{Temperature: 0.9, TopK: 50, TopP: 0.9},
+		{Temperature: 2, TopK: 200, TopP: 0.5},
+	} {
+		sp, err := model.NewSampler(s, vocab)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range []float64{0, 0.013, 0.25, 0.5, 0.77, 0.999} {
+			if err := k.Dev.WriteBuffer(draw, 0, drawBytes(s, u)); err != nil {
+				t.Fatal(err)
+			}
+			tok := output(t, k, "token", 1)
+			raw := run(t, k, tok, 1, must(t)(k.Sample(tok, lt, draw, vocab)))
+			got := int(math.Float32bits(raw[0]))
+			if want := sp.SampleWith(logits, nil, u); got != want {
+				t.Errorf("%+v u=%v: GPU sampled %d, the CPU sampler %d", s, u, got, want)
+			}
+		}
+	}
+}

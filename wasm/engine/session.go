@@ -78,8 +78,10 @@ type Result struct {
 
 // Generate answers req, calling onToken with each new token and the text it completes
 // (possibly empty: a UTF-8 character can span tokens); onToken returning false stops.
-// Greedy decoding stays on the GPU (4 bytes read back per token); other sampling reads
-// the logits back and uses the CPU reference's sampler, so both give the same tokens.
+// Greedy decoding and top-k/top-p sampling (SampleOnGPU) stay on the GPU (4 bytes read
+// back per token); other settings read the logits back and use the CPU reference's
+// sampler. Both draw from the CPU sampler's seeded generator, so a seed gives the same
+// tokens either way.
 func (s *Session) Generate(req Request, onToken func(id int, text string) bool) (*Result, error) {
 	cfg := s.Cfg
 	prompt, err := model.BuildPrompt(req.Template, req.Query, req.History)
@@ -107,15 +109,31 @@ func (s *Session) Generate(req Request, onToken func(id int, text string) bool) 
 		return nil, err
 	}
 	greedy := req.Sampling.Temperature == 0 && (req.Sampling.RepetitionPenalty == 0 || req.Sampling.RepetitionPenalty == 1)
+	// Greedy and GPU-sampled steps read back only the token; other settings read the
+	// logits back and sample on the CPU.
+	onGPU := greedy || SampleOnGPU(req.Sampling)
+	if !greedy && onGPU {
+		settings := req.Sampling
+		s.dec.SetSampling(&settings)
+	} else {
+		s.dec.SetSampling(nil)
+	}
+	defer s.dec.SetSampling(nil)
+	draw := func() error {
+		if greedy || !onGPU {
+			return nil
+		}
+		return s.dec.SetDraw(sampler.Uniform())
+	}
 	res := &Result{InputIDs: in.InputIDs, StopReason: model.StopMaxTokens}
 	res.Stats.Vision = visionTime
 	seq := slices.Clone(in.InputIDs)
 	stream := s.Tok.NewStreamDecoder()
 
 	// next picks the token after the step just run: the GPU's argmax, or a CPU sample.
-	next := func(gpuArgmax int) (int, error) {
-		if greedy {
-			return gpuArgmax, nil
+	next := func(gpuToken int) (int, error) {
+		if onGPU {
+			return gpuToken, nil
 		}
 		logits, err := s.dec.Logits()
 		if err != nil {
@@ -126,6 +144,9 @@ func (s *Session) Generate(req Request, onToken func(id int, text string) bool) 
 	}
 
 	start := time.Now()
+	if err := draw(); err != nil {
+		return nil, err
+	}
 	tok, err := s.dec.Prefill(in, imageOut)
 	if err != nil {
 		return nil, err
@@ -134,6 +155,9 @@ func (s *Session) Generate(req Request, onToken func(id int, text string) bool) 
 	start = time.Now()
 	for len(res.TokenIDs) < req.Sampling.MaxNewTokens {
 		if len(res.TokenIDs) > 0 {
+			if err := draw(); err != nil {
+				return nil, err
+			}
 			if tok, err = s.dec.Decode(); err != nil {
 				return nil, err
 			}

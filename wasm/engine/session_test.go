@@ -85,3 +85,22 @@ func TestSessionSampling(t *testing.T) {
 		t.Errorf("sampled %v\nCPU reference %v", res.TokenIDs, ref.GeneratedIDs)
 	}
 }
+
+// TestSessionSamplingOnGPU: top-k/top-p sampling without a repetition penalty runs in
+// sample.wgsl and gives exactly the CPU reference's tokens for the seed
+// (tiny-f32.topk.json from ./build.sh).
+func TestSessionSamplingOnGPU(t *testing.T) {
+	s := testSession(t, "tiny-f32")
+	ref := loadGolden(t, testPackages+"tiny-f32.topk.json")
+	settings := model.Sampling{MaxNewTokens: 12, Temperature: 0.9, TopK: 40, TopP: 0.95, Seed: 7}
+	if !SampleOnGPU(settings) {
+		t.Fatal("these settings should sample on the GPU")
+	}
+	res, err := s.Generate(Request{Query: "The quick brown fox", Template: "base", Sampling: settings}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.TokenIDs, ref.GeneratedIDs) {
+		t.Errorf("sampled on the GPU %v\nCPU reference %v", res.TokenIDs, ref.GeneratedIDs)
+	}
+}
