@@ -38,6 +38,9 @@ type Kernels struct {
 	// DebugTolerance > 0 turns on the debug mode: every plan runs dispatch by dispatch
 	// and each result is compared with its CPU twin (RunDebug).
 	DebugTolerance float64
+	// NoSubgroups keeps the workgroup-memory kernels on an adapter with `subgroups` (to
+	// test both paths on one adapter).
+	NoSubgroups bool
 }
 
 // NewKernels prepares an empty cache on d.

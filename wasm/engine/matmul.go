@@ -70,6 +70,8 @@ func (k *Kernels) MatMul(out, x, w, bias Tensor, m, kdim, n int) (Step, error) {
 // [n][k/8], f16 scales [n][k/group]); bias may be the zero Tensor. Decode (m ≤ 4) takes
 // the bandwidth-bound matrix-vector kernel, prefill the tiled one. CPU twin: quant.MatMulQ4.
 // The kernels read the x rows as vec4s, so the x binding must start 16-byte aligned.
+// Where the adapter has `subgroups`, decode reduces with subgroupAdd instead of
+// workgroup-memory trees (matvec_q4_subgroups.wgsl).
 func (k *Kernels) MatMulQ4(out, x, qweight, scales, bias Tensor, m, kdim, n, group int) (Step, error) {
 	if m < 1 || n < 1 || kdim < 1 || group < 8 || group%8 != 0 || kdim%group != 0 || (m > matVecMaxRows && kdim%16 != 0) {
 		return Step{}, fmt.Errorf("matmul q4: unsupported shape m=%d k=%d n=%d group=%d (the group a multiple of 8 dividing k; k a multiple of 16 for m > %d)", m, kdim, n, group, matVecMaxRows)
@@ -84,6 +86,11 @@ func (k *Kernels) MatMulQ4(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 	}
 	p := params(m, n, kdim, hasBias)
 	tw := twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, deqQ4(qweight, scales, n, kdim, group))
+	if m <= matVecMaxRows && kdim%32 == 0 && group%32 == 0 && k.Dev.Has(gpu.FeatureSubgroups) && !k.NoSubgroups {
+		s, err := k.step("matvec_q4 (subgroups)", PipelineKey{Shader: "matvec_q4_subgroups.wgsl", Consts: [4]Const{{"THREADS", 64}, {"GROUP_SIZE", float64(group)}}},
+			p, uint32(n), uint32(m), 1, x, qweight, scales, bias, out)
+		return s.with(tw), err
+	}
 	if m <= matVecMaxRows {
 		rows, tpr := matVecShape(kdim / 32)
 		s, err := k.step("matvec_q4", PipelineKey{Shader: "matvec_q4.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"THREADS_PER_ROW", float64(tpr)}, {"GROUP_SIZE", float64(group)}}},

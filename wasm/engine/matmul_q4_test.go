@@ -82,6 +82,17 @@ func checkMatMulQ4(t *testing.T, k *Kernels, r *rand.Rand, m, kdim, n, g int, wi
 
 func TestMatMulQ4(t *testing.T) {
 	k := kernels(t)
+	if !k.Dev.Has(gpu.FeatureSubgroups) {
+		t.Log("the adapter has no subgroups: only the workgroup-memory kernels are tested")
+	}
+	for _, noSubgroups := range []bool{false, true} {
+		k.NoSubgroups = noSubgroups
+		testMatMulQ4(t, k)
+	}
+	k.NoSubgroups = false
+}
+
+func testMatMulQ4(t *testing.T, k *Kernels) {
 	r := rand.New(rand.NewPCG(2, 1))
 	for _, sh := range []struct {
 		m, k, n, g int
