@@ -1,0 +1,281 @@
+// Unit tests of the app's modules, run in Chromium by TestUnits (unit_test.go): the test
+// copies this file into the served app as /e2e/unit.js and calls run(), which returns the
+// number of cases and one line per failure. Each case throws to fail.
+
+import { CogVLMError, asCogVLMError, fromWire, toWire } from '../errors.js';
+import { bytes, duration, milliseconds, tokens, tokensPerSecond } from '../format.js';
+import { imageBytes, maxImageSide, sniffFormat } from '../image.js';
+import { FolderPackage, ShardPipeline, checkLimits, parseManifest } from '../loader.js';
+import { packageName, quotaError, sha256Hex, verify } from '../store.js';
+
+const cases = [];
+const test = (name, fn) => cases.push({ name, fn });
+
+function eq(got, want, what = 'value') {
+  if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`${what}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
+}
+
+/** fails checks that fn throws (or rejects) a CogVLMError with code whose message has every part. */
+async function fails(fn, code, ...parts) {
+  let err = null;
+  try {
+    await fn();
+  } catch (e) {
+    err = e;
+  }
+  if (!(err instanceof CogVLMError)) throw new Error(`want a CogVLMError ${code}, got ${err}`);
+  if (err.code !== code) throw new Error(`code ${err.code}, want ${code} (${err.message})`);
+  for (const p of parts) if (!err.message.includes(p)) throw new Error(`message ${JSON.stringify(err.message)} lacks ${JSON.stringify(p)}`);
+}
+
+// ---- format.js ----
+
+for (const [n, want] of [
+  [0, '0 B'],
+  [999, '999 B'],
+  [1000, '1.00 kB'],
+  [6475987, '6.48 MB'],
+  [10.24e9, '10.2 GB'],
+  [123.4e9, '123 GB'],
+  [NaN, '? B'],
+]) {
+  test(`bytes(${n})`, () => eq(bytes(n), want));
+}
+for (const [s, want] of [
+  [0.2, '1 s'],
+  [59, '59 s'],
+  [90, '2 min'],
+  [4800, '1 h 20 min'],
+  [Infinity, '?'],
+  [-1, '?'],
+]) {
+  test(`duration(${s})`, () => eq(duration(s), want));
+}
+for (const [args, want] of [
+  [[10, 2000], '5.0 tokens/s'],
+  [[0, 100], '–'],
+  [[5, 0], '–'],
+]) {
+  test(`tokensPerSecond(${args})`, () => eq(tokensPerSecond(...args), want));
+}
+test('tokens', () => eq([tokens(1), tokens(2), tokens(0)], ['1 token', '2 tokens', '0 tokens']));
+test('milliseconds', () => eq([milliseconds(83.4), milliseconds(1234), milliseconds(NaN)], ['83 ms', '1.2 s', '–']));
+
+// ---- errors.js ----
+
+test('asCogVLMError keeps an engine code, types the rest', () => {
+  const engineErr = Object.assign(new Error('GPU out of memory: 8589934592 bytes'), { code: 'out-of-memory' });
+  eq(asCogVLMError(engineErr).code, 'out-of-memory', 'engine error');
+  eq(asCogVLMError(new DOMException('stopped', 'AbortError')).code, 'aborted', 'AbortError');
+  eq(asCogVLMError(new TypeError('x'), 'network').code, 'network', 'fallback');
+  eq(asCogVLMError(Object.assign(new Error('x'), { code: 'no-such-code' })).code, 'internal', 'unknown code');
+});
+test('errors cross postMessage with their code', () => {
+  const back = fromWire(structuredClone(toWire(new CogVLMError('context-length', 'prompt of 2000 tokens + 256 new tokens exceeds 2048'))));
+  eq([back instanceof CogVLMError, back.code, back.message], [true, 'context-length', 'prompt of 2000 tokens + 256 new tokens exceeds 2048']);
+});
+
+// ---- store.js ----
+
+const abc = new TextEncoder().encode('abc').buffer;
+const abcSHA = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad';
+test('sha256Hex', async () => eq(await sha256Hex(abc), abcSHA));
+for (const [name, entry, want] of [
+  ['matching bytes', { file: 'a.bin', size: 3, sha256: abcSHA }, null],
+  ['a short file', { file: 'a.bin', size: 4, sha256: abcSHA }, '3 bytes, the manifest says 4'],
+  ['other bytes', { file: 'a.bin', size: 3, sha256: '0'.repeat(64) }, `sha256 ${abcSHA}, the manifest says ${'0'.repeat(64)}`],
+]) {
+  test(`verify: ${name}`, async () => eq(await verify(entry, abc), want));
+}
+for (const [url, want] of [
+  ['/models/demo/manifest.json', 'demo'],
+  ['http://127.0.0.1:8080/models/cogvlm%20chat/manifest.json', 'cogvlm chat'],
+]) {
+  test(`packageName(${url})`, () => eq(packageName(url), want));
+}
+test('quotaError names the bytes needed, the quota and the use', async () => {
+  const real = StorageManager.prototype.estimate;
+  StorageManager.prototype.estimate = async () => ({ quota: 5e9, usage: 4.9e9 });
+  try {
+    const err = await quotaError(10.24e9);
+    eq(err.code, 'limits', 'code');
+    for (const part of ['10.2 GB more are needed', 'may use 5.00 GB', 'uses 4.90 GB', '100 MB free']) {
+      if (!err.message.includes(part)) throw new Error(`${JSON.stringify(err.message)} lacks ${JSON.stringify(part)}`);
+    }
+  } finally {
+    StorageManager.prototype.estimate = real;
+  }
+});
+
+// ---- loader.js ----
+
+const sha = 'a'.repeat(64);
+const manifest = {
+  format: 'cogvlm-web-package',
+  format_version: 1,
+  tokenizer: { file: 'tokenizer.json', size: 10, sha256: sha },
+  shards: [{ file: 'shard-00000.bin', size: 100, sha256: sha }],
+};
+const edited = (edit) => {
+  const m = structuredClone(manifest);
+  edit(m);
+  return JSON.stringify(m);
+};
+test('parseManifest: a valid manifest', () => eq(parseManifest(JSON.stringify(manifest), 'm').shards.length, 1));
+for (const [name, text, part] of [
+  ['not JSON', '{', 'not JSON'],
+  ['another format', edited((m) => (m.format = 'gguf')), 'format is "gguf"'],
+  ['a newer version', edited((m) => (m.format_version = 2)), 'format_version is 2'],
+  ['no shards', edited((m) => (m.shards = [])), 'shards is missing or empty'],
+  ['a path outside the folder', edited((m) => (m.shards[0].file = '../x.bin')), 'shards[0].file is "../x.bin"'],
+  ['a negative size', edited((m) => (m.shards[0].size = -1)), 'shards[0].size is -1'],
+  ['an upper-case hash', edited((m) => (m.shards[0].sha256 = 'A'.repeat(64))), 'shards[0].sha256'],
+  ['no tokenizer', edited((m) => delete m.tokenizer), 'tokenizer.file is undefined'],
+]) {
+  test(`parseManifest: ${name}`, () => fails(() => parseManifest(text, 'models/x/manifest.json'), 'bad-input', 'models/x/manifest.json: ', part));
+}
+test('checkLimits refuses a shard larger than a binding, with the numbers', () =>
+  fails(
+    () => checkLimits({ shards: [{ file: 'shard-00001.bin', size: 200 << 20 }] }, { maxStorageBufferBindingSize: 128 << 20, maxBufferSize: 256 << 20 }),
+    'limits',
+    'shard-00001.bin has 209715200 bytes',
+    "maxStorageBufferBindingSize of 134217728 bytes",
+  ));
+test('checkLimits accepts shards that fit', () => checkLimits(manifest, { maxStorageBufferBindingSize: 100, maxBufferSize: 100 }));
+
+const shardEntries = Array.from({ length: 7 }, (_, i) => ({ file: `s${i}` }));
+test('ShardPipeline keeps at most its window ahead and hands shards out in order', async () => {
+  const started = [];
+  const p = new ShardPipeline(shardEntries, async (e) => (started.push(e.file), `${e.file} bytes`), 3);
+  eq(started, ['s0', 's1', 's2'], 'started at once');
+  for (const [i, e] of shardEntries.entries()) {
+    eq(await p.take(e.file), `${e.file} bytes`, `take ${e.file}`);
+    eq(started.length, Math.min(7, i + 4), `started after taking ${e.file}`);
+  }
+});
+test('ShardPipeline stops starting shards after a failure and reports it', async () => {
+  const started = [];
+  const p = new ShardPipeline(
+    shardEntries,
+    (e) => {
+      started.push(e.file);
+      return e.file === 's1' ? Promise.reject(new CogVLMError('network', 'cannot download s1')) : Promise.resolve(e.file);
+    },
+    2,
+  );
+  eq(await p.take('s0'), 's0', 'take s0');
+  eq(started, ['s0', 's1'], 'started');
+  await fails(() => p.take('s1'), 'network', 'cannot download s1');
+  await fails(() => p.take('s2'), 'network', 'cannot download s1');
+  eq(started, ['s0', 's1'], 'started after the failure');
+});
+test('ShardPipeline refuses a shard the manifest does not list', () => fails(() => new ShardPipeline(shardEntries, async () => 0, 2).take('s9'), 'bad-input', 's9'));
+
+// A package folder from disk: the same three files as Files (a picker without relative
+// paths) and in a real directory handle (the origin private file system).
+async function folderFiles() {
+  const shard = new TextEncoder().encode('shard bytes');
+  const tok = new TextEncoder().encode('{"model":{}}');
+  const m = {
+    format: 'cogvlm-web-package',
+    format_version: 1,
+    tokenizer: { file: 'tokenizer.json', size: tok.length, sha256: await sha256Hex(tok) },
+    shards: [{ file: 'shard-00000.bin', size: shard.length, sha256: await sha256Hex(shard) }],
+  };
+  return { m, files: [new File([JSON.stringify(m)], 'manifest.json'), new File([tok], 'tokenizer.json'), new File([shard], 'shard-00000.bin')] };
+}
+const quiet = { progress: { done() {} } };
+async function readsBack(pkg) {
+  const { manifest } = await pkg.open();
+  eq(manifest.shards[0].file, 'shard-00000.bin', 'manifest');
+  eq(new TextDecoder().decode(await pkg.obtain(manifest.shards[0], quiet)), 'shard bytes', 'shard');
+  if (!pkg.manifestURL.endsWith('/manifest.json')) throw new Error(`manifestURL ${pkg.manifestURL}`);
+}
+test('FolderPackage reads and verifies Files', async () => readsBack(new FolderPackage((await folderFiles()).files)));
+test('FolderPackage reads and verifies a directory handle', async () => {
+  const root = await navigator.storage.getDirectory();
+  await root.removeEntry('unit-package', { recursive: true }).catch(() => {});
+  const dir = await root.getDirectoryHandle('unit-package', { create: true });
+  for (const f of (await folderFiles()).files) {
+    const w = await (await dir.getFileHandle(f.name, { create: true })).createWritable();
+    await w.write(f);
+    await w.close();
+  }
+  try {
+    await readsBack(new FolderPackage(dir));
+  } finally {
+    await root.removeEntry('unit-package', { recursive: true });
+  }
+});
+test('FolderPackage names a missing shard', async () => {
+  const { m, files } = await folderFiles();
+  const pkg = new FolderPackage(files.filter((f) => f.name !== 'shard-00000.bin'));
+  await pkg.open();
+  await fails(() => pkg.obtain(m.shards[0], quiet), 'bad-input', 'has no shard-00000.bin');
+});
+test('FolderPackage refuses a damaged shard', async () => {
+  const { m, files } = await folderFiles();
+  const pkg = new FolderPackage([...files.slice(0, 2), new File(['shard bytez'], 'shard-00000.bin')]);
+  await pkg.open();
+  await fails(() => pkg.obtain(m.shards[0], quiet), 'integrity', 'shard-00000.bin: sha256');
+});
+test('FolderPackage wants a manifest', async () => fails(() => new FolderPackage([new File(['x'], 'notes.txt')]).open(), 'bad-input', 'no manifest.json'));
+
+// ---- image.js ----
+
+async function canvasImage(width, height, type = 'image/png') {
+  const c = new OffscreenCanvas(width, height);
+  const g = c.getContext('2d');
+  g.fillStyle = '#3b5bdb';
+  g.fillRect(0, 0, width, height);
+  g.fillStyle = '#f08c00';
+  g.fillRect(0, 0, width >> 1, height >> 1);
+  return c.convertToBlob({ type });
+}
+async function size(bytes) {
+  const bitmap = await createImageBitmap(new Blob([bytes]));
+  return [bitmap.width, bitmap.height];
+}
+for (const [head, want] of [
+  [[0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'png'],
+  [[0xff, 0xd8, 0xff, 0xe0], 'jpeg'],
+  [[0x47, 0x49, 0x46, 0x38, 0x39, 0x61], 'gif'],
+  [[0x52, 0x49, 0x46, 0x46, 1, 2, 3, 4, 0x57, 0x45, 0x42, 0x50], 'webp'],
+  [[0x52, 0x49, 0x46, 0x46, 1, 2, 3, 4, 0x57, 0x41, 0x56, 0x45], null], // RIFF WAVE
+  [[...new TextEncoder().encode('hello, world')], null],
+]) {
+  test(`sniffFormat → ${want}`, () => eq(sniffFormat(new Uint8Array(head)), want));
+}
+test('imageBytes passes a small PNG through untouched', async () => {
+  const png = await canvasImage(40, 30);
+  eq([...(await imageBytes(png))], [...new Uint8Array(await png.arrayBuffer())]);
+});
+test('imageBytes passes a small JPEG through untouched', async () => {
+  const jpg = await canvasImage(40, 30, 'image/jpeg');
+  eq([...(await imageBytes(jpg))], [...new Uint8Array(await jpg.arrayBuffer())]);
+});
+test(`imageBytes downscales a large image to ${maxImageSide} px as PNG`, async () => {
+  const out = await imageBytes(await canvasImage(3000, 1000));
+  eq(sniffFormat(out), 'png', 'format');
+  eq(await size(out), [maxImageSide, 683], 'size');
+});
+test('imageBytes encodes an ImageBitmap as PNG', async () => {
+  const out = await imageBytes(await createImageBitmap(await canvasImage(64, 32)));
+  eq([sniffFormat(out), ...(await size(out))], ['png', 64, 32]);
+});
+test('imageBytes refuses a text file, naming it', () => fails(() => imageBytes(new File(['not a picture'], 'notes.txt', { type: 'text/plain' })), 'bad-input', '"notes.txt" (text/plain, 13 B)', 'not an image'));
+test('imageBytes refuses an empty file', () => fails(() => imageBytes(new File([], 'empty.png', { type: 'image/png' })), 'bad-input', 'is empty'));
+test('imageBytes refuses what is no Blob', () => fails(() => imageBytes('photo.png'), 'bad-input', 'Blob, File, ImageBitmap or null'));
+test('imageBytes of null is null', async () => eq(await imageBytes(null), null));
+
+export async function run() {
+  const failures = [];
+  for (const c of cases) {
+    try {
+      await c.fn();
+    } catch (err) {
+      failures.push(`${c.name}: ${err.message}`);
+    }
+  }
+  return { count: cases.length, failures };
+}

@@ -1,0 +1,214 @@
+// CogVLM in a browser tab: the JS API of DESIGN.md, usable by any page that embeds the model.
+//
+//   import { CogVLM } from '/cogvlm.js';
+//   const model = await CogVLM.load('/models/demo/manifest.json', { onProgress });
+//   const out = await model.generate({ image, query, history, template, maxNewTokens,
+//                                      temperature, topP, topK, seed, onToken, signal });
+//   // out: {tokenIds, text, inputIds, stats: {visionMs, prefillMs, prefillTokens, decodeMs, decodeTokens}}
+//   await model.dispose();
+//
+// Each loaded model runs the Go/WASM engine in a dedicated Web Worker (worker.js) that
+// downloads, verifies and stores the package, then answers. onProgress receives one shape,
+// {phase, loadedBytes, totalBytes, text}, with phase probe → manifest → download → upload
+// → ready. Failures reject with a CogVLMError whose `code` is one of ErrorCodes.
+//
+// Beyond the contract: load also takes a package folder from disk (a FileList or File[]
+// from <input webkitdirectory>, or a FileSystemDirectoryHandle) and a `signal`; generate
+// takes `repetitionPenalty`; its result also has `stopReason`; `model.info` describes
+// the loaded model; CogVLM.probe() checks WebGPU without downloading anything.
+
+import { CogVLMError, fromWire } from './errors.js';
+
+export { CogVLMError, ErrorCodes } from './errors.js';
+export { deleteStoredPackage, storedPackages } from './store.js';
+
+/** noWebGPUMessage says which browsers have WebGPU, for the no-webgpu error. */
+export function noWebGPUMessage(reason) {
+  if (!globalThis.isSecureContext) {
+    return 'WebGPU needs a secure page: open the app from https:// or from localhost (127.0.0.1).';
+  }
+  return `This browser has no WebGPU${reason ? ` (${reason})` : ''}. Use Chrome or Edge 113 or newer on Windows, macOS or ChromeOS (121+ on Android), Safari 26+, or Firefox 141+ on Windows. On Linux, Chrome needs chrome://flags/#enable-unsafe-webgpu and Vulkan; check chrome://gpu if it is on but fails.`;
+}
+
+/** WorkerClient is the page's end of the worker protocol (see worker.js). */
+class WorkerClient {
+  #worker;
+  #nextId = 1;
+  #pending = new Map(); // id → {resolve, reject, onEvent, cleanup}
+  #broken = null;
+
+  constructor(url) {
+    this.#worker = new Worker(url, { type: 'module', name: 'cogvlm-engine' });
+    this.#worker.onmessage = ({ data }) => this.#receive(data);
+    // A worker that dies takes the model with it: like a lost GPU device, only a new
+    // load (a reload of the page) helps, hence the same code.
+    this.#worker.onerror = (event) => {
+      event.preventDefault();
+      this.#fail(new CogVLMError('device-lost', `the engine's worker stopped: ${event.message || `${url} could not be started`}`));
+    };
+  }
+
+  /** request sends one request and resolves with its answer; onEvent gets its events. */
+  request(kind, content, { onEvent, signal, transfer = [] } = {}) {
+    if (this.#broken) return Promise.reject(this.#broken);
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      const abort = () => this.#worker.postMessage({ kind: 'abort', id: this.#nextId++, content: { id } });
+      signal?.addEventListener('abort', abort, { once: true });
+      const cleanup = () => signal?.removeEventListener('abort', abort);
+      this.#pending.set(id, { resolve, reject, onEvent, cleanup });
+      this.#worker.postMessage({ kind, id, content }, transfer);
+      if (signal?.aborted) abort();
+    });
+  }
+
+  #receive({ kind, id, content }) {
+    const call = this.#pending.get(id);
+    if (!call) return; // the answer to an abort, which nobody awaits
+    if (kind === 'return' || kind === 'throw') {
+      this.#pending.delete(id);
+      call.cleanup();
+      if (kind === 'return') call.resolve(content);
+      else call.reject(fromWire(content));
+      return;
+    }
+    try {
+      call.onEvent?.(kind, content);
+    } catch (err) {
+      reportError(err); // a throwing callback must not stop the stream
+    }
+  }
+
+  #fail(err) {
+    this.#broken ??= err;
+    for (const call of this.#pending.values()) {
+      call.cleanup();
+      call.reject(err);
+    }
+    this.#pending.clear();
+  }
+
+  terminate() {
+    this.#worker.terminate();
+    this.#fail(new CogVLMError('aborted', 'the model was disposed'));
+  }
+}
+
+/** folderOf accepts a FileList, an array of Files or a directory handle. */
+function folderOf(source) {
+  if (globalThis.FileSystemDirectoryHandle && source instanceof FileSystemDirectoryHandle) return source;
+  if (globalThis.FileList && source instanceof FileList) return Array.from(source);
+  if (Array.isArray(source) && source.every((f) => f instanceof File)) return source;
+  throw new CogVLMError('bad-input', 'CogVLM.load: want a manifest URL, a FileList or File[] of a package folder, or a directory handle');
+}
+
+function checkHistory(history) {
+  if (!Array.isArray(history)) throw new CogVLMError('bad-input', 'generate: history must be an array of [question, answer] pairs');
+  history.forEach((turn, i) => {
+    if (!Array.isArray(turn) || turn.length !== 2 || typeof turn[0] !== 'string' || typeof turn[1] !== 'string') {
+      throw new CogVLMError('bad-input', `generate: history[${i}] is not a [question, answer] pair of strings`);
+    }
+  });
+}
+
+export class CogVLM {
+  #client;
+  #busy = false;
+
+  /**
+   * info describes the loaded model: {name, manifestURL, source ('network', 'storage' or
+   * 'folder'), stored, totalBytes, encodings, notes, maxPositions, vocabSize, imageSize,
+   * template, adapter}.
+   */
+  info;
+
+  constructor(client, info) {
+    this.#client = client;
+    this.info = info;
+  }
+
+  /**
+   * probe reports the browser's WebGPU adapter without downloading anything, or rejects
+   * with code no-webgpu. The loader checks the package against the limits again.
+   */
+  static async probe() {
+    if (!navigator.gpu) throw new CogVLMError('no-webgpu', noWebGPUMessage());
+    let adapter = null;
+    try {
+      adapter = await navigator.gpu.requestAdapter();
+    } catch (err) {
+      throw new CogVLMError('no-webgpu', noWebGPUMessage(err.message));
+    }
+    if (!adapter) throw new CogVLMError('no-webgpu', noWebGPUMessage('no GPU adapter is available'));
+    const info = adapter.info ?? {};
+    return {
+      vendor: info.vendor ?? '',
+      architecture: info.architecture ?? '',
+      fallback: Boolean(info.isFallbackAdapter ?? adapter.isFallbackAdapter),
+      features: [...adapter.features].sort(),
+      maxBufferSize: adapter.limits.maxBufferSize,
+      maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+    };
+  }
+
+  /**
+   * load starts a worker and loads the package at manifestURL (or a folder from disk):
+   * WebGPU and the adapter's limits are checked before any shard is downloaded.
+   */
+  static async load(source, { onProgress, signal } = {}) {
+    if (!navigator.gpu) throw new CogVLMError('no-webgpu', noWebGPUMessage());
+    const content = typeof source === 'string' || source instanceof URL ? { manifestURL: new URL(source, location.href).href } : { folder: folderOf(source) };
+    if (signal?.aborted) throw new CogVLMError('aborted', 'loading aborted');
+    const client = new WorkerClient(new URL('./worker.js', import.meta.url));
+    try {
+      const info = await client.request('load', content, {
+        signal,
+        onEvent: (kind, progress) => {
+          if (kind === 'progress') onProgress?.(progress);
+        },
+      });
+      return new CogVLM(client, info);
+    } catch (err) {
+      client.terminate();
+      throw err;
+    }
+  }
+
+  /**
+   * generate answers a question, about `image` if given (Blob, File, ImageBitmap or null).
+   * onToken(id, text) receives each token id and the text it completes (possibly empty: a
+   * character can span tokens), as the engine's onToken does; `signal` stops
+   * it (the promise then rejects with code aborted; the streamed text is what there is).
+   */
+  async generate({ image = null, query, history = [], template, maxNewTokens, temperature, topP, topK, seed, repetitionPenalty, onToken, signal } = {}) {
+    if (typeof query !== 'string' || query.trim() === '') throw new CogVLMError('bad-input', 'generate: query must be a non-empty string');
+    checkHistory(history);
+    if (this.#busy) throw new CogVLMError('bad-input', 'generate: another answer is still being generated; wait for it or abort it');
+    this.#busy = true;
+    try {
+      return await this.#client.request(
+        'generate',
+        { image, query, history, template: template ?? this.info.template ?? 'chat', maxNewTokens, temperature, topP, topK, seed, repetitionPenalty },
+        {
+          signal,
+          onEvent: (kind, token) => {
+            if (kind === 'token') onToken?.(token.id, token.text);
+          },
+        },
+      );
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /** dispose frees the GPU memory and stops the worker. */
+  async dispose() {
+    try {
+      await this.#client.request('dispose', {});
+    } catch {
+      // the worker may already be gone (device lost, crashed): terminating is what is left
+    } finally {
+      this.#client.terminate();
+    }
+  }
+}

@@ -1,0 +1,443 @@
+// Loading a package in the worker: the manifest, the limit checks, then the shards —
+// downloaded a few at a time, verified with SHA-256, stored, and handed to the engine in
+// manifest order as it uploads them to the GPU. A package comes from the server (and the
+// browser's stored copy of it) or from a folder on disk.
+
+import { CogVLMError, asCogVLMError } from './errors.js';
+import { bytes, duration, rate } from './format.js';
+import { PackageStore, estimate, packageName, quotaError, verify } from './store.js';
+
+/** How many files are downloaded at once, and so at most held in memory ahead of the GPU. */
+export const downloadConcurrency = 4;
+
+const manifestFormat = 'cogvlm-web-package';
+const manifestVersion = 1;
+
+/**
+ * parseManifest checks the parts of manifest.json that the worker relies on (the engine
+ * checks the tensors and config itself), naming the first field at fault.
+ */
+export function parseManifest(text, where) {
+  let m;
+  try {
+    m = JSON.parse(text);
+  } catch (err) {
+    throw new CogVLMError('bad-input', `${where}: not JSON (${err.message})`);
+  }
+  const bad = (what) => new CogVLMError('bad-input', `${where}: ${what}`);
+  if (m?.format !== manifestFormat) throw bad(`format is ${JSON.stringify(m?.format)}, want "${manifestFormat}"`);
+  if (m.format_version !== manifestVersion) {
+    throw bad(`format_version is ${m.format_version}, this app reads version ${manifestVersion}`);
+  }
+  const checkEntry = (e, name) => {
+    if (typeof e?.file !== 'string' || e.file === '' || e.file.includes('/') || e.file.startsWith('.')) {
+      throw bad(`${name}.file is ${JSON.stringify(e?.file)}, want a file name in the package folder`);
+    }
+    if (!Number.isSafeInteger(e.size) || e.size < 0) throw bad(`${name}.size is ${e.size}, want a byte count`);
+    if (typeof e.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(e.sha256)) {
+      throw bad(`${name}.sha256 is ${JSON.stringify(e.sha256)}, want 64 lowercase hex digits`);
+    }
+  };
+  checkEntry(m.tokenizer, 'tokenizer');
+  if (!Array.isArray(m.shards) || m.shards.length === 0) throw bad('shards is missing or empty');
+  m.shards.forEach((s, i) => checkEntry(s, `shards[${i}]`));
+  return m;
+}
+
+/**
+ * checkLimits refuses, before any shard is downloaded, a package whose shards do not fit
+ * the adapter's buffers: the engine uploads each shard as one storage buffer.
+ */
+export function checkLimits(manifest, adapter) {
+  const limit = Math.min(adapter.maxStorageBufferBindingSize, adapter.maxBufferSize);
+  const largest = manifest.shards.reduce((a, s) => (s.size > a.size ? s : a));
+  if (largest.size > limit) {
+    const which = adapter.maxStorageBufferBindingSize <= adapter.maxBufferSize ? 'maxStorageBufferBindingSize' : 'maxBufferSize';
+    throw new CogVLMError(
+      'limits',
+      `${largest.file} has ${largest.size} bytes, more than this GPU's ${which} of ${limit} bytes; convert the package with smaller shards or use a GPU with larger buffers`,
+    );
+  }
+}
+
+/** LoadProgress turns byte counts into the API's one progress shape {phase, loadedBytes, totalBytes, text}. */
+class LoadProgress {
+  constructor(totalBytes, emit) {
+    this.totalBytes = totalBytes;
+    this.emit = emit;
+    this.doneBytes = 0; // entries complete (verified); the upload phase starts at totalBytes
+    this.partial = new Map(); // file → bytes received so far
+    this.networkBytes = 0;
+    this.samples = []; // [time ms, networkBytes] over the last few seconds, for the rate
+    this.lastEmit = 0;
+    this.phase = 'manifest';
+  }
+
+  get loadedBytes() {
+    let n = this.doneBytes;
+    for (const v of this.partial.values()) n += v;
+    return n;
+  }
+
+  /** report sends the current state; byte updates are throttled to ten a second. */
+  report(phase, text, { throttle = false } = {}) {
+    const now = performance.now();
+    if (throttle && phase === this.phase && now - this.lastEmit < 100) return;
+    this.phase = phase;
+    this.lastEmit = now;
+    this.emit({ phase, loadedBytes: Math.min(this.loadedBytes, this.totalBytes), totalBytes: this.totalBytes, text });
+  }
+
+  received(file, n) {
+    this.partial.set(file, (this.partial.get(file) ?? 0) + n);
+    this.networkBytes += n;
+    const now = performance.now();
+    this.samples.push([now, this.networkBytes]);
+    while (this.samples.length > 2 && now - this.samples[0][0] > 5000) this.samples.shift();
+    this.report('download', this.downloadText(), { throttle: true });
+  }
+
+  failed(file) {
+    this.partial.delete(file);
+  }
+
+  done(entry, fromNetwork) {
+    this.partial.delete(entry.file);
+    this.doneBytes += entry.size;
+    this.report('download', fromNetwork || this.networkBytes > 0 ? this.downloadText() : this.storedText(), { throttle: true });
+  }
+
+  downloadText() {
+    const [t0, b0] = this.samples[0] ?? [0, 0];
+    const [t1, b1] = this.samples[this.samples.length - 1] ?? [0, 0];
+    const bps = t1 > t0 ? ((b1 - b0) * 1000) / (t1 - t0) : 0;
+    let text = `Downloading: ${bytes(this.loadedBytes)} of ${bytes(this.totalBytes)}`;
+    if (bps > 0) text += ` · ${rate(bps)} · about ${duration((this.totalBytes - this.loadedBytes) / bps)} left`;
+    return text;
+  }
+
+  storedText() {
+    return `Reading the stored copy: ${bytes(this.loadedBytes)} of ${bytes(this.totalBytes)} verified`;
+  }
+}
+
+/**
+ * ShardPipeline obtains shards ahead of the engine, a few at a time: take(file) is what the
+ * engine's getShard calls, in manifest order. It keeps at most `window` shards started but
+ * not yet taken, so a fast network never piles gigabytes up in memory.
+ */
+export class ShardPipeline {
+  constructor(entries, obtain, window) {
+    this.entries = entries;
+    this.obtain = obtain;
+    this.window = window;
+    this.started = new Map(); // file → Promise<ArrayBuffer>
+    this.next = 0;
+    this.taken = 0;
+    this.failure = null;
+    this.#fill();
+  }
+
+  #fill() {
+    while (this.failure === null && this.next < this.entries.length && this.next < this.taken + this.window) {
+      this.#start(this.entries[this.next++]);
+    }
+  }
+
+  #start(entry) {
+    const p = this.obtain(entry);
+    // The first failure stops new downloads; those in flight finish and are stored, so a
+    // retry resumes after them. Its error is the one load reports, not the engine's echo.
+    p.catch((err) => {
+      this.failure ??= err;
+    });
+    this.started.set(entry.file, p);
+  }
+
+  async take(file) {
+    if (!this.started.has(file)) {
+      const entry = this.entries.find((e) => e.file === file);
+      if (!entry) throw new CogVLMError('bad-input', `the engine asked for ${file}, which the manifest does not list`);
+      if (this.failure !== null) throw this.failure;
+      this.#start(entry);
+    }
+    try {
+      return await this.started.get(file);
+    } finally {
+      this.started.delete(file);
+      this.taken++;
+      this.#fill();
+    }
+  }
+
+  /** settle waits for the downloads still running (after a failure, before reporting it). */
+  async settle() {
+    await Promise.allSettled(this.started.values());
+  }
+}
+
+/** RemotePackage is a package on the server, with its stored copy in the browser. */
+export class RemotePackage {
+  constructor(manifestURL) {
+    this.manifestURL = new URL(manifestURL, self.location.href).href;
+    this.name = packageName(this.manifestURL);
+    this.concurrency = downloadConcurrency;
+  }
+
+  urlOf(file) {
+    return new URL(file, this.manifestURL).href;
+  }
+
+  /** open reads the manifest: from the server, else (offline) the stored copy. */
+  async open({ signal, note }) {
+    this.store = await PackageStore.open(this.manifestURL);
+    let text;
+    try {
+      const res = await fetch(this.manifestURL, { cache: 'no-cache', signal });
+      if (!res.ok) throw new CogVLMError('network', `HTTP ${res.status} for ${this.manifestURL}`);
+      text = await res.text();
+      this.source = 'network';
+    } catch (err) {
+      if (signal?.aborted) throw asCogVLMError(err);
+      const why = err instanceof CogVLMError ? err.message : `cannot download ${this.manifestURL}: ${err.message}`;
+      const stored = await this.store?.manifestText();
+      if (!stored) throw new CogVLMError('network', `${why}, and no copy is stored in this browser`);
+      note(`The server cannot be reached (${why}): using the copy stored in this browser.`);
+      text = stored;
+      this.source = 'storage';
+    }
+    const manifest = parseManifest(text, this.manifestURL);
+    this.storing = this.store !== null;
+    if (this.source === 'network' && this.storing) {
+      await this.#writeOrStopStoring(() => this.store.putManifest(text), note);
+    }
+    return { text, manifest };
+  }
+
+  /**
+   * prepare decides whether this load stores what it downloads: not when the browser's
+   * quota cannot hold the missing files (the model still loads, and says so).
+   */
+  async prepare(manifest, { note }) {
+    if (!this.storing) return;
+    const have = await this.store.files();
+    const missing = [manifest.tokenizer, ...manifest.shards].filter((e) => !have.has(e.file));
+    const needed = missing.reduce((n, e) => n + e.size, 0);
+    const { quota, usage } = await estimate();
+    if (needed > quota - usage) {
+      this.storing = false;
+      note(`${(await quotaError(needed)).message}. The model loads now but is not kept for offline use.`);
+    }
+  }
+
+  /** obtain returns an entry's verified bytes: the stored copy, else a download (then stored). */
+  async obtain(entry, { signal, progress, note }) {
+    if (this.store) {
+      const { buffer, problem } = await this.store.read(entry);
+      if (buffer) {
+        progress.done(entry, false);
+        return buffer;
+      }
+      if (problem) note(`The stored copy of ${entry.file} was damaged (${problem}); downloading it again.`);
+    }
+    if (this.source === 'storage') {
+      throw new CogVLMError('network', `${entry.file} is not stored in this browser and the server cannot be reached`);
+    }
+    const buffer = await this.#download(entry, signal, progress);
+    const problem = await verify(entry, buffer);
+    if (problem) {
+      progress.failed(entry.file);
+      throw new CogVLMError('integrity', `${this.urlOf(entry.file)}: ${problem} (the server's copy is damaged, or the package changed while loading)`);
+    }
+    if (this.storing) await this.#writeOrStopStoring(() => this.store.write(entry, buffer), note);
+    progress.done(entry, true);
+    return buffer;
+  }
+
+  async finish(manifest) {
+    if (this.storing && this.source === 'network') await this.store.prune(manifest);
+  }
+
+  async #writeOrStopStoring(write, note) {
+    try {
+      await write();
+    } catch (err) {
+      if (err?.code !== 'limits') throw err;
+      this.storing = false;
+      note(`${err.message}. The model loads now but is not kept for offline use.`);
+    }
+  }
+
+  /** download streams one file into a buffer of the manifest's size, counting bytes as they come. */
+  async #download(entry, signal, progress) {
+    const url = this.urlOf(entry.file);
+    // no-store: the stored copy is ours, verified; the HTTP cache would only hold a second one.
+    let res;
+    try {
+      res = await fetch(url, { cache: 'no-store', signal });
+    } catch (err) {
+      throw signal?.aborted ? asCogVLMError(err) : new CogVLMError('network', `cannot download ${url}: ${err.message}`);
+    }
+    if (!res.ok) throw new CogVLMError('network', `HTTP ${res.status} for ${url}`);
+    const out = new Uint8Array(entry.size);
+    let n = 0;
+    try {
+      const reader = res.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (n + value.length > entry.size) {
+          reader.cancel();
+          throw new CogVLMError('integrity', `${url}: more than the ${entry.size} bytes the manifest says`);
+        }
+        out.set(value, n);
+        n += value.length;
+        progress.received(entry.file, value.length);
+      }
+    } catch (err) {
+      progress.failed(entry.file);
+      if (err instanceof CogVLMError) throw err;
+      if (signal?.aborted) throw asCogVLMError(err);
+      throw new CogVLMError('network', `download of ${url} broke off after ${n} of ${entry.size} bytes: ${err.message}`);
+    }
+    if (n !== entry.size) {
+      progress.failed(entry.file);
+      throw new CogVLMError('integrity', `${url}: ${n} bytes, the manifest says ${entry.size}`);
+    }
+    return out.buffer;
+  }
+}
+
+/**
+ * FolderPackage is a package folder picked from disk: an array of Files (from
+ * <input webkitdirectory>, with webkitRelativePath) or a FileSystemDirectoryHandle. Nothing
+ * is downloaded or stored; every file is still verified against the manifest.
+ */
+export class FolderPackage {
+  constructor(folder) {
+    this.folder = folder;
+    this.concurrency = 2;
+    this.source = 'folder';
+    this.storing = false;
+  }
+
+  async open() {
+    const f = this.folder;
+    if (f && typeof f.getFileHandle === 'function') {
+      this.name = f.name;
+      this.lookup = async (name) => {
+        try {
+          return await (await f.getFileHandle(name)).getFile();
+        } catch {
+          return null;
+        }
+      };
+    } else if (Array.isArray(f) && f.every((x) => x instanceof File)) {
+      this.#indexFiles(f);
+    } else {
+      throw new CogVLMError('bad-input', 'a package folder is a list of Files or a directory handle');
+    }
+    // The engine reads the manifest and tokenizer by URL; this one never reaches the
+    // network (the worker answers it) but names the folder in messages.
+    this.manifestURL = new URL(`/local/${encodeURIComponent(this.name)}/manifest.json`, self.location.origin).href;
+    const file = await this.lookup('manifest.json');
+    if (!file) throw new CogVLMError('bad-input', `the folder "${this.name}" has no manifest.json: pick a converted package folder (cogvlm convert --out)`);
+    const text = await file.text();
+    return { text, manifest: parseManifest(text, `${this.name}/manifest.json`) };
+  }
+
+  #indexFiles(files) {
+    // The shallowest manifest.json names the package folder; with no relative paths (files
+    // picked one by one) every file is in it.
+    const path = (x) => x.webkitRelativePath || x.name;
+    const manifests = files.filter((x) => x.name === 'manifest.json').sort((a, b) => path(a).split('/').length - path(b).split('/').length);
+    const dir = manifests.length ? path(manifests[0]).slice(0, -'manifest.json'.length) : '';
+    const byPath = new Map(files.map((x) => [path(x), x]));
+    this.name = dir.split('/').filter(Boolean).pop() ?? 'package';
+    this.lookup = async (name) => byPath.get(dir + name) ?? null;
+  }
+
+  async prepare() {}
+
+  async obtain(entry, { progress }) {
+    const file = await this.lookup(entry.file);
+    if (!file) throw new CogVLMError('bad-input', `the folder "${this.name}" has no ${entry.file}, which its manifest lists`);
+    if (file.size !== entry.size) {
+      throw new CogVLMError('integrity', `${this.name}/${entry.file}: ${file.size} bytes, the manifest says ${entry.size}`);
+    }
+    const buffer = await file.arrayBuffer();
+    const problem = await verify(entry, buffer);
+    if (problem) throw new CogVLMError('integrity', `${this.name}/${entry.file}: ${problem}`);
+    progress.done(entry, false);
+    return buffer;
+  }
+
+  async finish() {}
+}
+
+/**
+ * loadPackage runs the whole load of a package into the engine. serve(url, bytes) makes
+ * the engine's own fetch of that URL answer with bytes the worker verified. Returns what
+ * the page shows about the model.
+ */
+export async function loadPackage(engine, pkg, { onProgress, signal, serve }) {
+  const notes = [];
+  let progress = new LoadProgress(0, onProgress);
+  const note = (text) => {
+    notes.push(text);
+    progress.report(progress.phase, text);
+  };
+  const check = () => {
+    if (signal?.aborted) throw new CogVLMError('aborted', 'loading aborted');
+  };
+
+  progress.report('probe', 'Checking WebGPU…');
+  const adapter = await engine.probe();
+  check();
+  progress.report('manifest', 'Reading the package manifest…');
+  const { text, manifest } = await pkg.open({ signal, note });
+  check();
+  checkLimits(manifest, adapter);
+  await pkg.prepare(manifest, { note });
+
+  const entries = [manifest.tokenizer, ...manifest.shards];
+  progress = new LoadProgress(
+    entries.reduce((n, e) => n + e.size, 0),
+    onProgress,
+  );
+  progress.report('download', pkg.source === 'network' ? 'Downloading…' : 'Reading the stored copy…');
+  const ctx = { signal, progress, note };
+  const tokenizer = await pkg.obtain(manifest.tokenizer, ctx);
+  serve(pkg.manifestURL, text);
+  serve(new URL(manifest.tokenizer.file, pkg.manifestURL).href, tokenizer);
+
+  const pipeline = new ShardPipeline(manifest.shards, (e) => pkg.obtain(e, ctx), pkg.concurrency);
+  let info;
+  try {
+    info = await engine.load({
+      manifestURL: pkg.manifestURL,
+      getShard: (file) => pipeline.take(file),
+      onProgress: (uploaded, total) => {
+        if (progress.doneBytes >= progress.totalBytes) {
+          progress.report('upload', `Uploading to the GPU: ${bytes(uploaded)} of ${bytes(total)}`, { throttle: true });
+        }
+      },
+    });
+  } catch (err) {
+    await pipeline.settle();
+    throw asCogVLMError(pipeline.failure ?? err);
+  }
+  check(); // cancelled while the last shards went to the GPU
+  await pkg.finish(manifest);
+  progress.report('ready', `Ready: ${pkg.name}`);
+  return {
+    name: pkg.name,
+    manifestURL: pkg.source === 'folder' ? null : pkg.manifestURL,
+    source: pkg.source,
+    stored: pkg.storing,
+    totalBytes: progress.totalBytes,
+    encodings: [...new Set((manifest.tensors ?? []).map((t) => t.encoding))].sort(),
+    notes,
+    ...info,
+  };
+}
