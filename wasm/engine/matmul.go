@@ -39,19 +39,25 @@ func (k *Kernels) noBias() (Tensor, error) {
 	return Whole(k.zeros), nil
 }
 
+// biasOrNone returns the bias to bind and the kernels' has_bias flag: the no-bias
+// buffer and 0 for the zero Tensor.
+func (k *Kernels) biasOrNone(bias Tensor) (Tensor, int, error) {
+	if bias.Buf != nil {
+		return bias, 1, nil
+	}
+	none, err := k.noBias()
+	return none, 0, err
+}
+
 // MatMul computes out[m, n] = x[m, k] · wᵀ (+ bias) with f32 weights [n, k]; bias may be
 // the zero Tensor. CPU twin: model.MatMul.
 func (k *Kernels) MatMul(out, x, w, bias Tensor, m, kdim, n int) (Step, error) {
 	if m < 1 || n < 1 || kdim < 1 {
 		return Step{}, fmt.Errorf("matmul: bad shape m=%d k=%d n=%d", m, kdim, n)
 	}
-	hasBias := 1
-	if bias.Buf == nil {
-		var err error
-		if bias, err = k.noBias(); err != nil {
-			return Step{}, err
-		}
-		hasBias = 0
+	bias, hasBias, err := k.biasOrNone(bias)
+	if err != nil {
+		return Step{}, err
 	}
 	p := params(m, n, kdim, hasBias)
 	tw := twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, deqF32(w, n, kdim))
@@ -76,13 +82,9 @@ func (k *Kernels) MatMulQ4(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 	if m < 1 || n < 1 || kdim < 1 || group < 8 || group%8 != 0 || kdim%group != 0 || (m > matVecMaxRows && kdim%16 != 0) {
 		return Step{}, fmt.Errorf("matmul q4: unsupported shape m=%d k=%d n=%d group=%d (the group a multiple of 8 dividing k; k a multiple of 16 for m > %d)", m, kdim, n, group, matVecMaxRows)
 	}
-	hasBias := 1
-	if bias.Buf == nil {
-		var err error
-		if bias, err = k.noBias(); err != nil {
-			return Step{}, err
-		}
-		hasBias = 0
+	bias, hasBias, err := k.biasOrNone(bias)
+	if err != nil {
+		return Step{}, err
 	}
 	p := params(m, n, kdim, hasBias)
 	tw := twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, deqQ4(qweight, scales, n, kdim, group))

@@ -11,13 +11,9 @@ func (k *Kernels) MatVecQ8(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 	if m < 1 || m > matVecMaxRows || n < 1 || kdim%16 != 0 || group%16 != 0 || kdim%group != 0 {
 		return Step{}, fmt.Errorf("matvec q8: unsupported shape m=%d k=%d n=%d group=%d (m ≤ %d; k a multiple of 16 and of the group)", m, kdim, n, group, matVecMaxRows)
 	}
-	hasBias := 1
-	if bias.Buf == nil {
-		var err error
-		if bias, err = k.noBias(); err != nil {
-			return Step{}, err
-		}
-		hasBias = 0
+	bias, hasBias, err := k.biasOrNone(bias)
+	if err != nil {
+		return Step{}, err
 	}
 	rows, tpr := matVecShape(kdim / 16)
 	s, err := k.step("matvec_q8", PipelineKey{Shader: "matvec_q8.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"THREADS_PER_ROW", float64(tpr)}, {"GROUP_SIZE", float64(group)}}},
