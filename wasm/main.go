@@ -4,11 +4,12 @@
 // registers `globalThis.cogvlmEngine`, whose functions return promises:
 //
 //	probe()                 → adapter, features and limits
-//	load({manifestURL, getShard?, onProgress?})
+//	load({manifestURL, manifest?, tokenizer?, getShard?, onProgress?})
 //	                        → the model's summary. Fetches, verifies and uploads the package;
-//	                          getShard(file) → Promise<ArrayBuffer> supplies shards the
-//	                          caller already verified (the worker's cache) instead;
-//	                          onProgress(uploadedBytes, totalBytes)
+//	                          a caller that has already read and verified the files (the
+//	                          worker's cache, a folder on disk) passes manifest.json's text,
+//	                          tokenizer.json's bytes (ArrayBuffer) and getShard(file) →
+//	                          Promise<ArrayBuffer> instead; onProgress(uploaded, total)
 //	generate({imageBytes?, query, history, template, maxNewTokens, temperature, topP,
 //	          topK, repetitionPenalty, seed, onToken(id, text)})
 //	                        imageBytes: Uint8Array of an image file (PNG, JPEG, GIF, WebP),
@@ -133,7 +134,7 @@ func (e *exports) load(args []safejs.Value) (any, error) {
 	if _, err := e.dispose(nil); err != nil {
 		return nil, err
 	}
-	opts := engine.LoadOptions{}
+	opts := engine.LoadOptions{Manifest: stringField(args[0], "manifest")}
 	if getShard, err := args[0].Get("getShard"); err == nil && getShard.Type() == safejs.TypeFunction {
 		// getShard(file) → Promise<ArrayBuffer> of bytes the caller has verified
 		opts.Verified = true
@@ -169,12 +170,20 @@ func (e *exports) load(args []safejs.Value) (any, error) {
 		d.Destroy()
 		return nil, coded(err)
 	}
-	tokText, err := engine.FetchText(p.BaseURL + p.Manifest.Tokenizer.File)
+	tokJSON, err := bytesField(args[0], "tokenizer")
 	if err != nil {
 		d.Destroy()
-		return nil, coded(err)
+		return nil, badInput(fmt.Errorf("load: tokenizer: %v", err))
 	}
-	tok, err := tokenizer.ParseJSON([]byte(tokText))
+	if tokJSON == nil {
+		text, err := engine.FetchText(p.BaseURL + p.Manifest.Tokenizer.File)
+		if err != nil {
+			d.Destroy()
+			return nil, coded(err)
+		}
+		tokJSON = []byte(text)
+	}
+	tok, err := tokenizer.ParseJSON(tokJSON)
 	if err != nil {
 		d.Destroy()
 		return nil, coded(err)
@@ -319,4 +328,37 @@ func floatField(o safejs.Value, name string, def float64) float64 {
 
 func intField(o safejs.Value, name string, def int) int {
 	return int(floatField(o, name, float64(def)))
+}
+
+// bytesField copies an ArrayBuffer, TypedArray or string field into Go (a tokenizer.json
+// of about 2 MB); nil when the field is absent.
+func bytesField(o safejs.Value, name string) ([]byte, error) {
+	v, err := o.Get(name)
+	if err != nil || v.IsUndefined() || v.IsNull() {
+		return nil, nil
+	}
+	if v.Type() == safejs.TypeString {
+		s, err := v.String()
+		return []byte(s), err
+	}
+	u8, err := safejs.Global().Get("Uint8Array")
+	if err != nil {
+		return nil, err
+	}
+	if buf, err := v.Get("buffer"); err == nil && buf.Type() == safejs.TypeObject { // a TypedArray
+		off, _ := v.Get("byteOffset")
+		n, _ := v.Get("byteLength")
+		if v, err = u8.New(buf, off, n); err != nil {
+			return nil, err
+		}
+	} else if v, err = u8.New(v); err != nil {
+		return nil, err
+	}
+	n, err := v.Length()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, n)
+	_, err = safejs.CopyBytesToGo(b, v)
+	return b, err
 }

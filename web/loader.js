@@ -376,11 +376,12 @@ export class FolderPackage {
 }
 
 /**
- * loadPackage runs the whole load of a package into the engine. serve(url, bytes) makes
- * the engine's own fetch of that URL answer with bytes the worker verified. Returns what
- * the page shows about the model.
+ * loadPackage runs the whole load of a package into the engine, handing it the manifest,
+ * the tokenizer and the shards that this worker read and verified (from the server, the
+ * stored copy or a folder on disk): the engine fetches nothing itself. Returns what the
+ * page shows about the model.
  */
-export async function loadPackage(engine, pkg, { onProgress, signal, serve }) {
+export async function loadPackage(engine, pkg, { onProgress, signal }) {
   const notes = [];
   let progress = new LoadProgress(0, onProgress);
   const note = (text) => {
@@ -408,14 +409,14 @@ export async function loadPackage(engine, pkg, { onProgress, signal, serve }) {
   progress.report('download', pkg.source === 'network' ? 'Downloading…' : 'Reading the stored copy…');
   const ctx = { signal, progress, note };
   const tokenizer = await pkg.obtain(manifest.tokenizer, ctx);
-  serve(pkg.manifestURL, text);
-  serve(new URL(manifest.tokenizer.file, pkg.manifestURL).href, tokenizer);
 
   const pipeline = new ShardPipeline(manifest.shards, (e) => pkg.obtain(e, ctx), pkg.concurrency);
   let info;
   try {
     info = await engine.load({
       manifestURL: pkg.manifestURL,
+      manifest: text,
+      tokenizer,
       getShard: (file) => pipeline.take(file),
       onProgress: (uploaded, total) => {
         if (progress.doneBytes >= progress.totalBytes) {

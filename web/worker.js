@@ -12,18 +12,7 @@ import { CogVLMError, asCogVLMError, toWire } from './errors.js';
 import { imageBytes } from './image.js';
 import { FolderPackage, RemotePackage, loadPackage } from './loader.js';
 
-// The engine reads manifest.json and tokenizer.json itself, with fetch(url)
-// (wasm/engine/fetch.go). The worker has already read and verified both — from the
-// server, the stored copy or a folder on disk — so it answers exactly those URLs from
-// memory: the engine sees the same verified bytes online, offline and from disk, and never
-// needs the network. Every other URL goes to the real fetch.
 const networkFetch = globalThis.fetch.bind(globalThis);
-const served = new Map(); // absolute URL → body
-globalThis.fetch = (input, init) => {
-  const url = new URL(input instanceof Request ? input.url : String(input), self.location.href).href;
-  const body = served.get(url);
-  return body === undefined ? networkFetch(input, init) : Promise.resolve(new Response(body));
-};
 
 let engineStarting = null;
 let engineStopped = false;
@@ -66,7 +55,6 @@ const handlers = {
     emit('progress', { phase: 'probe', loadedBytes: 0, totalBytes: 0, text: 'Starting the engine…' });
     const e = await engine();
     loaded = false;
-    served.clear();
     let pkg;
     if (folder) pkg = new FolderPackage(folder);
     else if (typeof manifestURL === 'string' && manifestURL) pkg = new RemotePackage(manifestURL);
@@ -74,7 +62,6 @@ const handlers = {
     const result = await loadPackage(e, pkg, {
       onProgress: (p) => emit('progress', p),
       signal,
-      serve: (url, body) => served.set(url, body),
     });
     loaded = true;
     return result;
@@ -117,7 +104,6 @@ const handlers = {
   async dispose() {
     if (engineStarting && !engineStopped) await (await engine()).dispose();
     loaded = false;
-    served.clear();
     return null;
   },
 };

@@ -53,6 +53,9 @@ type LoadOptions struct {
 	// Before, when set, sees the manifest before any shard is fetched and may refuse it
 	// (the memory plan against the device's limits).
 	Before func(m *pkg.Manifest, cfg model.Config) error
+	// Manifest, when set, is manifest.json's text, already read (and trusted) by the
+	// caller; otherwise it is fetched from the manifest URL.
+	Manifest string
 }
 
 // LoadPackage fetches manifest.json at manifestURL, then every shard: verified with
@@ -64,9 +67,12 @@ func LoadPackage(k *Kernels, manifestURL string, progress Progress) (*Package, e
 // LoadPackageWith is LoadPackage with a shard source.
 func LoadPackageWith(k *Kernels, manifestURL string, o LoadOptions) (*Package, error) {
 	progress := o.Progress
-	text, err := FetchText(manifestURL)
-	if err != nil {
-		return nil, err
+	text := o.Manifest
+	if text == "" {
+		var err error
+		if text, err = FetchText(manifestURL); err != nil {
+			return nil, err
+		}
 	}
 	m, cfg, err := pkg.ParseManifest([]byte(text))
 	if err != nil {
