@@ -28,7 +28,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 	"sync/atomic"
 
 	"github.com/hack-pad/safejs"
@@ -265,7 +264,7 @@ func (e *exports) generate(args []safejs.Value) (any, error) {
 		return !e.aborted.Load()
 	})
 	if err != nil {
-		if errors.Is(err, engine.ErrBadImage) || strings.Contains(err.Error(), "template") || strings.Contains(err.Error(), "sampl") {
+		if errors.Is(err, engine.ErrBadImage) || errors.Is(err, engine.ErrBadRequest) {
 			return nil, badInput(err)
 		}
 		return nil, coded(err)

@@ -30,6 +30,10 @@ type Session struct {
 	visionRuns int // images encoded so far (follow-ups about the same image reuse its rows)
 }
 
+// ErrBadRequest marks a request the engine refuses as given: an unknown template, sampling
+// settings out of range.
+var ErrBadRequest = errors.New("bad request")
+
 // ErrContextLength marks a prompt plus new tokens beyond the context.
 var ErrContextLength = errors.New("the context is full")
 
@@ -86,7 +90,7 @@ func (s *Session) Generate(req Request, onToken func(id int, text string) bool) 
 	cfg := s.Cfg
 	prompt, err := model.BuildPrompt(req.Template, req.Query, req.History)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%v: %w", err, ErrBadRequest)
 	}
 	var imageOut *Tensor
 	var visionTime time.Duration
@@ -106,7 +110,7 @@ func (s *Session) Generate(req Request, onToken func(id int, text string) bool) 
 	}
 	sampler, err := model.NewSampler(req.Sampling, cfg.VocabSize)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%v: %w", err, ErrBadRequest)
 	}
 	greedy := req.Sampling.Temperature == 0 && (req.Sampling.RepetitionPenalty == 0 || req.Sampling.RepetitionPenalty == 1)
 	// Greedy and GPU-sampled steps read back only the token; other settings read the

@@ -64,6 +64,13 @@ func TestSessionGreedyText(t *testing.T) {
 	if err != nil || len(res.TokenIDs) != 1 || res.StopReason != model.StopCallback {
 		t.Errorf("stopped generation: %v tokens, reason %q, error %v", len(res.TokenIDs), res.StopReason, err)
 	}
+	// An unknown template and out-of-range settings are the caller's mistakes.
+	if _, err := s.Generate(Request{Query: "x", Template: "poem", Sampling: model.Sampling{MaxNewTokens: 1}}, nil); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("unknown template: error %v, want ErrBadRequest", err)
+	}
+	if _, err := s.Generate(Request{Query: "x", Template: "base", Sampling: model.Sampling{MaxNewTokens: 1, TopP: 2}}, nil); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("top-p 2: error %v, want ErrBadRequest", err)
+	}
 	// Over-long requests are refused with ErrContextLength before any work.
 	if _, err := s.Generate(Request{Query: "x", Template: "base", Sampling: model.Sampling{MaxNewTokens: 100}}, nil); !errors.Is(err, ErrContextLength) {
 		t.Errorf("over-long request: error %v, want ErrContextLength", err)
