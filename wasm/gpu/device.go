@@ -90,6 +90,9 @@ func readLimits(v safejs.Value) (Limits, error) {
 type AdapterInfo struct {
 	Vendor, Architecture, Device, Description string
 	Fallback                                  bool
+	// SubgroupMinSize and SubgroupMaxSize are the adapter's subgroup sizes (0 where the
+	// browser does not report them).
+	SubgroupMinSize, SubgroupMaxSize int
 }
 
 // Options tune RequestDevice.
@@ -157,6 +160,11 @@ func RequestDevice(opts Options) (*Device, error) {
 		}
 		if fb, err := info.Get("isFallbackAdapter"); err == nil {
 			d.Info.Fallback, _ = fb.Truthy()
+		}
+		for name, dst := range map[string]*int{"subgroupMinSize": &d.Info.SubgroupMinSize, "subgroupMaxSize": &d.Info.SubgroupMaxSize} {
+			if v, err := info.Get(name); err == nil && v.Type() == safejs.TypeNumber {
+				*dst, _ = v.Int()
+			}
 		}
 	}
 
