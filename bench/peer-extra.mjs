@@ -31,7 +31,7 @@ function matVecShape(chunks) {
   return { ROWS: 256 / threadsPerRow, THREADS_PER_ROW: threadsPerRow };
 }
 
-let device = null, noBias = null, hasTimestamps = false, hasSubgroups = false;
+let device = null, noBias = null, hasTimestamps = false, hasSubgroups = false, subgroupThreads = 64;
 const pipelines = new Map(); // file and override constants (JSON) -> pipeline
 let weights = null; // { B, qweight, scales, rounded, notes } for the (K, N) in use
 const gpuErrors = []; // uncaptured errors: a dispatch that failed validation did not run
@@ -59,6 +59,9 @@ async function compile(file) {
 export async function setup({ adapter }) {
   hasTimestamps = adapter.features.has('timestamp-query');
   hasSubgroups = adapter.features.has('subgroups');
+  // As the engine's subgroupThreads: one subgroup per row, 64 where the size is unknown.
+  const sg = adapter.info?.subgroupMaxSize;
+  subgroupThreads = sg >= 4 && sg <= 64 && (sg & (sg - 1)) === 0 ? sg : 64;
   device = await adapter.requestDevice({
     requiredFeatures: [...(hasTimestamps ? ['timestamp-query'] : []), ...(hasSubgroups ? ['subgroups'] : [])],
     requiredLimits: { maxBufferSize: adapter.limits.maxBufferSize, maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize },
@@ -204,7 +207,7 @@ export async function matmulNBits({ K, N, M, B, scales, A, blockSize, bits, warm
   let file, grid, constants, buffers = [params, x, w.qweight, w.scales, noBias, out];
   if (M <= matVecMaxRows && hasSubgroups) {
     file = 'matvec_q4_subgroups.wgsl';
-    constants = { THREADS: 64, GROUP_SIZE: 32 };
+    constants = { THREADS: subgroupThreads, GROUP_SIZE: 32 };
     grid = [N, M, 1];
   } else if (M <= matVecMaxRows) {
     file = 'matvec_q4.wgsl';
