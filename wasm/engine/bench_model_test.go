@@ -19,8 +19,12 @@ import (
 	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
 )
 
-var modelBench = flag.Bool("modelbench", false,
-	"time one real-size vision layer, the adapter and one decoder layer (prefill and decode) and project CogVLM-17B's times (see bench/README.md)")
+var (
+	modelBench = flag.Bool("modelbench", false,
+		"time one real-size vision layer, the adapter and one decoder layer (prefill and decode) and project CogVLM-17B's times (see bench/README.md)")
+	modelBenchReal = flag.Bool("modelbench-real", false,
+		"with -modelbench on a CPU adapter: the real image and cache sizes anyway, each block timed once without a warm-up (tens of minutes)")
+)
 
 // syntheticPackage uploads random weights in the q4 package's layout (pkg.PlanManifest,
 // the default policy) for cfg, without converting anything: each shard is one buffer,
@@ -86,11 +90,16 @@ func syntheticPackage(t *testing.T, k *Kernels, cfg model.Config) *Package {
 	return p
 }
 
-// median times a plan runs times (after one warm-up run) and returns the median.
+// median times a plan runs times (after one warm-up run, unless runs is 0: then one cold
+// run) and returns the median.
 func median(t *testing.T, timer *Timer, p *Plan, runs int) time.Duration {
 	t.Helper()
 	var samples []time.Duration
-	for i := 0; i <= runs; i++ {
+	first := 0
+	if runs == 0 {
+		first, runs = 1, 1
+	}
+	for i := first; i <= runs; i++ {
 		d, err := timer.Time(p)
 		if err != nil {
 			t.Fatal(err)
@@ -125,6 +134,9 @@ func TestModelBench(t *testing.T) {
 	cfg.NumHiddenLayers, cfg.Vision.NumHiddenLayers = 1, 1
 	imageTokens, question := cfg.NumImageTokens(), 16
 	runs := 3
+	if cpu && *modelBenchReal {
+		cpu, runs = false, 0
+	}
 	if cpu {
 		// a 112-pixel image: 8×8 patches, 66 image tokens
 		cfg.Vision.ImageSize, cfg.Vision.NumPositions = 112, 8*8+1
@@ -186,8 +198,12 @@ func TestModelBench(t *testing.T) {
 	prefillTotal := time.Duration(L)*prefillLayer + prefillHead
 	decodeStep := time.Duration(L)*decodeLayer + decodeHead
 	info := k.Dev.Info
-	fmt.Printf("\nmodel benchmark, %s; adapter %q %q; timing: %s, median of %d\n",
-		time.Now().UTC().Format("2006-01-02"), info.Vendor, info.Architecture, timer.Method, runs)
+	how := fmt.Sprintf("median of %d after a warm-up", runs)
+	if runs == 0 {
+		how = "one cold run"
+	}
+	fmt.Printf("\nmodel benchmark, %s; adapter %q %q; timing: %s, %s\n",
+		time.Now().UTC().Format("2006-01-02"), info.Vendor, info.Architecture, timer.Method, how)
 	fmt.Printf("%-44s %12s\n", "block (one layer, CogVLM-17B sizes, q4)", "median ms")
 	fmt.Printf("%-44s %12.1f\n", fmt.Sprintf("vision layer, %d tokens × 1792", cfg.Vision.NumPositions), ms(visionLayer))
 	fmt.Printf("%-44s %12.1f\n", fmt.Sprintf("adapter, %d patches → 4096", cfg.Vision.NumPositions-1), ms(adapter))

@@ -121,6 +121,14 @@ func TestMatVecQ4RealSizes(t *testing.T) {
 
 func TestQ8(t *testing.T) {
 	k := kernels(t)
+	for _, noSubgroups := range []bool{false, true} {
+		k.NoSubgroups = noSubgroups
+		testQ8(t, k)
+	}
+	k.NoSubgroups = false
+}
+
+func testQ8(t *testing.T, k *Kernels) {
 	r := rand.New(rand.NewPCG(2, 3))
 	for _, sh := range []struct{ m, k, n, g int }{{1, 64, 33, 32}, {2, 4096, 70, 32}, {1, 128, 5, 64}} {
 		x := randn(r, sh.m*sh.k, 1)

@@ -2,7 +2,11 @@
 
 package engine
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
+)
 
 // MatVecQ8 computes out[m, n] = x[m, k] · Wᵀ (+ bias) for a q8 weight (qweight u32
 // [n][k/4], f16 scales [n][k/group]) and m ≤ 4 rows: the lm_head of a q4 package.
@@ -15,10 +19,16 @@ func (k *Kernels) MatVecQ8(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 	if err != nil {
 		return Step{}, err
 	}
+	tw := twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, deqQ8(qweight, scales, n, kdim, group))
+	if k.Dev.Has(gpu.FeatureSubgroups) && !k.NoSubgroups {
+		s, err := k.step("matvec_q8 (subgroups)", PipelineKey{Shader: "matvec_q8_subgroups.wgsl", Consts: [4]Const{{"THREADS", float64(k.subgroupThreads())}, {"GROUP_SIZE", float64(group)}}},
+			params(m, n, kdim, hasBias), uint32(n), uint32(m), 1, x, qweight, scales, bias, out)
+		return s.with(tw), err
+	}
 	rows, tpr := matVecShape(kdim / 16)
 	s, err := k.step("matvec_q8", PipelineKey{Shader: "matvec_q8.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"THREADS_PER_ROW", float64(tpr)}, {"GROUP_SIZE", float64(group)}}},
 		params(m, n, kdim, hasBias), uint32((n+rows-1)/rows), uint32(m), 1, x, qweight, scales, bias, out)
-	return s.with(twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, deqQ8(qweight, scales, n, kdim, group))), err
+	return s.with(tw), err
 }
 
 // EmbeddingQ8 gathers rows ids (u32) of a q8 table [vocab, dim]. CPU twin:
