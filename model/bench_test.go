@@ -96,7 +96,7 @@ func BenchmarkDecoderLayer7B(b *testing.B) {
 			positions[i] = i
 			vision[i] = i >= 1 && i < 12
 		}
-		runs := expertRuns(nil, vision)
+		runs := ExpertRuns(nil, vision)
 		for b.Loop() {
 			st.length = 0
 			st.layer(lw, 0, prefill, positions, runs)

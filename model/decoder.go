@@ -25,16 +25,17 @@ type decoderState struct {
 	scores    []float32    // attention scratch (AttentionScratchLen(capacity))
 	hidden    []float32    // (H) final-norm output of the last row
 	logits    []float32    // (V)
-	runs      []expertRun  // expert row ranges of the current call
+	runs      []ExpertRun  // expert row ranges of the current call
 	decodePos []int        // (1) position of a decode step
 	decodeID  []int        // (1) token of a decode step
-	langRun   [1]expertRun // a decode step: one language row
+	langRun   [1]ExpertRun // a decode step: one language row
 }
 
-// expertRun is a range of rows [start, end) that goes through one expert.
-type expertRun struct {
-	start, end int
-	vision     bool
+// ExpertRun is a range of rows [Start, End) that goes through one expert. The GPU engine
+// runs each expert's weights on its runs too.
+type ExpertRun struct {
+	Start, End int
+	Vision     bool
 }
 
 func newDecoderState(cfg Config, capacity, maxRows int) *decoderState {
@@ -56,7 +57,7 @@ func newDecoderState(cfg Config, capacity, maxRows int) *decoderState {
 		logits:    make([]float32, cfg.VocabSize),
 		decodePos: make([]int, 1),
 		decodeID:  make([]int, 1),
-		langRun:   [1]expertRun{{0, 1, false}},
+		langRun:   [1]ExpertRun{{0, 1, false}},
 	}
 	for l := range st.key {
 		st.key[l] = make([]float32, capacity*H)
@@ -65,15 +66,16 @@ func newDecoderState(cfg Config, capacity, maxRows int) *decoderState {
 	return st
 }
 
-// expertRuns splits rows into maximal runs that use the same expert. With one image there
-// are at most three: text before, boi + patches, eoi + text after.
-func expertRuns(dst []expertRun, vision []bool) []expertRun {
+// ExpertRuns splits rows into maximal runs that use the same expert (vision from
+// VisionExpertMask), appending to dst[:0]. With one image there are at most three: text
+// before, boi + patches, eoi + text after.
+func ExpertRuns(dst []ExpertRun, vision []bool) []ExpertRun {
 	dst = dst[:0]
 	for i, v := range vision {
 		if i == 0 || v != vision[i-1] {
-			dst = append(dst, expertRun{i, i, v})
+			dst = append(dst, ExpertRun{i, i, v})
 		}
-		dst[len(dst)-1].end = i + 1
+		dst[len(dst)-1].End = i + 1
 	}
 	return dst
 }
@@ -120,7 +122,7 @@ func (m *Model) Prefill(in Inputs, imageRows []float32, maxNewTokens int) (logit
 			next++
 		}
 	}
-	st.runs = expertRuns(st.runs, in.VisionExpertMask())
+	st.runs = ExpertRuns(st.runs, in.VisionExpertMask())
 	st.forward(m.Weights, rows, in.PositionIDs, st.runs)
 	return st.logits, st.hidden, nil
 }
@@ -174,7 +176,7 @@ func checkInputs(in Inputs, cfg Config) error {
 // forward runs rows new tokens, whose embeddings are in st.x, through every layer,
 // appending their keys and values to the cache, then computes the final norm and the
 // logits of the last row.
-func (st *decoderState) forward(w *Weights, rows int, positions []int, runs []expertRun) {
+func (st *decoderState) forward(w *Weights, rows int, positions []int, runs []ExpertRun) {
 	H := st.cfg.HiddenSize
 	for l := range w.Layers {
 		st.layer(&w.Layers[l], l, rows, positions, runs)
@@ -189,7 +191,7 @@ func (st *decoderState) forward(w *Weights, rows int, positions []int, runs []ex
 
 // layer is one decoder layer over rows new tokens at cache rows [length, length+rows).
 // Each expert's weights run on its row ranges only.
-func (st *decoderState) layer(lw *DecoderLayer, l, rows int, positions []int, runs []expertRun) {
+func (st *decoderState) layer(lw *DecoderLayer, l, rows int, positions []int, runs []ExpertRun) {
 	cfg := st.cfg
 	H, I, heads := cfg.HiddenSize, cfg.IntermediateSize, cfg.NumAttentionHeads
 	eps := cfg.RMSNormEps
@@ -204,11 +206,11 @@ func (st *decoderState) layer(lw *DecoderLayer, l, rows int, positions []int, ru
 	// q, k, v of each expert; the fused weight's rows are [q; k; v], and k and v are
 	// written straight into the cache
 	for _, r := range runs {
-		e, n := lw.Expert(r.vision), r.end-r.start
-		in := xb[r.start*H : r.end*H]
-		MatMul(q[r.start*H:r.end*H], in, e.QueryKeyValue[:H*H], nil, n, H, H)
-		MatMul(k[r.start*H:r.end*H], in, e.QueryKeyValue[H*H:2*H*H], nil, n, H, H)
-		MatMul(v[r.start*H:r.end*H], in, e.QueryKeyValue[2*H*H:], nil, n, H, H)
+		e, n := lw.Expert(r.Vision), r.End-r.Start
+		in := xb[r.Start*H : r.End*H]
+		MatMul(q[r.Start*H:r.End*H], in, e.QueryKeyValue[:H*H], nil, n, H, H)
+		MatMul(k[r.Start*H:r.End*H], in, e.QueryKeyValue[H*H:2*H*H], nil, n, H, H)
+		MatMul(v[r.Start*H:r.End*H], in, e.QueryKeyValue[2*H*H:], nil, n, H, H)
 	}
 
 	// rotary embeddings at the CogVLM position ids
@@ -220,8 +222,8 @@ func (st *decoderState) layer(lw *DecoderLayer, l, rows int, positions []int, ru
 
 	// output projection of each expert, residual
 	for _, r := range runs {
-		e, n := lw.Expert(r.vision), r.end-r.start
-		MatMul(xb[r.start*H:r.end*H], att[r.start*H:r.end*H], e.Dense, nil, n, H, H)
+		e, n := lw.Expert(r.Vision), r.End-r.Start
+		MatMul(xb[r.Start*H:r.End*H], att[r.Start*H:r.End*H], e.Dense, nil, n, H, H)
 	}
 	Add(x, xb)
 
@@ -230,9 +232,9 @@ func (st *decoderState) layer(lw *DecoderLayer, l, rows int, positions []int, ru
 
 	// SwiGLU MLP of each expert: down(silu(gate(x)) * up(x)), residual
 	for _, r := range runs {
-		e, n := lw.Expert(r.vision), r.end-r.start
-		in := xb[r.start*H : r.end*H]
-		gate, up := st.gate[r.start*I:r.end*I], st.up[r.start*I:r.end*I]
+		e, n := lw.Expert(r.Vision), r.End-r.Start
+		in := xb[r.Start*H : r.End*H]
+		gate, up := st.gate[r.Start*I:r.End*I], st.up[r.Start*I:r.End*I]
 		MatMul(gate, in, e.GateProj, nil, n, H, I)
 		MatMul(up, in, e.UpProj, nil, n, H, I)
 		SiLUMul(gate, gate, up)

@@ -177,11 +177,8 @@ func LayerNorm(out, x, weight, bias []float32, eps float64, rows, dim int) {
 func RoPE(x []float32, rows, heads, headDim int, positions []int, base float64) {
 	half := headDim / 2
 	for r := range rows {
-		pos := float32(positions[r])
 		for i := range half {
-			invFreq := float32(1 / math.Pow(base, float64(2*i)/float64(headDim)))
-			angle := float64(pos * invFreq)
-			cos, sin := float32(math.Cos(angle)), float32(math.Sin(angle))
+			cos, sin := RoPECosSin(positions[r], i, headDim, base)
 			for h := range heads {
 				head := x[(r*heads+h)*headDim:][:headDim]
 				a, b := head[i], head[i+half]
@@ -190,6 +187,15 @@ func RoPE(x []float32, rows, heads, headDim int, positions []int, base float64) 
 			}
 		}
 	}
+}
+
+// RoPECosSin is the rotation of pair i of a head at position pos: the frequency and the
+// angle rounded to float32 as PyTorch computes them, cos and sin in float64. The GPU's
+// cos/sin table is made from it too, so both rotate by the same coefficients.
+func RoPECosSin(pos, i, headDim int, base float64) (cos, sin float32) {
+	invFreq := float32(1 / math.Pow(base, float64(2*i)/float64(headDim)))
+	angle := float64(float32(pos) * invFreq)
+	return float32(math.Cos(angle)), float32(math.Sin(angle))
 }
 
 // AttentionScratchLen is the length of the scores scratch Attention needs for kvRows keys

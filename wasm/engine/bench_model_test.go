@@ -170,7 +170,7 @@ func TestModelBench(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 1 + imageTokens + question
-	runs0 := []expertRun{{0, 1, false}, {1, 1 + imageTokens - 1, true}, {imageTokens, n, false}}
+	runs0 := []model.ExpertRun{{Start: 0, End: 1}, {Start: 1, End: imageTokens, Vision: true}, {Start: imageTokens, End: n}}
 	prefillPlan, err := d.plan(n, d.prefillIDs, d.prefillPos, runs0, imageRows{src: v.Out, start: 1, count: imageTokens}, false)
 	if err != nil {
 		t.Fatal(err)

@@ -42,25 +42,6 @@ type Decoder struct {
 	lastPos       int             // position id of the last token
 }
 
-// expertRun is a range of rows that one expert handles.
-type expertRun struct {
-	start, end int
-	vision     bool
-}
-
-// expertRuns splits rows into maximal runs of the same expert (model.VisionExpertMask).
-func expertRuns(mask []bool) []expertRun {
-	var runs []expertRun
-	for i, v := range mask {
-		if len(runs) > 0 && runs[len(runs)-1].vision == v {
-			runs[len(runs)-1].end = i + 1
-			continue
-		}
-		runs = append(runs, expertRun{start: i, end: i + 1, vision: v})
-	}
-	return runs
-}
-
 // decodePartKeys is the partition size of decode attention over caches longer than it: a
 // 2048-token cache is 8 partitions × heads workgroups instead of heads.
 var decodePartKeys = 256
@@ -118,7 +99,7 @@ func NewDecoder(k *Kernels, p *Package, maxSeq, maxPrefill int) (*Decoder, error
 	if d.draw, err = k.Dev.CreateBuffer("sample draw", 16, gpu.UsageUniform|gpu.UsageCopyDst|gpu.UsageCopySrc); err != nil {
 		return nil, err
 	}
-	if d.decode, err = d.plan(1, d.token, d.decodePos, []expertRun{{0, 1, false}}, imageRows{}, false); err != nil {
+	if d.decode, err = d.plan(1, d.token, d.decodePos, []model.ExpertRun{{Start: 0, End: 1}}, imageRows{}, false); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -139,7 +120,7 @@ type imageRows struct {
 // plan records the forward pass of n new tokens (ids and positions in u32 buffers) into
 // the KV cache at state.write_row, ending with the argmax of the last row's logits in
 // d.token. It mirrors model's decoderState.forward and layer.
-func (d *Decoder) plan(n int, ids, positions Tensor, runs []expertRun, img imageRows, sampled bool) (*Plan, error) {
+func (d *Decoder) plan(n int, ids, positions Tensor, runs []model.ExpertRun, img imageRows, sampled bool) (*Plan, error) {
 	cfg, k := d.cfg, d.k
 	H, I, heads := cfg.HiddenSize, cfg.IntermediateSize, cfg.NumAttentionHeads
 	eps := float32(cfg.RMSNormEps)
@@ -175,9 +156,9 @@ func (d *Decoder) plan(n int, ids, positions Tensor, runs []expertRun, img image
 		add(k.RMSNorm(d.xb, d.x, w("model.layers.%d.input_layernorm.weight", l).Data, n, H, eps))
 		// fused q, k, v of each expert on its rows
 		for _, r := range runs {
-			m := r.end - r.start
-			add(k.Linear(rows(d.qkv, r.start, m, 3*H), rows(d.xb, r.start, m, H),
-				w("model.layers.%d.self_attn.%s_expert_query_key_value.weight", l, expert(r.vision)), nil, m))
+			m := r.End - r.Start
+			add(k.Linear(rows(d.qkv, r.Start, m, 3*H), rows(d.xb, r.Start, m, H),
+				w("model.layers.%d.self_attn.%s_expert_query_key_value.weight", l, expert(r.Vision)), nil, m))
 		}
 		// rotary embeddings; k and v into the cache
 		add(k.QKVRoPE(d.q, d.kCache[l], d.vCache[l], d.qkv, positions, d.ropeTable, d.state, n, heads, H/heads))
@@ -194,17 +175,17 @@ func (d *Decoder) plan(n int, ids, positions Tensor, runs []expertRun, img image
 		}
 		// output projection of each expert, residual
 		for _, r := range runs {
-			m := r.end - r.start
-			add(k.Linear(rows(d.xb, r.start, m, H), rows(d.att, r.start, m, H),
-				w("model.layers.%d.self_attn.%s_expert_dense.weight", l, expert(r.vision)), nil, m))
+			m := r.End - r.Start
+			add(k.Linear(rows(d.xb, r.Start, m, H), rows(d.att, r.Start, m, H),
+				w("model.layers.%d.self_attn.%s_expert_dense.weight", l, expert(r.Vision)), nil, m))
 		}
 		add(k.Add(d.x2, d.x, d.xb, n*H))
 		// ffn rmsnorm
 		add(k.RMSNorm(d.xb, d.x2, w("model.layers.%d.post_attention_layernorm.weight", l).Data, n, H, eps))
 		// SwiGLU MLP of each expert, residual
 		for _, r := range runs {
-			m, e := r.end-r.start, expert(r.vision)
-			in := rows(d.xb, r.start, m, H)
+			m, e := r.End-r.Start, expert(r.Vision)
+			in := rows(d.xb, r.Start, m, H)
 			// gate, up and act are scratch of this run alone, so they start at row 0: an
 			// intermediate row (I floats) need not be a multiple of the binding alignment
 			gate, up, act := rows(d.gate, 0, m, I), rows(d.up, 0, m, I), rows(d.act, 0, m, I)
@@ -270,7 +251,7 @@ func (d *Decoder) Prefill(in model.Inputs, image *Tensor) (int, error) {
 	}
 	mark := d.k.params.Mark()
 	defer d.k.params.Release(mark)
-	plan, err := d.plan(n, d.prefillIDs, d.prefillPos, expertRuns(in.VisionExpertMask()), img, d.sampling != nil)
+	plan, err := d.plan(n, d.prefillIDs, d.prefillPos, model.ExpertRuns(nil, in.VisionExpertMask()), img, d.sampling != nil)
 	if err != nil {
 		return 0, err
 	}
@@ -312,7 +293,7 @@ func (d *Decoder) Decode() (int, error) {
 	plan := d.decode
 	if d.sampling != nil {
 		if d.decodeSampled == nil {
-			if d.decodeSampled, err = d.plan(1, d.token, d.decodePos, []expertRun{{0, 1, false}}, imageRows{}, true); err != nil {
+			if d.decodeSampled, err = d.plan(1, d.token, d.decodePos, []model.ExpertRun{{Start: 0, End: 1}}, imageRows{}, true); err != nil {
 				return 0, err
 			}
 		}
@@ -340,9 +321,6 @@ func (d *Decoder) Logits() ([]float32, error) {
 func (d *Decoder) SetToken(id int) error {
 	return d.k.Dev.WriteBuffer(d.token.Buf, 0, u32s([]int{id}))
 }
-
-// Length is the number of tokens in the KV cache.
-func (d *Decoder) Length() int { return d.length }
 
 // SetSampling makes the following steps end in the GPU sampler with settings s (which
 // SampleOnGPU must accept), or in the greedy argmax for nil. Each sampled step needs its
