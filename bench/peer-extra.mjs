@@ -4,7 +4,8 @@
 // It runs the exact WGSL the engine's MatMulQ4 picks (wasm/engine/matmul.go), fetched
 // from this module's folder, with the same override constants, Params layout and
 // bindings: for M ≤ 4 (decode) shaders/matvec_q4_subgroups.wgsl where the adapter has
-// `subgroups`, else shaders/matvec_q4.wgsl; for M > 4 (prefill) shaders/matmul_q4.wgsl.
+// `subgroups`, else shaders/matvec_q4.wgsl; for M > 4 (prefill) shaders/matmul_q4_rows.wgsl
+// up to 16 rows and on a CPU adapter (SwiftShader), else shaders/matmul_q4.wgsl.
 // Run it through bench/run-peer.sh, which copies those files next to this one.
 //
 // Weights: ORT's B is uint8 [N, K/32, 16] with the low nibble holding the even k and zero
@@ -21,6 +22,7 @@ export const name = 'cogvlm-web q4';
 // The engine's choices (wasm/engine/matmul.go): matvec for M ≤ matVecMaxRows, else tiled.
 const matVecMaxRows = 4;
 const tile = 64; // matmul_q4.wgsl's TILE_M and TILE_N
+const rowsKernelRows = 16, rowsKernelThreads = 64; // matmul_q4_rows.wgsl's ROWS and the engine's THREADS
 
 // matVecShape is the engine's rule for the matvec's override constants: threads per row
 // for rows of `chunks` 32-weight blocks (64 unless the rows are short), the rest of the
@@ -31,7 +33,7 @@ function matVecShape(chunks) {
   return { ROWS: 256 / threadsPerRow, THREADS_PER_ROW: threadsPerRow };
 }
 
-let device = null, noBias = null, hasTimestamps = false, hasSubgroups = false, subgroupThreads = 64;
+let device = null, noBias = null, cpuAdapter = false, hasTimestamps = false, hasSubgroups = false, subgroupThreads = 64;
 const pipelines = new Map(); // file and override constants (JSON) -> pipeline
 let weights = null; // { B, qweight, scales, rounded, notes } for the (K, N) in use
 const gpuErrors = []; // uncaptured errors: a dispatch that failed validation did not run
@@ -59,6 +61,8 @@ async function compile(file) {
 export async function setup({ adapter }) {
   hasTimestamps = adapter.features.has('timestamp-query');
   hasSubgroups = adapter.features.has('subgroups');
+  // As gpu.AdapterInfo.CPU: a fallback adapter or SwiftShader.
+  cpuAdapter = !!adapter.info?.isFallbackAdapter || /swiftshader/i.test(adapter.info?.architecture ?? '');
   // As the engine's subgroupThreads: one subgroup per row, 64 where the size is unknown.
   const sg = adapter.info?.subgroupMaxSize;
   subgroupThreads = sg >= 4 && sg <= 64 && (sg & (sg - 1)) === 0 ? sg : 64;
@@ -214,6 +218,10 @@ export async function matmulNBits({ K, N, M, B, scales, A, blockSize, bits, warm
     constants = { ...matVecShape(K / 32), GROUP_SIZE: 32 };
     grid = [Math.ceil(N / constants.ROWS), M, 1];
     buffers.push(w.qweight);
+  } else if (M <= rowsKernelRows || K % 16 || cpuAdapter) {
+    file = 'matmul_q4_rows.wgsl';
+    constants = { GROUP_SIZE: 32, THREADS: rowsKernelThreads };
+    grid = [Math.ceil(N / (4 * rowsKernelThreads)), Math.ceil(M / rowsKernelRows), 1];
   } else {
     file = 'matmul_q4.wgsl';
     constants = { GROUP_SIZE: 32 };

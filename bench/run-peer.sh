@@ -18,5 +18,5 @@ fi
 dir=$(mktemp -d "${TMPDIR:-/tmp}/cogvlm-peer-extra.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
 cp "$repo/bench/peer-extra.mjs" "$repo/shaders/matvec_q4.wgsl" "$repo/shaders/matvec_q4_subgroups.wgsl" \
-  "$repo/shaders/matmul_q4.wgsl" "$dir/"
+  "$repo/shaders/matmul_q4.wgsl" "$repo/shaders/matmul_q4_rows.wgsl" "$dir/"
 node "$peer/run.mjs" --extra "$dir/peer-extra.mjs" "$@"

@@ -8,7 +8,8 @@
 // uniform, so a decode plan's bindings never change. The queries are the last q_rows of
 // the kv_rows positions; with causal set, query i sees keys 0 … kv_rows − q_rows + i
 // (prefill, and decode over the KV cache); without it, all keys (the vision tower).
-// head_dim ≤ 4·KEYS. CPU twin: model.Attention.
+// head_dim even, ≤ 4·KEYS. k and v are f32 bits, or f16 two to a word (F16_KV: the KV
+// cache written by qkv_rope.wgsl). CPU twin: model.Attention.
 //
 // Split over the sequence (PART_KEYS > 0, for decode over a long cache, where one
 // workgroup per head would leave most of a GPU idle): workgroup z handles keys
@@ -38,11 +39,13 @@ struct Step {
 override KEYS: u32 = 64u;
 // Keys per partition when split over the sequence; 0: one workgroup sees every key.
 override PART_KEYS: u32 = 0u;
+// k and v hold f16 pairs (pack2x16float) instead of f32 bits.
+override F16_KV: bool = false;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<u32>;
+@group(0) @binding(3) var<storage, read> v: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<uniform> step: Step;
 // [q_rows, heads, parts, head_dim + 2]: m, l, then acc (split mode only)
@@ -53,6 +56,22 @@ var<workgroup> p: array<f32, KEYS>;
 var<workgroup> red: array<f32, KEYS>;
 
 const NEG_INF = -3.0e38;
+
+// key_pair is k[e], k[e + 1] for an even element index e.
+fn key_pair(e: u32) -> vec2<f32> {
+    if (F16_KV) {
+        return unpack2x16float(k[e / 2u]);
+    }
+    return vec2<f32>(bitcast<f32>(k[e]), bitcast<f32>(k[e + 1u]));
+}
+
+fn value_at(e: u32) -> f32 {
+    if (F16_KV) {
+        let pair = unpack2x16float(v[e / 2u]);
+        return select(pair.x, pair.y, (e & 1u) == 1u);
+    }
+    return bitcast<f32>(v[e]);
+}
 
 fn reduce_max(lid: u32, x: f32) -> f32 {
     red[lid] = x;
@@ -114,8 +133,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
         if (j < seen) {
             let koff = j * width + h * hd;
             var dotp = 0.0;
-            for (var d = 0u; d < hd; d++) {
-                dotp += qs[d] * k[koff + d];
+            for (var d = 0u; d < hd; d += 2u) {
+                let kp = key_pair(koff + d);
+                dotp += qs[d] * kp.x + qs[d + 1u] * kp.y;
             }
             s = dotp * params.scale;
         }
@@ -134,7 +154,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
             if (d < hd) {
                 var a = acc[c] * corr;
                 for (var jj = 0u; jj < count; jj++) {
-                    a += p[jj] * v[(j0 + jj) * width + h * hd + d];
+                    a += p[jj] * value_at((j0 + jj) * width + h * hd + d);
                 }
                 acc[c] = a;
             }

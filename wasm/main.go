@@ -157,7 +157,7 @@ func (e *exports) load(args []safejs.Value) (any, error) {
 	var plan engine.MemoryPlan
 	opts.Before = func(m *pkg.Manifest, cfg model.Config) error {
 		seq, prefill := engine.SessionSizes(cfg, 0)
-		plan = engine.PlanMemory(cfg, m, seq, prefill)
+		plan = engine.PlanMemory(cfg, m, seq, prefill, engine.KVF16)
 		if console, err := safejs.Global().Get("console"); err == nil {
 			console.Call("info", "cogvlm: model "+plan.String())
 		}
@@ -187,7 +187,7 @@ func (e *exports) load(args []safejs.Value) (any, error) {
 		d.Destroy()
 		return nil, coded(err)
 	}
-	s, err := engine.NewSession(k, p, tok, 0)
+	s, err := engine.NewSession(k, p, tok, 0, engine.KVF16)
 	if err != nil {
 		d.Destroy()
 		return nil, coded(err)

@@ -36,20 +36,64 @@ func (s *StepState) Set(d *gpu.Device, kvRows, writeRow int) error {
 
 func (s *StepState) tensor() Tensor { return Tensor{Buf: s.Buf, Size: 16} }
 
+// KVPrecision is the element type of a KV cache.
+type KVPrecision int
+
+const (
+	// KVF16 stores keys and values as f16, two to a u32 (pack2x16float, core WGSL, so
+	// every adapter has it): half the memory of f32 (CogVLM-17B's 2048 positions: 1.07 GB
+	// instead of 2.15 GB) and half the bytes decode attention reads. The default.
+	KVF16 KVPrecision = iota
+	// KVF32 stores them as f32, as the CPU reference does (the golden-logit tests).
+	KVF32
+)
+
+// bytesPerValue is the cache's size per key or value element.
+func (p KVPrecision) bytesPerValue() int {
+	if p == KVF16 {
+		return 2
+	}
+	return 4
+}
+
+func (p KVPrecision) String() string {
+	if p == KVF16 {
+		return "f16"
+	}
+	return "f32"
+}
+
+// KVCache is one layer's keys and values, [rows, heads·head_dim] each, in Precision; or
+// any k and v of that layout (the vision tower's, in f32).
+type KVCache struct {
+	K, V      Tensor
+	Precision KVPrecision
+}
+
+// F32KV is k and v as f32 tensors.
+func F32KV(k, v Tensor) KVCache { return KVCache{K: k, V: v, Precision: KVF32} }
+
+func (c KVCache) f16() float64 {
+	if c.Precision == KVF16 {
+		return 1
+	}
+	return 0
+}
+
 // Attention computes softmax(q·kᵀ/√headDim)·v per head over the first state.kv_rows rows
-// of k and v (see attention.wgsl for the layout and the causal rule). CPU twin:
-// model.Attention.
-func (k *Kernels) Attention(out, q, kc, vc Tensor, state *StepState, qRows, heads, headDim int, causal bool) (Step, error) {
-	if headDim > 4*attentionKeys || qRows < 1 {
-		return Step{}, fmt.Errorf("attention: unsupported shape q_rows=%d head_dim=%d", qRows, headDim)
+// of the cache's k and v (see attention.wgsl for the layout and the causal rule). CPU
+// twin: model.Attention.
+func (k *Kernels) Attention(out, q Tensor, kv KVCache, state *StepState, qRows, heads, headDim int, causal bool) (Step, error) {
+	if headDim > 4*attentionKeys || headDim%2 != 0 || qRows < 1 {
+		return Step{}, fmt.Errorf("attention: unsupported shape q_rows=%d head_dim=%d (even, at most %d)", qRows, headDim, 4*attentionKeys)
 	}
 	dummy, err := k.noBias() // the partial-results binding, unused without a split
 	if err != nil {
 		return Step{}, err
 	}
-	s, err := k.step("attention", PipelineKey{Shader: "attention.wgsl", Consts: [4]Const{{"KEYS", attentionKeys}}},
-		attentionParams(qRows, heads, headDim, causal), uint32(qRows), uint32(heads), 1, q, kc, vc, out, state.tensor(), dummy)
-	return s.with(twinAttention(out, q, kc, vc, state, qRows, heads, headDim, causal)), err
+	s, err := k.step("attention", PipelineKey{Shader: "attention.wgsl", Consts: [4]Const{{"KEYS", attentionKeys}, {"F16_KV", kv.f16()}}},
+		attentionParams(qRows, heads, headDim, causal), uint32(qRows), uint32(heads), 1, q, kv.K, kv.V, out, state.tensor(), dummy)
+	return s.with(twinAttention(out, q, kv, state, qRows, heads, headDim, causal)), err
 }
 
 func attentionParams(qRows, heads, headDim int, causal bool) []byte {
@@ -69,13 +113,13 @@ func AttentionPartials(qRows, heads, headDim, maxKV, partKeys int) int {
 // (for decode over a long cache: heads × partitions workgroups instead of heads), for
 // caches of up to maxKV rows; partial holds AttentionPartials floats. It returns the
 // partial pass and the combining pass. CPU twin: model.Attention.
-func (k *Kernels) AttentionSplit(out, q, kc, vc, partial Tensor, state *StepState, qRows, heads, headDim int, causal bool, maxKV, partKeys int) ([]Step, error) {
-	if headDim > 4*attentionKeys || qRows < 1 || partKeys < attentionKeys || partKeys%attentionKeys != 0 {
+func (k *Kernels) AttentionSplit(out, q Tensor, kv KVCache, partial Tensor, state *StepState, qRows, heads, headDim int, causal bool, maxKV, partKeys int) ([]Step, error) {
+	if headDim > 4*attentionKeys || headDim%2 != 0 || qRows < 1 || partKeys < attentionKeys || partKeys%attentionKeys != 0 {
 		return nil, fmt.Errorf("attention split: unsupported shape q_rows=%d head_dim=%d part_keys=%d", qRows, headDim, partKeys)
 	}
 	parts := (maxKV + partKeys - 1) / partKeys
-	s1, err := k.step("attention split", PipelineKey{Shader: "attention.wgsl", Consts: [4]Const{{"KEYS", attentionKeys}, {"PART_KEYS", float64(partKeys)}}},
-		attentionParams(qRows, heads, headDim, causal), uint32(qRows), uint32(heads), uint32(parts), q, kc, vc, out, state.tensor(), partial)
+	s1, err := k.step("attention split", PipelineKey{Shader: "attention.wgsl", Consts: [4]Const{{"KEYS", attentionKeys}, {"PART_KEYS", float64(partKeys)}, {"F16_KV", kv.f16()}}},
+		attentionParams(qRows, heads, headDim, causal), uint32(qRows), uint32(heads), uint32(parts), q, kv.K, kv.V, out, state.tensor(), partial)
 	if err != nil {
 		return nil, err
 	}
@@ -88,5 +132,5 @@ func (k *Kernels) AttentionSplit(out, q, kc, vc, partial Tensor, state *StepStat
 	s1 = s1.with(func(rd *reader) func(*reader) ([]float32, []float32) {
 		return func(*reader) ([]float32, []float32) { return nil, nil }
 	})
-	return []Step{s1, s2.with(twinAttention(out, q, kc, vc, state, qRows, heads, headDim, causal))}, nil
+	return []Step{s1, s2.with(twinAttention(out, q, kv, state, qRows, heads, headDim, causal))}, nil
 }

@@ -9,7 +9,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -128,7 +127,7 @@ func TestModelBench(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer timer.Destroy()
-	cpu := k.Dev.Info.Fallback || strings.Contains(strings.ToLower(k.Dev.Info.Architecture), "swiftshader")
+	cpu := k.Dev.Info.CPU()
 
 	cfg := cogvlm17B
 	cfg.NumHiddenLayers, cfg.Vision.NumHiddenLayers = 1, 1
@@ -165,7 +164,7 @@ func TestModelBench(t *testing.T) {
 	if cpu {
 		seq = 256
 	}
-	d, err := NewDecoder(k, p, seq, imageTokens+question+1)
+	d, err := NewDecoder(k, p, seq, imageTokens+question+1, KVF16)
 	if err != nil {
 		t.Fatal(err)
 	}

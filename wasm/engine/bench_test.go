@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cogvlm-web/cogvlm-web/model/quant"
 	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
 )
 
@@ -110,6 +111,18 @@ func (b *benchBuffers) f32(label string, n int, scale float32) Tensor {
 	return b.keep(upload(b.t, b.k, label, v))
 }
 
+// kv uploads n uniform values in [-scale, scale) in a KV cache's precision.
+func (b *benchBuffers) kv(label string, n int, scale float32, p KVPrecision) Tensor {
+	if p == KVF32 {
+		return b.f32(label, n, scale)
+	}
+	h := make([]uint16, n)
+	for i := range h {
+		h[i] = quant.F16FromFloat32((2*b.r.Float32() - 1) * scale)
+	}
+	return b.keep(uploadBytes(b.t, b.k, label, u16Bytes(h)))
+}
+
 func (b *benchBuffers) out(label string, n int) Tensor { return b.keep(output(b.t, b.k, label, n)) }
 
 // q4 uploads random q4 weights [n][k] with group 32: qweight and f16 scales.
@@ -156,28 +169,33 @@ func matVecQ4Case(k, n int) benchCase {
 	}
 }
 
-func matMulQ4Case(m, k, n int) benchCase {
+// matMulQ4Case times one of MatMulQ4's two prefill kernels, whichever its rule would pick.
+func matMulQ4Case(kind PrefillQ4, m, k, n int) benchCase {
+	name := map[PrefillQ4]string{PrefillTiled: "q4 tiled matmul", PrefillRows: "q4 rows matmul"}[kind]
 	return benchCase{
-		kernel: "q4 tiled matmul", size: fmt.Sprintf("K×N %d×%d, M=%d", k, n, m),
+		kernel: name, size: fmt.Sprintf("K×N %d×%d, M=%d", k, n, m),
 		bytes: q4Bytes(k, n) + 4*float64(m*k+m*n), flops: 2 * float64(m) * float64(k) * float64(n),
 		setup: func(b *benchBuffers) (Step, error) {
+			defer func(old PrefillQ4) { b.k.PrefillQ4 = old }(b.k.PrefillQ4)
+			b.k.PrefillQ4 = kind
 			q, s := b.q4(n, k)
 			return b.k.MatMulQ4(b.out("out", m*n), b.f32("x", m*k, 1), q, s, Tensor{}, m, k, n, 32)
 		},
 	}
 }
 
-// attentionCase: qRows queries (the last of kvRows positions) against kvRows keys, causal
-// as in the language model; each query sees Σ (kvRows − qRows + i + 1) keys.
-func attentionCase(kernel string, qRows, kvRows int) benchCase {
+// attentionCase: qRows queries (the last of kvRows positions) against kvRows keys in a
+// cache of precision kv, causal as in the language model; each query sees
+// Σ (kvRows − qRows + i + 1) keys.
+func attentionCase(kernel string, qRows, kvRows int, kv KVPrecision) benchCase {
 	pairs := 0.0
 	for i := range qRows {
 		pairs += float64(kvRows - qRows + i + 1)
 	}
 	width := benchHeads * benchHeadDim
 	return benchCase{
-		kernel: kernel, size: fmt.Sprintf("q %d, kv %d, %d heads × %d", qRows, kvRows, benchHeads, benchHeadDim),
-		bytes: 4 * float64(width) * float64(2*qRows+2*kvRows), flops: 4 * benchHeadDim * benchHeads * pairs,
+		kernel: kernel, size: fmt.Sprintf("q %d, kv %d (%s), %d heads × %d", qRows, kvRows, kv, benchHeads, benchHeadDim),
+		bytes: float64(width) * float64(4*2*qRows+kv.bytesPerValue()*2*kvRows), flops: 4 * benchHeadDim * benchHeads * pairs,
 		setup: func(b *benchBuffers) (Step, error) {
 			state, err := b.k.NewStepState("step")
 			if err != nil {
@@ -187,8 +205,8 @@ func attentionCase(kernel string, qRows, kvRows int) benchCase {
 			if err := state.Set(b.k.Dev, kvRows, kvRows-qRows); err != nil {
 				return Step{}, err
 			}
-			return b.k.Attention(b.out("out", qRows*width), b.f32("q", qRows*width, 1), b.f32("k", kvRows*width, 1),
-				b.f32("v", kvRows*width, 1), state, qRows, benchHeads, benchHeadDim, true)
+			cache := KVCache{K: b.kv("k", kvRows*width, 1, kv), V: b.kv("v", kvRows*width, 1, kv), Precision: kv}
+			return b.k.Attention(b.out("out", qRows*width), b.f32("q", qRows*width, 1), cache, state, qRows, benchHeads, benchHeadDim, true)
 		},
 	}
 }
@@ -236,7 +254,7 @@ func copyCase() benchCase {
 // the square of the count), which the table's size column says.
 func benchCases(info gpu.AdapterInfo) []benchCase {
 	prefill := 1227 + 16
-	if info.Fallback || strings.Contains(strings.ToLower(info.Architecture), "swiftshader") {
+	if info.CPU() {
 		prefill = 256 + 16
 	}
 	return []benchCase{
@@ -252,12 +270,17 @@ func benchCases(info gpu.AdapterInfo) []benchCase {
 				return b.k.MatMul(b.out("out", 4096), b.f32("x", 4096, 1), b.f32("w", 4096*4096, 0.05), Tensor{}, 1, 4096, 4096)
 			},
 		},
-		matMulQ4Case(32, 4096, 4096),
-		matMulQ4Case(32, 4096, 11008),
-		matMulQ4Case(128, 4096, 4096),
-		matMulQ4Case(128, 4096, 11008),
-		attentionCase("attention prefill", prefill, prefill),
-		attentionCase("attention decode", 1, 2048),
+		matMulQ4Case(PrefillTiled, 32, 4096, 4096),
+		matMulQ4Case(PrefillRows, 32, 4096, 4096),
+		matMulQ4Case(PrefillTiled, 32, 4096, 11008),
+		matMulQ4Case(PrefillRows, 32, 4096, 11008),
+		matMulQ4Case(PrefillTiled, 128, 4096, 4096),
+		matMulQ4Case(PrefillRows, 128, 4096, 4096),
+		matMulQ4Case(PrefillTiled, 128, 4096, 11008),
+		matMulQ4Case(PrefillRows, 128, 4096, 11008),
+		attentionCase("attention prefill", prefill, prefill, KVF16),
+		attentionCase("attention decode", 1, 2048, KVF32),
+		attentionCase("attention decode", 1, 2048, KVF16),
 		rmsNormCase(1),
 		rmsNormCase(1227 + 16),
 	}

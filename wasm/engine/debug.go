@@ -67,6 +67,28 @@ func (rd *reader) ints(t Tensor, n int) []int {
 	return v
 }
 
+// kv reads elements [first, first+n) of a KV-cache tensor of precision p as float32.
+func (rd *reader) kv(t Tensor, p KVPrecision, first, n int) []float32 {
+	if p == KVF32 {
+		return rd.f32(Tensor{Buf: t.Buf, Offset: t.Offset + uint64(4*first)}, n)
+	}
+	// f16 elements come in 4-byte words; first is even wherever a cache is read (rows of
+	// heads·head_dim, head_dim a multiple of 4)
+	h := rd.u16(Tensor{Buf: t.Buf, Offset: t.Offset + uint64(2*first)}, n)
+	v := make([]float32, n)
+	for i, x := range h {
+		v[i] = quant.F16ToFloat32(x)
+	}
+	return v
+}
+
+// roundF16 rounds every element to the nearest f16, as pack2x16float does.
+func roundF16(x []float32) {
+	for i, v := range x {
+		x[i] = quant.F16ToFloat32(quant.F16FromFloat32(v))
+	}
+}
+
 func (rd *reader) u16(t Tensor, n int) []uint16 {
 	b := rd.bytes(t, 2*n)
 	v := make([]uint16, n)
@@ -218,19 +240,20 @@ func deqQ8(q, s Tensor, n, k, g int) func(*reader) []float32 {
 	return func(rd *reader) []float32 { return quant.DequantizeQ8(rd.u32(q, n*k/4), rd.u16(s, n*k/g), n, k, g) }
 }
 
-func twinAttention(out, q, kc, vc Tensor, state *StepState, qRows, heads, headDim int, causal bool) twin {
+func twinAttention(out, q Tensor, kv KVCache, state *StepState, qRows, heads, headDim int, causal bool) twin {
 	width := heads * headDim
 	return func(rd *reader) func(*reader) ([]float32, []float32) {
 		kvRows := int(rd.u32(state.tensor(), 1)[0])
 		want := make([]float32, qRows*width)
-		model.Attention(want, rd.f32(q, qRows*width), rd.f32(kc, kvRows*width), rd.f32(vc, kvRows*width),
+		model.Attention(want, rd.f32(q, qRows*width), rd.kv(kv.K, kv.Precision, 0, kvRows*width), rd.kv(kv.V, kv.Precision, 0, kvRows*width),
 			make([]float32, kvRows), qRows, kvRows, heads, headDim, causal)
 		return func(rd *reader) ([]float32, []float32) { return rd.f32(out, qRows*width), want }
 	}
 }
 
-// twinQKVRoPE checks q and the cache rows written (k rotated, v copied), concatenated.
-func twinQKVRoPE(q, kCache, vCache, qkv, positions Tensor, state *StepState, n, heads, headDim int) twin {
+// twinQKVRoPE checks q and the cache rows written (k rotated, v copied, rounded to f16
+// for an f16 cache), concatenated.
+func twinQKVRoPE(q Tensor, kv KVCache, qkv, positions Tensor, state *StepState, n, heads, headDim int) twin {
 	width := heads * headDim
 	return func(rd *reader) func(*reader) ([]float32, []float32) {
 		writeRow := int(rd.u32(state.tensor(), 2)[1])
@@ -243,11 +266,15 @@ func twinQKVRoPE(q, kCache, vCache, qkv, positions Tensor, state *StepState, n, 
 		}
 		model.RoPE(wq, n, heads, headDim, pos, model.RoPEBase)
 		model.RoPE(wk, n, heads, headDim, pos, model.RoPEBase)
+		if kv.Precision == KVF16 {
+			roundF16(wk)
+			roundF16(wv)
+		}
 		want := append(append(wq, wk...), wv...)
 		return func(rd *reader) ([]float32, []float32) {
 			got := rd.f32(q, n*width)
-			got = append(got, rd.f32(rows(kCache, writeRow, n, width), n*width)...)
-			got = append(got, rd.f32(rows(vCache, writeRow, n, width), n*width)...)
+			got = append(got, rd.kv(kv.K, kv.Precision, writeRow*width, n*width)...)
+			got = append(got, rd.kv(kv.V, kv.Precision, writeRow*width, n*width)...)
 			return got, want
 		}
 	}

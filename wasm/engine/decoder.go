@@ -25,7 +25,7 @@ type Decoder struct {
 	// activations, [maxPrefill, width] (or one row)
 	x, x2, xb, q, att, qkv, gate, up, act Tensor
 	hidden, logits                        Tensor
-	kCache, vCache                        []Tensor // per layer [maxSeq, H]
+	kv                                    []KVCache // per layer [maxSeq, H] each
 	ropeTable                             Tensor
 	prefillIDs, prefillPos                Tensor      // u32 [maxPrefill]
 	token, decodePos                      Tensor      // u32 [1]: argmax output = next step's input
@@ -47,8 +47,8 @@ type Decoder struct {
 var decodePartKeys = 256
 
 // NewDecoder allocates the session's buffers for sequences of up to maxSeq tokens and
-// prompts of up to maxPrefill tokens, and builds the decode plan.
-func NewDecoder(k *Kernels, p *Package, maxSeq, maxPrefill int) (*Decoder, error) {
+// prompts of up to maxPrefill tokens, with a KV cache in kv, and builds the decode plan.
+func NewDecoder(k *Kernels, p *Package, maxSeq, maxPrefill int, kv KVPrecision) (*Decoder, error) {
 	cfg := p.Config
 	H, I, V := cfg.HiddenSize, cfg.IntermediateSize, cfg.VocabSize
 	if maxSeq > cfg.MaxPositionEmbeddings {
@@ -60,22 +60,26 @@ func NewDecoder(k *Kernels, p *Package, maxSeq, maxPrefill int) (*Decoder, error
 	}
 	d := &Decoder{k: k, p: p, cfg: cfg, maxSeq: maxSeq, maxPrefill: maxPrefill}
 	var err error
-	alloc := func(label string, floats int) Tensor {
+	allocBytes := func(label string, bytes int) Tensor {
 		if err != nil {
 			return Tensor{}
 		}
 		var b *gpu.Buffer
-		b, err = k.Dev.CreateBuffer(label, uint64(4*floats), gpu.UsageStorage|gpu.UsageCopyDst|gpu.UsageCopySrc)
+		b, err = k.Dev.CreateBuffer(label, uint64(bytes), gpu.UsageStorage|gpu.UsageCopyDst|gpu.UsageCopySrc)
 		return Whole(b)
 	}
+	alloc := func(label string, floats int) Tensor { return allocBytes(label, 4*floats) }
 	R := maxPrefill
 	d.x, d.x2, d.xb = alloc("x", R*H), alloc("x2", R*H), alloc("xb", R*H)
 	d.q, d.att, d.qkv = alloc("q", R*H), alloc("att", R*H), alloc("qkv", R*3*H)
 	d.gate, d.up, d.act = alloc("gate", R*I), alloc("up", R*I), alloc("act", R*I)
 	d.hidden, d.logits = alloc("hidden", H), alloc("logits", V)
 	for l := range cfg.NumHiddenLayers {
-		d.kCache = append(d.kCache, alloc(fmt.Sprintf("k cache %d", l), maxSeq*H))
-		d.vCache = append(d.vCache, alloc(fmt.Sprintf("v cache %d", l), maxSeq*H))
+		d.kv = append(d.kv, KVCache{
+			K:         allocBytes(fmt.Sprintf("k cache %d", l), kvCacheBytes(maxSeq, H, kv)),
+			V:         allocBytes(fmt.Sprintf("v cache %d", l), kvCacheBytes(maxSeq, H, kv)),
+			Precision: kv,
+		})
 	}
 	d.prefillIDs, d.prefillPos = alloc("prefill ids", R), alloc("prefill positions", R)
 	d.token, d.decodePos = alloc("token", 1), alloc("decode position", 1)
@@ -103,6 +107,11 @@ func NewDecoder(k *Kernels, p *Package, maxSeq, maxPrefill int) (*Decoder, error
 		return nil, err
 	}
 	return d, nil
+}
+
+// kvCacheBytes is the size of one layer's k (or v) cache, whole u32 words.
+func kvCacheBytes(maxSeq, hidden int, kv KVPrecision) int {
+	return (maxSeq*hidden*kv.bytesPerValue() + 3) &^ 3
 }
 
 // rows views rows [start, start+n) of a [*, width] f32 tensor.
@@ -161,17 +170,17 @@ func (d *Decoder) plan(n int, ids, positions Tensor, runs []model.ExpertRun, img
 				w("model.layers.%d.self_attn.%s_expert_query_key_value.weight", l, expert(r.Vision)), nil, m))
 		}
 		// rotary embeddings; k and v into the cache
-		add(k.QKVRoPE(d.q, d.kCache[l], d.vCache[l], d.qkv, positions, d.ropeTable, d.state, n, heads, H/heads))
+		add(k.QKVRoPE(d.q, d.kv[l], d.qkv, positions, d.ropeTable, d.state, n, heads, H/heads))
 		// causal attention over the cached and the new keys; decode over a long cache is
 		// split over the sequence
 		if n == 1 && d.partKeys > 0 {
-			steps, e := k.AttentionSplit(d.att, d.q, d.kCache[l], d.vCache[l], d.partial, d.state, 1, heads, H/heads, true, d.maxSeq, d.partKeys)
+			steps, e := k.AttentionSplit(d.att, d.q, d.kv[l], d.partial, d.state, 1, heads, H/heads, true, d.maxSeq, d.partKeys)
 			if err == nil && e != nil {
 				err = e
 			}
 			p.Add(steps...)
 		} else {
-			add(k.Attention(d.att, d.q, d.kCache[l], d.vCache[l], d.state, n, heads, H/heads, true))
+			add(k.Attention(d.att, d.q, d.kv[l], d.state, n, heads, H/heads, true))
 		}
 		// output projection of each expert, residual
 		for _, r := range runs {

@@ -60,14 +60,23 @@ func loadTestPackage(t *testing.T, k *Kernels, name string) *Package {
 	return p
 }
 
+// kvPrecisions runs f once per KV-cache precision, as a subtest.
+func kvPrecisions(t *testing.T, f func(t *testing.T, kv KVPrecision)) {
+	for _, kv := range []KVPrecision{KVF32, KVF16} {
+		t.Run("kv "+kv.String(), func(t *testing.T) { f(t, kv) })
+	}
+}
+
 // TestDecoderGoldenText: the text-only golden case generates the golden tokens on the GPU
-// from the f32 package.
-func TestDecoderGoldenText(t *testing.T) {
+// from the f32 package, with the KV cache in f32 and in f16.
+func TestDecoderGoldenText(t *testing.T) { kvPrecisions(t, testDecoderGoldenText) }
+
+func testDecoderGoldenText(t *testing.T, kv KVPrecision) {
 	k := kernels(t)
 	p := loadTestPackage(t, k, "tiny-f32")
 	defer p.Release()
 	g := loadGolden(t, "/repo/testdata/golden/tiny-text/expected.json")
-	d, err := NewDecoder(k, p, 64, 16)
+	d, err := NewDecoder(k, p, 64, 16, kv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,8 +93,11 @@ func TestDecoderGoldenText(t *testing.T) {
 
 // TestDecoderQ4Package: from the q4 package (q4 layers, q8 embedding and lm_head) the GPU
 // generates exactly the tokens the CPU reference generates from that package
-// (tiny-q4.text.json, written by ./build.sh with `cogvlm generate --json`).
-func TestDecoderQ4Package(t *testing.T) {
+// (tiny-q4.text.json, written by ./build.sh with `cogvlm generate --json`), with the KV
+// cache in f32 and in f16.
+func TestDecoderQ4Package(t *testing.T) { kvPrecisions(t, testDecoderQ4Package) }
+
+func testDecoderQ4Package(t *testing.T, kv KVPrecision) {
 	k := kernels(t)
 	p := loadTestPackage(t, k, "tiny-q4")
 	defer p.Release()
@@ -93,7 +105,7 @@ func TestDecoderQ4Package(t *testing.T) {
 	if len(ref.GeneratedIDs) == 0 {
 		t.Fatal("tiny-q4.text.json has no generated ids")
 	}
-	d, err := NewDecoder(k, p, 64, 16)
+	d, err := NewDecoder(k, p, 64, 16, kv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,15 +116,17 @@ func TestDecoderQ4Package(t *testing.T) {
 }
 
 // TestDecoderSplitAttention: with decode attention split over the sequence (partitions
-// of 64 keys over a 192-token cache) the golden tokens are unchanged.
-func TestDecoderSplitAttention(t *testing.T) {
+// of 64 keys over a 192-token cache) the golden tokens are unchanged, with either KV cache.
+func TestDecoderSplitAttention(t *testing.T) { kvPrecisions(t, testDecoderSplitAttention) }
+
+func testDecoderSplitAttention(t *testing.T, kv KVPrecision) {
 	defer func(v int) { decodePartKeys = v }(decodePartKeys)
 	decodePartKeys = 64
 	k := kernels(t)
 	p := loadTestPackage(t, k, "tiny-f32")
 	defer p.Release()
 	g := loadGolden(t, "/repo/testdata/golden/tiny-text/expected.json")
-	d, err := NewDecoder(k, p, 192, 16)
+	d, err := NewDecoder(k, p, 192, 16, kv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,6 +41,9 @@ type Kernels struct {
 	// NoSubgroups keeps the workgroup-memory kernels on an adapter with `subgroups` (to
 	// test both paths on one adapter).
 	NoSubgroups bool
+	// PrefillQ4 forces MatMulQ4's kernel above matVecMaxRows rows (PrefillAuto: its
+	// rule), to test and time both on one adapter.
+	PrefillQ4 PrefillQ4
 }
 
 // NewKernels prepares an empty cache on d.

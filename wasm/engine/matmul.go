@@ -84,15 +84,55 @@ func (k *Kernels) MatMul(out, x, w, bias Tensor, m, kdim, n int) (Step, error) {
 	return s.with(tw), err
 }
 
+// PrefillQ4 names the q4 kernel MatMulQ4 uses above matVecMaxRows rows.
+type PrefillQ4 int
+
+const (
+	// PrefillAuto is the rule in MatMulQ4.
+	PrefillAuto PrefillQ4 = iota
+	// PrefillTiled is matmul_q4.wgsl: 64×64 tiles staged in workgroup memory.
+	PrefillTiled
+	// PrefillRows is matmul_q4_rows.wgsl: 16 rows × 4 columns in registers per
+	// invocation, no workgroup memory.
+	PrefillRows
+)
+
+// rowsKernelRows is matmul_q4_rows.wgsl's ROWS: the x rows one invocation covers, so the
+// weights are read once per 16 rows.
+const rowsKernelRows = 16
+
+// prefillQ4 picks the kernel for m > matVecMaxRows. The register-blocked kernel reads the
+// weights once per 16 rows: up to 16 rows that is once (a 64-row tile would be mostly
+// padding), and on a CPU adapter, where workgroup memory and barriers are slow, it is
+// faster at every M (2.2× the tiled kernel at M = 32 on SwiftShader; bench/README.md).
+// It is also the only one for K not a multiple of 16. Elsewhere the tiled kernel, which
+// reads each weight once per 64 rows.
+func (k *Kernels) prefillQ4(m, kdim int) PrefillQ4 {
+	switch {
+	case k.PrefillQ4 != PrefillAuto:
+		return k.PrefillQ4
+	case m <= rowsKernelRows || kdim%16 != 0 || k.Dev.Info.CPU():
+		return PrefillRows
+	}
+	return PrefillTiled
+}
+
 // MatMulQ4 computes out[m, n] = x[m, k] · Wᵀ (+ bias) for a q4 weight (qweight u32
 // [n][k/8], f16 scales [n][k/group]); bias may be the zero Tensor. Decode (m ≤ 4) takes
-// the bandwidth-bound matrix-vector kernel, prefill the tiled one. CPU twin: quant.MatMulQ4.
+// the bandwidth-bound matrix-vector kernel, prefill one of two matrix-matrix kernels
+// (prefillQ4). CPU twin: quant.MatMulQ4.
 // The kernels read the x rows as vec4s, so the x binding must start 16-byte aligned.
 // Where the adapter has `subgroups`, decode reduces with subgroupAdd instead of
 // workgroup-memory trees (matvec_q4_subgroups.wgsl).
 func (k *Kernels) MatMulQ4(out, x, qweight, scales, bias Tensor, m, kdim, n, group int) (Step, error) {
-	if m < 1 || n < 1 || kdim < 1 || group < 8 || group%8 != 0 || kdim%group != 0 || (m > matVecMaxRows && kdim%16 != 0) {
-		return Step{}, fmt.Errorf("matmul q4: unsupported shape m=%d k=%d n=%d group=%d (the group a multiple of 8 dividing k; k a multiple of 16 for m > %d)", m, kdim, n, group, matVecMaxRows)
+	if m < 1 || n < 1 || kdim < 1 || group < 8 || group%8 != 0 || kdim%group != 0 {
+		return Step{}, fmt.Errorf("matmul q4: unsupported shape m=%d k=%d n=%d group=%d (the group a multiple of 8 dividing k)", m, kdim, n, group)
+	}
+	prefill := PrefillAuto
+	if m > matVecMaxRows {
+		if prefill = k.prefillQ4(m, kdim); prefill == PrefillTiled && kdim%16 != 0 {
+			return Step{}, fmt.Errorf("matmul q4: the tiled kernel needs k a multiple of 16, got m=%d k=%d n=%d", m, kdim, n)
+		}
 	}
 	bias, hasBias, err := k.biasOrNone(bias)
 	if err != nil {
@@ -100,18 +140,22 @@ func (k *Kernels) MatMulQ4(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 	}
 	p := params(m, n, kdim, hasBias)
 	tw := twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, deqQ4(qweight, scales, n, kdim, group))
-	if m <= matVecMaxRows && kdim%32 == 0 && group%32 == 0 && k.Dev.Has(gpu.FeatureSubgroups) && !k.NoSubgroups {
-		s, err := k.step("matvec_q4 (subgroups)", PipelineKey{Shader: "matvec_q4_subgroups.wgsl", Consts: [4]Const{{"THREADS", float64(k.subgroupThreads())}, {"GROUP_SIZE", float64(group)}}},
+	var s Step
+	switch {
+	case prefill == PrefillRows:
+		const threads = 64
+		s, err = k.step("matmul_q4 (rows)", PipelineKey{Shader: "matmul_q4_rows.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}, {"THREADS", threads}}},
+			p, uint32((n+4*threads-1)/(4*threads)), uint32((m+rowsKernelRows-1)/rowsKernelRows), 1, x, qweight, scales, bias, out)
+	case prefill == PrefillTiled:
+		s, err = k.step("matmul_q4", PipelineKey{Shader: "matmul_q4.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}}},
+			p, uint32((n+63)/64), uint32((m+63)/64), 1, x, qweight, scales, bias, out)
+	case kdim%32 == 0 && group%32 == 0 && k.Dev.Has(gpu.FeatureSubgroups) && !k.NoSubgroups:
+		s, err = k.step("matvec_q4 (subgroups)", PipelineKey{Shader: "matvec_q4_subgroups.wgsl", Consts: [4]Const{{"THREADS", float64(k.subgroupThreads())}, {"GROUP_SIZE", float64(group)}}},
 			p, uint32(n), uint32(m), 1, x, qweight, scales, bias, out)
-		return s.with(tw), err
-	}
-	if m <= matVecMaxRows {
+	default:
 		rows, tpr := matVecShape(kdim / 32)
-		s, err := k.step("matvec_q4", PipelineKey{Shader: "matvec_q4.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"THREADS_PER_ROW", float64(tpr)}, {"GROUP_SIZE", float64(group)}}},
+		s, err = k.step("matvec_q4", PipelineKey{Shader: "matvec_q4.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"THREADS_PER_ROW", float64(tpr)}, {"GROUP_SIZE", float64(group)}}},
 			p, uint32((n+rows-1)/rows), uint32(m), 1, x, qweight, scales, bias, out, qweight)
-		return s.with(tw), err
 	}
-	s, err := k.step("matmul_q4", PipelineKey{Shader: "matmul_q4.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}}},
-		p, uint32((n+63)/64), uint32((m+63)/64), 1, x, qweight, scales, bias, out)
 	return s.with(tw), err
 }

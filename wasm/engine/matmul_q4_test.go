@@ -100,11 +100,29 @@ func testMatMulQ4(t *testing.T, k *Kernels) {
 	}{
 		{1, 32, 1, 32, false}, {1, 96, 7, 32, true}, {3, 4128, 33, 32, false}, {2, 256, 5, 64, true}, // matvec
 		{1, 176, 64, 16, false}, {2, 168, 9, 8, true}, {1, 8, 4, 8, false}, // matvec: groups below 32, K not a multiple of 32
-		{5, 64, 3, 32, false}, {67, 160, 129, 32, true}, {130, 96, 70, 32, false}, {9, 128, 65, 64, false}, // tiled
-		{7, 176, 64, 16, true}, // tiled, group 16 (the tiny models' MLP)
+		{5, 64, 3, 32, false}, {67, 160, 129, 32, true}, {130, 96, 70, 32, false}, {9, 128, 65, 64, false}, // prefill
+		{17, 4096, 300, 32, false}, {33, 11008, 20, 32, true}, // prefill: both kernels' long K loops, several row blocks
+		{7, 176, 64, 16, true}, // prefill, group 16 (the tiny models' MLP)
 	} {
-		checkMatMulQ4(t, k, r, sh.m, sh.k, sh.n, sh.g, sh.bias, true)
+		for _, kind := range []PrefillQ4{PrefillTiled, PrefillRows} {
+			if sh.m <= matVecMaxRows && kind != PrefillTiled {
+				continue // decode: one kernel whatever PrefillQ4 says
+			}
+			k.PrefillQ4 = kind
+			checkMatMulQ4(t, k, r, sh.m, sh.k, sh.n, sh.g, sh.bias, true)
+		}
 	}
+	// K not a multiple of 16: only the rows kernel takes it, and the rule picks it.
+	k.PrefillQ4 = PrefillAuto
+	checkMatMulQ4(t, k, r, 6, 168, 9, 8, true, true)
+	if k.prefillQ4(64, 4096) != PrefillRows && k.Dev.Info.CPU() {
+		t.Errorf("on a CPU adapter the rule picks %v for M = 64, want the rows kernel", k.prefillQ4(64, 4096))
+	}
+	k.PrefillQ4 = PrefillTiled
+	if _, err := k.MatMulQ4(Tensor{}, Tensor{}, Tensor{}, Tensor{}, Tensor{}, 6, 168, 9, 8); err == nil {
+		t.Error("the tiled kernel accepted K = 168")
+	}
+	k.PrefillQ4 = PrefillAuto
 }
 
 // TestMatVecQ4RealSizes runs decode at CogVLM's real shapes (K×N as in the peer harness).

@@ -53,7 +53,7 @@ func (m MemoryPlan) Check(l gpu.Limits) error {
 }
 
 // PlanMemory computes the plan for a package's manifest and config.
-func PlanMemory(cfg model.Config, m *pkg.Manifest, maxSeq, maxPrefill int) MemoryPlan {
+func PlanMemory(cfg model.Config, m *pkg.Manifest, maxSeq, maxPrefill int, kv KVPrecision) MemoryPlan {
 	p := MemoryPlan{MaxSeq: maxSeq, MaxPrefill: maxPrefill}
 	buffer := func(name string, bytes int64) int64 {
 		if bytes > p.LargestBuffer {
@@ -81,7 +81,7 @@ func PlanMemory(cfg model.Config, m *pkg.Manifest, maxSeq, maxPrefill int) Memor
 	H, I, V := int64(cfg.HiddenSize), int64(cfg.IntermediateSize), int64(cfg.VocabSize)
 	R, S, L := int64(maxPrefill), int64(maxSeq), int64(cfg.NumHiddenLayers)
 	f := func(name string, floats int64) int64 { return big(name, round4(4*floats)) }
-	p.KVCache = 2 * L * f("k cache", S*H)
+	p.KVCache = 2 * L * big("k cache", int64(kvCacheBytes(int(S), int(H), kv)))
 	p.Decoder = 5*f("x", R*H) + f("qkv", 3*R*H) + 3*f("gate", R*I) + f("hidden", H) + f("logits", V) +
 		partials(cfg, maxSeq, f) + 2*f("ids", R) + 3*f("token", 1) /* token, position, read-back */ + f("rope table", int64(cfg.MaxPositionEmbeddings*cfg.HeadDim())) + 16 /* step */ + 16 /* sample draw */
 	vc := cfg.Vision

@@ -22,12 +22,12 @@ func TestMemoryPlan(t *testing.T) {
 	used := func() int64 { return d.Allocated() - k.overheadBytes() }
 	p := loadTestPackage(t, k, "tiny-q4")
 	// 300 positions: long enough for the split decode attention and its partials
-	plan := PlanMemory(p.Config, p.Manifest, 300, 16)
+	plan := PlanMemory(p.Config, p.Manifest, 300, 16, KVF16)
 	if got := used(); got != plan.Weights {
 		t.Errorf("weights: allocated %d bytes, planned %d", got, plan.Weights)
 	}
 	before := used()
-	if _, err := NewDecoder(k, p, 300, 16); err != nil {
+	if _, err := NewDecoder(k, p, 300, 16, KVF16); err != nil {
 		t.Fatal(err)
 	}
 	if got := used() - before; got != plan.KVCache+plan.Decoder {
@@ -63,7 +63,7 @@ func TestMemoryPlan17B(t *testing.T) {
 		t.Fatal(err)
 	}
 	seq, prefill := SessionSizes(cogvlm17B, 0)
-	plan := PlanMemory(cogvlm17B, m, seq, prefill)
+	plan := PlanMemory(cogvlm17B, m, seq, prefill, KVF16)
 	t.Logf("CogVLM-17B q4: %s", plan)
 	if plan.Weights < 9e9 || plan.Weights > 11e9 {
 		t.Errorf("weights %d bytes, expected about 10 GB at q4", plan.Weights)

@@ -90,13 +90,14 @@ func (k *Kernels) Argmax(result, logits Tensor, n int) (Step, error) {
 
 // QKVRoPE splits a fused q/k/v projection [rows, 3, heads, headDim], rotates q and k at
 // the rows' positions (u32 buffer) with the cos/sin table, writes q, and writes k and v to
-// KV-cache rows state.write_row + r. CPU twin: model.RoPE and the decoder's cache copy.
-func (k *Kernels) QKVRoPE(q, kCache, vCache, qkv, positions, table Tensor, state *StepState, rows, heads, headDim int) (Step, error) {
-	if headDim%2 != 0 {
-		return Step{}, fmt.Errorf("qkv rope: head_dim %d is odd", headDim)
+// KV-cache rows state.write_row + r in the cache's precision. CPU twin: model.RoPE and the
+// decoder's cache copy.
+func (k *Kernels) QKVRoPE(q Tensor, kv KVCache, qkv, positions, table Tensor, state *StepState, rows, heads, headDim int) (Step, error) {
+	if headDim%4 != 0 {
+		return Step{}, fmt.Errorf("qkv rope: head_dim %d is not a multiple of 4", headDim)
 	}
-	pairs := rows * heads * headDim / 2
-	s, err := k.step("qkv_rope", PipelineKey{Shader: "qkv_rope.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}}},
-		params(rows, heads, headDim, 0), elementwiseGroups(pairs), 1, 1, qkv, positions, table, q, kCache, vCache, state.tensor())
-	return s.with(twinQKVRoPE(q, kCache, vCache, qkv, positions, state, rows, heads, headDim)), err
+	items := rows * heads * headDim / 4
+	s, err := k.step("qkv_rope", PipelineKey{Shader: "qkv_rope.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}, {"F16_KV", kv.f16()}}},
+		params(rows, heads, headDim, 0), elementwiseGroups(items), 1, 1, qkv, positions, table, q, kv.K, kv.V, state.tensor())
+	return s.with(twinQKVRoPE(q, kv, qkv, positions, state, rows, heads, headDim)), err
 }

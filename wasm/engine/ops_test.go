@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/model/quant"
 	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
 )
 
@@ -207,9 +208,31 @@ func TestMatMul(t *testing.T) {
 	}
 }
 
+// uploadKV uploads v in a KV cache's precision and returns the values the GPU sees (v
+// itself, or v rounded to f16).
+func uploadKV(t *testing.T, k *Kernels, label string, v []float32, p KVPrecision) (Tensor, []float32) {
+	t.Helper()
+	if p == KVF32 {
+		return upload(t, k, label, v), v
+	}
+	h := make([]uint16, len(v))
+	seen := make([]float32, len(v))
+	for i, x := range v {
+		h[i] = quant.F16FromFloat32(x)
+		seen[i] = quant.F16ToFloat32(h[i])
+	}
+	return uploadBytes(t, k, label, u16Bytes(h)), seen
+}
+
 func TestAttention(t *testing.T) {
 	k := kernels(t)
 	r := rand.New(rand.NewPCG(1, 6))
+	for _, kv := range []KVPrecision{KVF32, KVF16} {
+		testAttention(t, k, r, kv)
+	}
+}
+
+func testAttention(t *testing.T, k *Kernels, r *rand.Rand, kv KVPrecision) {
 	for _, sh := range []struct {
 		qRows, kvRows, heads, headDim int
 		causal                        bool
@@ -227,7 +250,9 @@ func TestAttention(t *testing.T) {
 		n := sh.qRows * width
 		// The cache holds more rows than are valid: only kv_rows of them may be read.
 		garbage := randn(r, 7*width, 100)
-		kc, vc := upload(t, k, "k", append(kk, garbage...)), upload(t, k, "v", append(v, garbage...))
+		kc, kSeen := uploadKV(t, k, "k", append(kk, garbage...), kv)
+		vc, vSeen := uploadKV(t, k, "v", append(v, garbage...), kv)
+		kk, v = kSeen[:len(kk)], vSeen[:len(v)]
 		state, err := k.NewStepState("step")
 		if err != nil {
 			t.Fatal(err)
@@ -236,10 +261,11 @@ func TestAttention(t *testing.T) {
 			t.Fatal(err)
 		}
 		out := output(t, k, "out", n)
-		got := run(t, k, out, n, must(t)(k.Attention(out, upload(t, k, "q", q), kc, vc, state, sh.qRows, sh.heads, sh.headDim, sh.causal)))
+		cache := KVCache{K: kc, V: vc, Precision: kv}
+		got := run(t, k, out, n, must(t)(k.Attention(out, upload(t, k, "q", q), cache, state, sh.qRows, sh.heads, sh.headDim, sh.causal)))
 		want := make([]float32, n)
 		model.Attention(want, q, kk, v, make([]float32, sh.kvRows), sh.qRows, sh.kvRows, sh.heads, sh.headDim, sh.causal)
-		closeTo(t, "attention", got, want, 1e-5, 1e-4)
+		closeTo(t, "attention, kv "+kv.String(), got, want, 1e-5, 1e-4)
 	}
 }
 
@@ -299,6 +325,12 @@ func TestArgmax(t *testing.T) {
 func TestAttentionSplit(t *testing.T) {
 	k := kernels(t)
 	r := rand.New(rand.NewPCG(1, 10))
+	for _, kv := range []KVPrecision{KVF32, KVF16} {
+		testAttentionSplit(t, k, r, kv)
+	}
+}
+
+func testAttentionSplit(t *testing.T, k *Kernels, r *rand.Rand, kv KVPrecision) {
 	for _, sh := range []struct {
 		qRows, kvRows, maxKV, heads, headDim, partKeys int
 	}{
@@ -308,8 +340,8 @@ func TestAttentionSplit(t *testing.T) {
 	} {
 		width := sh.heads * sh.headDim
 		q := randn(r, sh.qRows*width, 1)
-		kk := randn(r, sh.maxKV*width, 1)
-		v := randn(r, sh.maxKV*width, 1)
+		kc, kk := uploadKV(t, k, "k", randn(r, sh.maxKV*width, 1), kv)
+		vc, v := uploadKV(t, k, "v", randn(r, sh.maxKV*width, 1), kv)
 		state, err := k.NewStepState("step")
 		if err != nil {
 			t.Fatal(err)
@@ -320,7 +352,7 @@ func TestAttentionSplit(t *testing.T) {
 		n := sh.qRows * width
 		out := output(t, k, "out", n)
 		partial := output(t, k, "partial", AttentionPartials(sh.qRows, sh.heads, sh.headDim, sh.maxKV, sh.partKeys))
-		steps, err := k.AttentionSplit(out, upload(t, k, "q", q), upload(t, k, "k", kk), upload(t, k, "v", v), partial, state,
+		steps, err := k.AttentionSplit(out, upload(t, k, "q", q), KVCache{K: kc, V: vc, Precision: kv}, partial, state,
 			sh.qRows, sh.heads, sh.headDim, true, sh.maxKV, sh.partKeys)
 		if err != nil {
 			t.Fatal(err)
@@ -328,7 +360,7 @@ func TestAttentionSplit(t *testing.T) {
 		got := run(t, k, out, n, steps...)
 		want := make([]float32, n)
 		model.Attention(want, q, kk[:sh.kvRows*width], v[:sh.kvRows*width], make([]float32, sh.kvRows), sh.qRows, sh.kvRows, sh.heads, sh.headDim, true)
-		closeTo(t, "attention split", got, want, 1e-5, 1e-4)
+		closeTo(t, "attention split, kv "+kv.String(), got, want, 1e-5, 1e-4)
 	}
 }
 

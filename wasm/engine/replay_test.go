@@ -77,7 +77,7 @@ func TestCallsPerToken(t *testing.T) {
 	k := kernels(t)
 	p := loadTestPackage(t, k, "tiny-f32")
 	defer p.Release()
-	d, err := NewDecoder(k, p, 64, 16)
+	d, err := NewDecoder(k, p, 64, 16, KVF16)
 	if err != nil {
 		t.Fatal(err)
 	}

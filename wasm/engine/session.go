@@ -46,14 +46,15 @@ func SessionSizes(cfg model.Config, maxSeq int) (seq, prefill int) {
 	return maxSeq, maxSeq - 1
 }
 
-// NewSession allocates the decoder for sequences up to maxSeq tokens (see SessionSizes).
-func NewSession(k *Kernels, p *Package, tok *tokenizer.Tokenizer, maxSeq int) (*Session, error) {
+// NewSession allocates the decoder for sequences up to maxSeq tokens (see SessionSizes)
+// with a KV cache in kv (KVF16 in the app).
+func NewSession(k *Kernels, p *Package, tok *tokenizer.Tokenizer, maxSeq int, kv KVPrecision) (*Session, error) {
 	cfg := p.Config
 	maxSeq, maxPrefill := SessionSizes(cfg, maxSeq)
-	if err := PlanMemory(cfg, p.Manifest, maxSeq, maxPrefill).Check(k.Dev.Limits); err != nil {
+	if err := PlanMemory(cfg, p.Manifest, maxSeq, maxPrefill, kv).Check(k.Dev.Limits); err != nil {
 		return nil, err
 	}
-	dec, err := NewDecoder(k, p, maxSeq, maxPrefill)
+	dec, err := NewDecoder(k, p, maxSeq, maxPrefill, kv)
 	if err != nil {
 		return nil, err
 	}

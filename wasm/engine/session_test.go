@@ -13,7 +13,13 @@ import (
 	"github.com/cogvlm-web/cogvlm-web/model/tokenizer"
 )
 
+// testSession opens the test package name as the app does, with an f16 KV cache.
 func testSession(t *testing.T, name string) *Session {
+	t.Helper()
+	return testSessionKV(t, name, KVF16)
+}
+
+func testSessionKV(t *testing.T, name string, kv KVPrecision) *Session {
 	t.Helper()
 	k := kernels(t)
 	p := loadTestPackage(t, k, name)
@@ -26,7 +32,7 @@ func testSession(t *testing.T, name string) *Session {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewSession(k, p, tok, 64)
+	s, err := NewSession(k, p, tok, 64, kv)
 	if err != nil {
 		t.Fatal(err)
 	}

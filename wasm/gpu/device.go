@@ -5,6 +5,7 @@ package gpu
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -93,6 +94,14 @@ type AdapterInfo struct {
 	// SubgroupMinSize and SubgroupMaxSize are the adapter's subgroup sizes (0 where the
 	// browser does not report them).
 	SubgroupMinSize, SubgroupMaxSize int
+}
+
+// CPU reports whether the adapter runs on the CPU: a fallback adapter, or SwiftShader
+// (headless Chromium's WebGPU), which does not always say it is one. Kernels whose best
+// shape differs between a GPU and a CPU (workgroup memory and barriers are cheap on the
+// one and slow on the other) choose by it.
+func (i AdapterInfo) CPU() bool {
+	return i.Fallback || strings.Contains(strings.ToLower(i.Architecture), "swiftshader")
 }
 
 // Options tune RequestDevice.
