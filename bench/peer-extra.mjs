@@ -221,7 +221,7 @@ export async function matmulNBits({ K, N, M, B, scales, A, blockSize, bits, warm
   } else if (M <= rowsKernelRows || K % 16 || cpuAdapter) {
     file = 'matmul_q4_rows.wgsl';
     constants = { GROUP_SIZE: 32, THREADS: rowsKernelThreads };
-    grid = [Math.ceil(N / (4 * rowsKernelThreads)), Math.ceil(M / rowsKernelRows), 1];
+    grid = [Math.ceil(M / rowsKernelRows), Math.ceil(N / (4 * rowsKernelThreads)), 1];
   } else {
     file = 'matmul_q4.wgsl';
     constants = { GROUP_SIZE: 32 };

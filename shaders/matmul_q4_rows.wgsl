@@ -62,8 +62,10 @@ fn fma8(acc: vec4<f32>, a: vec4<f32>, b: vec4<f32>, w0: vec4<f32>, w1: vec4<f32>
 @compute @workgroup_size(THREADS)
 fn main(@builtin(workgroup_id) wg: vec3<u32>,
         @builtin(local_invocation_id) lid: vec3<u32>) {
-    let c0 = (wg.x * THREADS + lid.x) * COLS;
-    let r0 = wg.y * ROWS;
+    // Row blocks vary fastest (x), so the workgroups that read the same weight columns
+    // run one after another and the second finds them in cache.
+    let r0 = wg.x * ROWS;
+    let c0 = (wg.y * THREADS + lid.x) * COLS;
     if (c0 >= params.n) {
         return;
     }

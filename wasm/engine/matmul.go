@@ -145,7 +145,7 @@ func (k *Kernels) MatMulQ4(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 	case prefill == PrefillRows:
 		const threads = 64
 		s, err = k.step("matmul_q4 (rows)", PipelineKey{Shader: "matmul_q4_rows.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}, {"THREADS", threads}}},
-			p, uint32((n+4*threads-1)/(4*threads)), uint32((m+rowsKernelRows-1)/rowsKernelRows), 1, x, qweight, scales, bias, out)
+			p, uint32((m+rowsKernelRows-1)/rowsKernelRows), uint32((n+4*threads-1)/(4*threads)), 1, x, qweight, scales, bias, out)
 	case prefill == PrefillTiled:
 		s, err = k.step("matmul_q4", PipelineKey{Shader: "matmul_q4.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}}},
 			p, uint32((n+63)/64), uint32((m+63)/64), 1, x, qweight, scales, bias, out)
