@@ -62,7 +62,7 @@ MSG
 make_test_packages() {
   mkdir -p .bin/testpkg
   go build -o .bin/cogvlm ./cmd/cogvlm
-  for q in f32 q4; do
+  for q in f32 q4 q8; do
     .bin/cogvlm convert --force --in testdata/golden/tiny-chat/model --out .bin/testpkg/tiny-$q --quant $q
   done
   .bin/cogvlm generate --model .bin/testpkg/tiny-q4 --query "The quick brown fox" --template base \
@@ -70,6 +70,9 @@ make_test_packages() {
   .bin/cogvlm generate --model .bin/testpkg/tiny-q4 --image testdata/golden/tiny-chat/image.png \
     --query "What is in this image?" --template chat --temperature 0 --max-new-tokens 12 --json \
     | tail -n 1 > .bin/testpkg/tiny-q4.image.json
+  .bin/cogvlm generate --model .bin/testpkg/tiny-q8 --image testdata/golden/tiny-chat/image.png \
+    --query "What is in this image?" --template chat --temperature 0 --max-new-tokens 12 --json \
+    | tail -n 1 > .bin/testpkg/tiny-q8.image.json
   .bin/cogvlm generate --model .bin/testpkg/tiny-f32 --query "The quick brown fox" --template base \
     --temperature 0.9 --top-k 40 --top-p 0.95 --repetition-penalty 1.1 --seed 7 --max-new-tokens 12 \
     --json | tail -n 1 > .bin/testpkg/tiny-f32.sampled.json

@@ -1,13 +1,15 @@
 // Register-blocked matrix-matrix product over q4 weights (model/pkg/FORMAT.md) for a few
 // rows at a time, without workgroup memory or barriers:
 // out[m, n] = Σ_k x[m, k] · (q[n, k] − 8) · scale[n, k / GROUP_SIZE] (+ bias[n]).
-// Each invocation owns 4 output columns and 8 rows. Per word (8 inputs) it loads the 4
+// Each invocation owns 4 output columns and 16 rows. Per word (8 inputs) it loads the 4
 // columns' words as one vec4<u32>, so the 32 weights dequantize in 8 vec4 operations,
-// as 8 vectors over the columns (w_j holds input k + j of the 4 columns); each of the 8
-// rows then adds 8 vec4 multiply-adds. Every weight is read once per 8 rows and every x
-// element once per 4 columns, from memory (x is small and cached). On a CPU adapter
-// (SwiftShader), where workgroup memory and barriers are slow, this beats the tiled
-// kernel at every M; the engine's rule is in wasm/engine/matmul.go.
+// as 8 vectors over the columns (w_j holds input k + j of the 4 columns); each of the 16
+// rows then adds 8 vec4 multiply-adds. Every weight is read once per 16 rows and every x
+// element once per 4 columns, from memory (x is small and cached). The accumulators are
+// 16 named vec4s, not an array: SwiftShader spills indexed private arrays to memory. 16
+// rows measured best there (8: 1.5× slower, 32: spills, 1.6× slower). On a CPU adapter,
+// where workgroup memory and barriers are slow, this beats the tiled kernel at every M;
+// the engine's rule is in wasm/engine/matmul.go.
 // Any M and N; K a multiple of 8, GROUP_SIZE a multiple of 8 dividing K; x starts at a
 // 16-byte boundary.
 // CPU twin: quant.MatMulQ4.
@@ -23,7 +25,7 @@ override GROUP_SIZE: u32 = 32u;
 override THREADS: u32 = 64u;
 
 const COLS = 4u; // output columns per invocation
-const ROWS = 16u; // output rows per invocation (acc0..acc7)
+const ROWS = 16u; // output rows per invocation (acc0..acc15)
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;

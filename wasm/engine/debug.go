@@ -318,6 +318,20 @@ func twinF16ToF32(dst, src Tensor, n int) twin {
 	}
 }
 
+// deqQ4Row dequantizes one q4 row of dim values (dim/2 bytes, a multiple of 4) whose
+// data and scales start at q and sc; the scales may start off a 4-byte boundary.
+func deqQ4Row(rd *reader, q, sc Tensor, dim, group int) []float32 {
+	words := rd.u32(q, dim/8)
+	sOff := sc.Offset % 4
+	sb := rd.bytes(Tensor{Buf: sc.Buf, Offset: sc.Offset - sOff}, int(sOff)+2*(dim/group))[sOff:]
+	out := make([]float32, dim)
+	for i := range out {
+		s := quant.F16ToFloat32(binary.LittleEndian.Uint16(sb[2*(i/group):]))
+		out[i] = float32(int32(words[i/8]>>(4*(i%8))&15)-8) * s
+	}
+	return out
+}
+
 // deqQ8Row dequantizes one q8 table row whose bytes start at q and scales at sc, reading
 // whole 4-byte words around them (ReadBuffer ranges are 4-byte aligned).
 func deqQ8Row(rd *reader, q, sc Tensor, dim, group int) []float32 {

@@ -148,7 +148,10 @@ func TestQ8(t *testing.T) {
 
 func testQ8(t *testing.T, k *Kernels) {
 	r := rand.New(rand.NewPCG(2, 3))
-	for _, sh := range []struct{ m, k, n, g int }{{1, 64, 33, 32}, {2, 4096, 70, 32}, {1, 128, 5, 64}} {
+	for _, sh := range []struct{ m, k, n, g int }{
+		{1, 64, 33, 32}, {2, 4096, 70, 32}, {1, 128, 5, 64}, // decode
+		{5, 64, 3, 32}, {37, 4096, 70, 32}, {17, 176, 64, 16}, {6, 12, 9, 4}, // prefill: rows kernel
+	} {
 		x := randn(r, sh.m*sh.k, 1)
 		q, s, err := quant.QuantizeQ8(randn(r, sh.n*sh.k, 0.05), sh.n, sh.k, sh.g)
 		if err != nil {
@@ -156,10 +159,10 @@ func testQ8(t *testing.T, k *Kernels) {
 		}
 		qt, st := uploadU32(t, k, "qweight", q), uploadBytes(t, k, "scales", u16Bytes(s))
 		out := output(t, k, "out", sh.m*sh.n)
-		got := run(t, k, out, sh.m*sh.n, must(t)(k.MatVecQ8(out, upload(t, k, "x", x), qt, st, Tensor{}, sh.m, sh.k, sh.n, sh.g)))
+		got := run(t, k, out, sh.m*sh.n, must(t)(k.MatMulQ8(out, upload(t, k, "x", x), qt, st, Tensor{}, sh.m, sh.k, sh.n, sh.g)))
 		want := make([]float32, sh.m*sh.n)
 		quant.MatMulQ8(want, x, q, s, nil, sh.m, sh.k, sh.n, sh.g)
-		closeTo(t, "matvec q8", got, want, 1e-4, 1e-4)
+		closeTo(t, fmt.Sprintf("matmul q8 m=%d k=%d n=%d g=%d", sh.m, sh.k, sh.n, sh.g), got, want, 1e-4, 1e-4)
 
 		// The same table as an embedding: rows gathered exactly.
 		ids := []int{0, sh.n - 1, 3 % sh.n}
@@ -169,5 +172,25 @@ func testQ8(t *testing.T, k *Kernels) {
 		wantE := make([]float32, len(ids)*sh.k)
 		model.Embedding(wantE, quant.DequantizeQ8(q, s, sh.n, sh.k, sh.g), ids, sh.k)
 		closeTo(t, "embedding q8", got, wantE, 0, 0)
+	}
+}
+
+// TestEmbeddingQ4: rows of a q4 table are gathered exactly (groups of 32 and of 16).
+func TestEmbeddingQ4(t *testing.T) {
+	k := kernels(t)
+	r := rand.New(rand.NewPCG(2, 4))
+	for _, sh := range []struct{ vocab, dim, g int }{{50, 64, 32}, {7, 176, 16}} {
+		q, s, err := quant.QuantizeQ4(randn(r, sh.vocab*sh.dim, 0.05), sh.vocab, sh.dim, sh.g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := []int{0, sh.vocab - 1, 3, 3}
+		idsU := []uint32{uint32(ids[0]), uint32(ids[1]), uint32(ids[2]), uint32(ids[3])}
+		out := output(t, k, "emb", len(ids)*sh.dim)
+		got := run(t, k, out, len(ids)*sh.dim, must(t)(k.EmbeddingQ4(out, uploadU32(t, k, "ids", idsU),
+			uploadU32(t, k, "qweight", q), uploadBytes(t, k, "scales", u16Bytes(s)), len(ids), sh.dim, sh.g)))
+		want := make([]float32, len(ids)*sh.dim)
+		model.Embedding(want, quant.DequantizeQ4(q, s, sh.vocab, sh.dim, sh.g), ids, sh.dim)
+		closeTo(t, fmt.Sprintf("embedding q4 dim=%d g=%d", sh.dim, sh.g), got, want, 0, 0)
 	}
 }

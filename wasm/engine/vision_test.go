@@ -108,17 +108,20 @@ func TestSessionImageGolden(t *testing.T) {
 	}
 }
 
-// TestSessionImageQ4: from the q4 package the GPU answers the image question with exactly
-// the CPU reference's tokens for that package (tiny-q4.image.json from ./build.sh).
-func TestSessionImageQ4(t *testing.T) {
-	s := testSession(t, "tiny-q4")
-	ref := loadGolden(t, testPackages+"tiny-q4.image.json")
-	res, err := s.Generate(imageRequest(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(res.TokenIDs, ref.GeneratedIDs) {
-		t.Errorf("generated %v\nCPU reference %v", res.TokenIDs, ref.GeneratedIDs)
+// TestSessionImageQuantized: from the q4 package (q8 vocabulary tables) and the q8
+// package the GPU answers the image question with exactly the CPU reference's tokens for
+// that package (tiny-q4.image.json, tiny-q8.image.json from ./build.sh).
+func TestSessionImageQuantized(t *testing.T) {
+	for _, name := range []string{"tiny-q4", "tiny-q8"} {
+		s := testSession(t, name)
+		ref := loadGolden(t, testPackages+name+".image.json")
+		res, err := s.Generate(imageRequest(t), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(res.TokenIDs, ref.GeneratedIDs) {
+			t.Errorf("%s: generated %v\nCPU reference %v", name, res.TokenIDs, ref.GeneratedIDs)
+		}
 	}
 }
 

@@ -234,7 +234,7 @@ func (k *Kernels) Linear(out, x Tensor, w Weight, bias *Weight, m int) (Step, er
 	case quant.Q4:
 		return k.MatMulQ4(out, x, w.Data, w.Scales, b, m, kdim, n, w.GroupSize)
 	case quant.Q8:
-		return k.MatVecQ8(out, x, w.Data, w.Scales, b, m, kdim, n, w.GroupSize)
+		return k.MatMulQ8(out, x, w.Data, w.Scales, b, m, kdim, n, w.GroupSize)
 	}
 	return Step{}, fmt.Errorf("%s: encoding %s has no GPU matmul yet", w.Name, w.Encoding)
 }
