@@ -2,13 +2,15 @@ package model
 
 // adapter is CogVLM's GLU: it maps the vision features [grid², D] into the language
 // model's space and puts the learned boi and eoi rows around them. It returns
-// [grid²+2, H], the rows of the image tokens in order.
-func adapter(cfg Config, w *AdapterWeights, features []float32) []float32 {
+// [grid²+2, H], the rows of the image tokens in order. obs (may be nil) sees every
+// Linear's input.
+func adapter(cfg Config, w *AdapterWeights, features []float32, obs LinearObserver) []float32 {
 	H, I, D := cfg.HiddenSize, cfg.IntermediateSize, cfg.Vision.HiddenSize
 	patches := len(features) / D
 
 	// linear_proj, then LayerNorm (nn.LayerNorm's default eps) and exact GELU
 	h := make([]float32, patches*H)
+	obs.see(nameAdapterProj, -1, features, patches, D)
 	MatMul(h, features, w.LinearProj, nil, patches, D, H)
 	LayerNorm(h, h, w.Norm1Weight, w.Norm1Bias, AdapterLayerNormEps, patches, H)
 	GELU(h)
@@ -16,12 +18,15 @@ func adapter(cfg Config, w *AdapterWeights, features []float32) []float32 {
 	// silu(gate_proj(h)) * dense_h_to_4h(h)
 	gate := make([]float32, patches*I)
 	up := make([]float32, patches*I)
+	obs.see(nameAdapterGate, -1, h, patches, H)
 	MatMul(gate, h, w.GateProj, nil, patches, H, I)
+	obs.see(nameAdapterUp, -1, h, patches, H)
 	MatMul(up, h, w.DenseHTo4H, nil, patches, H, I)
 	SiLUMul(gate, gate, up)
 
 	// dense_4h_to_h straight into the rows between boi and eoi
 	out := make([]float32, (patches+2)*H)
+	obs.see(nameAdapterDown, -1, gate, patches, I)
 	MatMul(out[H:(patches+1)*H], gate, w.Dense4HToH, nil, patches, I, H)
 	copy(out[:H], w.BOI)
 	copy(out[(patches+1)*H:], w.EOI)

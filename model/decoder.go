@@ -17,18 +17,19 @@ type decoderState struct {
 
 	key, value [][]float32 // per layer (capacity, H): rotated keys, values
 
-	x         []float32    // (maxRows, H) residual stream
-	xb        []float32    // (maxRows, H) normed input, then branch output
-	q         []float32    // (maxRows, H) rotated queries
-	att       []float32    // (maxRows, H) attention output
-	gate, up  []float32    // (maxRows, I) MLP hidden
-	scores    []float32    // attention scratch (AttentionScratchLen(capacity))
-	hidden    []float32    // (H) final-norm output of the last row
-	logits    []float32    // (V)
-	runs      []ExpertRun  // expert row ranges of the current call
-	decodePos []int        // (1) position of a decode step
-	decodeID  []int        // (1) token of a decode step
-	langRun   [1]ExpertRun // a decode step: one language row
+	x         []float32      // (maxRows, H) residual stream
+	xb        []float32      // (maxRows, H) normed input, then branch output
+	q         []float32      // (maxRows, H) rotated queries
+	att       []float32      // (maxRows, H) attention output
+	gate, up  []float32      // (maxRows, I) MLP hidden
+	scores    []float32      // attention scratch (AttentionScratchLen(capacity))
+	hidden    []float32      // (H) final-norm output of the last row
+	logits    []float32      // (V)
+	runs      []ExpertRun    // expert row ranges of the current call
+	decodePos []int          // (1) position of a decode step
+	decodeID  []int          // (1) token of a decode step
+	langRun   [1]ExpertRun   // a decode step: one language row
+	observe   LinearObserver // the model's ObserveLinear during the current call
 }
 
 // ExpertRun is a range of rows [Start, End) that goes through one expert. The GPU engine
@@ -123,6 +124,7 @@ func (m *Model) Prefill(in Inputs, imageRows []float32, maxNewTokens int) (logit
 		}
 	}
 	st.runs = ExpertRuns(st.runs, in.VisionExpertMask())
+	st.observe = m.ObserveLinear
 	st.forward(m.Weights, rows, in.PositionIDs, st.runs)
 	return st.logits, st.hidden, nil
 }
@@ -144,6 +146,7 @@ func (m *Model) Decode(id int) ([]float32, error) {
 	st.decodeID[0] = id
 	st.decodePos[0] = st.lastPos + 1
 	Embedding(st.x, m.Weights.EmbedTokens, st.decodeID, m.Config.HiddenSize)
+	st.observe = m.ObserveLinear
 	st.forward(m.Weights, 1, st.decodePos, st.langRun[:])
 	return st.logits, nil
 }
@@ -186,6 +189,7 @@ func (st *decoderState) forward(w *Weights, rows int, positions []int, runs []Ex
 
 	// final norm and lm_head, on the last row only: the earlier rows' logits are unused
 	RMSNorm(st.hidden, st.x[(rows-1)*H:rows*H], w.Norm, st.cfg.RMSNormEps, 1, H)
+	st.observe.see(nameLMHead, -1, st.hidden, 1, H)
 	MatMul(st.logits, st.hidden, w.LMHead, nil, 1, H, st.cfg.VocabSize)
 }
 
@@ -208,6 +212,7 @@ func (st *decoderState) layer(lw *DecoderLayer, l, rows int, positions []int, ru
 	for _, r := range runs {
 		e, n := lw.Expert(r.Vision), r.End-r.Start
 		in := xb[r.Start*H : r.End*H]
+		st.observe.see(expertName(r.Vision).qkv, l, in, n, H)
 		MatMul(q[r.Start*H:r.End*H], in, e.QueryKeyValue[:H*H], nil, n, H, H)
 		MatMul(k[r.Start*H:r.End*H], in, e.QueryKeyValue[H*H:2*H*H], nil, n, H, H)
 		MatMul(v[r.Start*H:r.End*H], in, e.QueryKeyValue[2*H*H:], nil, n, H, H)
@@ -223,6 +228,7 @@ func (st *decoderState) layer(lw *DecoderLayer, l, rows int, positions []int, ru
 	// output projection of each expert, residual
 	for _, r := range runs {
 		e, n := lw.Expert(r.Vision), r.End-r.Start
+		st.observe.see(expertName(r.Vision).dense, l, att[r.Start*H:r.End*H], n, H)
 		MatMul(xb[r.Start*H:r.End*H], att[r.Start*H:r.End*H], e.Dense, nil, n, H, H)
 	}
 	Add(x, xb)
@@ -235,9 +241,13 @@ func (st *decoderState) layer(lw *DecoderLayer, l, rows int, positions []int, ru
 		e, n := lw.Expert(r.Vision), r.End-r.Start
 		in := xb[r.Start*H : r.End*H]
 		gate, up := st.gate[r.Start*I:r.End*I], st.up[r.Start*I:r.End*I]
+		names := expertName(r.Vision)
+		st.observe.see(names.gate, l, in, n, H)
 		MatMul(gate, in, e.GateProj, nil, n, H, I)
+		st.observe.see(names.up, l, in, n, H)
 		MatMul(up, in, e.UpProj, nil, n, H, I)
 		SiLUMul(gate, gate, up)
+		st.observe.see(names.down, l, gate, n, I)
 		MatMul(in, gate, e.DownProj, nil, n, I, H)
 	}
 	Add(x, xb)

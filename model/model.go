@@ -7,6 +7,8 @@ package model
 type Model struct {
 	Config  Config
 	Weights *Weights
+	// ObserveLinear, when set, sees the input of every Linear layer run (LinearObserver).
+	ObserveLinear LinearObserver
 
 	dec *decoderState // nil until the first Prefill
 }

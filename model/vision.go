@@ -11,8 +11,8 @@ func (m *Model) EncodeImage(pixels []float32) ([]float32, error) {
 		return nil, fmt.Errorf("pixel values have %d elements, want %d (%d×%d×%d CHW)",
 			len(pixels), want, v.InChannels, v.ImageSize, v.ImageSize)
 	}
-	features := visionTower(m.Config.Vision, &m.Weights.Vision, pixels)
-	return adapter(m.Config, &m.Weights.Adapter, features), nil
+	features := visionTower(m.Config.Vision, &m.Weights.Vision, pixels, m.ObserveLinear)
+	return adapter(m.Config, &m.Weights.Adapter, features, m.ObserveLinear), nil
 }
 
 // Patches lays the image's patches out as rows, [grid², C·P·P], each in the conv
@@ -38,8 +38,9 @@ func Patches(cfg VisionConfig, pixels []float32) []float32 {
 }
 
 // visionTower is EVA2-CLIP: patch embedding, cls token and position embeddings, the
-// transformer layers, then the cls token is dropped. It returns [grid², D].
-func visionTower(cfg VisionConfig, w *VisionWeights, pixels []float32) []float32 {
+// transformer layers, then the cls token is dropped. It returns [grid², D]. obs (may be
+// nil) sees every Linear's input.
+func visionTower(cfg VisionConfig, w *VisionWeights, pixels []float32, obs LinearObserver) []float32 {
 	S, C, P := cfg.ImageSize, cfg.InChannels, cfg.PatchSize
 	D, F, heads := cfg.HiddenSize, cfg.IntermediateSize, cfg.NumHeads
 	grid := S / P
@@ -50,6 +51,7 @@ func visionTower(cfg VisionConfig, w *VisionWeights, pixels []float32) []float32
 	// patch embedding: the Conv2d with kernel = stride = P is a matmul over the patches
 	cols := Patches(cfg, pixels)
 	x := make([]float32, N*D) // (N, D) residual stream
+	obs.see(nameVisionPatch, -1, cols, patches, patchLen)
 	MatMul(x[D:], cols, w.PatchWeight, w.PatchBias, patches, patchLen, D)
 
 	// cls token first, then every row gets its position embedding
@@ -66,18 +68,22 @@ func visionTower(cfg VisionConfig, w *VisionWeights, pixels []float32) []float32
 		lw := &w.Layers[l]
 		// attention: the fused query_key_value output is [3][heads][head_dim], so its
 		// weight rows split into the q, k and v projections
+		obs.see(nameVisionQKV, l, x, N, D)
 		MatMul(q, x, lw.QueryKeyValueWeight[:D*D], lw.QueryKeyValueBias[:D], N, D, D)
 		MatMul(k, x, lw.QueryKeyValueWeight[D*D:2*D*D], lw.QueryKeyValueBias[D:2*D], N, D, D)
 		MatMul(v, x, lw.QueryKeyValueWeight[2*D*D:], lw.QueryKeyValueBias[2*D:], N, D, D)
 		Attention(att, q, k, v, scores, N, N, heads, D/heads, false)
+		obs.see(nameVisionDense, l, att, N, D)
 		MatMul(h, att, lw.DenseWeight, lw.DenseBias, N, D, D)
 		// residual with the norm on the branch output: x = x + LN_in(attn(x))
 		LayerNorm(h, h, lw.InputLayernormWeight, lw.InputLayernormBias, cfg.LayerNormEps, N, D)
 		Add(x, h)
 
 		// MLP: x = x + LN_post(fc2(gelu(fc1(x))))
+		obs.see(nameVisionFC1, l, x, N, D)
 		MatMul(mlp, x, lw.FC1Weight, lw.FC1Bias, N, D, F)
 		GELU(mlp)
+		obs.see(nameVisionFC2, l, mlp, N, F)
 		MatMul(h, mlp, lw.FC2Weight, lw.FC2Bias, N, F, D)
 		LayerNorm(h, h, lw.PostAttentionLayernormWeight, lw.PostAttentionLayernormBias, cfg.LayerNormEps, N, D)
 		Add(x, h)

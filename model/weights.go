@@ -131,7 +131,7 @@ type binding struct {
 }
 
 // bind walks w's fields by their tags and returns one binding per tensor; layer slices are
-// allocated to the length their count tag names.
+// allocated to the length their count tag names (those already that long are kept).
 func bind(cfg Config, w *Weights) ([]binding, error) {
 	dims := map[string]int{
 		"H": cfg.HiddenSize, "I": cfg.IntermediateSize, "V": cfg.VocabSize,
@@ -168,7 +168,9 @@ func bind(cfg Config, w *Weights) ([]binding, error) {
 				if !ok {
 					return fmt.Errorf("%s.%s: unknown count tag %q", t.Name(), f.Name, f.Tag.Get("count"))
 				}
-				fv.Set(reflect.MakeSlice(f.Type, n, n))
+				if fv.Len() != n { // a loaded model's layers are bound as they are
+					fv.Set(reflect.MakeSlice(f.Type, n, n))
+				}
 				for j := range n {
 					if err := walk(fv.Index(j), j); err != nil {
 						return err
@@ -278,6 +280,22 @@ func LoadWeights(cfg Config, src TensorSource) (*Weights, error) {
 		}
 	}
 	return w, nil
+}
+
+// Tensor returns the named tensor of the loaded weights: the model's own float32 slice,
+// so writing to it changes the model (calibration swaps quantized weights in this way).
+// It reports false for a name the model has no tensor of.
+func (m *Model) Tensor(name string) ([]float32, bool) {
+	bindings, err := bind(m.Config, m.Weights)
+	if err != nil {
+		return nil, false
+	}
+	for _, b := range bindings {
+		if b.Name == name {
+			return *b.dst, true
+		}
+	}
+	return nil, false
 }
 
 // maxListedNames caps each list of a mismatch error: a config for the wrong model size

@@ -54,3 +54,19 @@ func TestConvertGenerateAccuracy(t *testing.T) {
 	}
 	t.Logf("accuracy of the q8 package:\n%s", report)
 }
+
+// TestConvertCalibrate: --calibrate converts to q4 with GPTQ, and is refused where no
+// tensor is q4, with the reason.
+func TestConvertCalibrate(t *testing.T) {
+	const model = "../../testdata/golden/tiny-chat/model"
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	if code := run([]string{"convert", "--in", model, "--out", filepath.Join(dir, "q4"), "--calibrate"}, strings.NewReader(""), &out, &errb); code != exitOK {
+		t.Fatalf("convert --calibrate: exit %d: %s", code, errb.String())
+	}
+	errb.Reset()
+	code := run([]string{"convert", "--in", model, "--out", filepath.Join(dir, "q8"), "--quant", "q8", "--calibrate"}, strings.NewReader(""), &out, &errb)
+	if code == exitOK || !strings.Contains(errb.String(), "the policy gives no tensor q4") {
+		t.Errorf("convert --quant q8 --calibrate: exit %d, stderr %q", code, errb.String())
+	}
+}

@@ -61,8 +61,18 @@ type ConvertOptions struct {
 	// Progress, when set, is called with the checkpoint bytes converted so far and in
 	// total: once before the first tensor and after each one.
 	Progress func(done, total int64)
-	// Context cancels the conversion between tensors; nil means context.Background().
+	// Context cancels the conversion between tensors (and between calibration stages);
+	// nil means context.Background().
 	Context context.Context
+	// Calibrate quantizes the q4 tensors with GPTQ (quant.QuantizeQ4GPTQInto) on the
+	// activations of generated calibration prompts (calibrate.go) instead of rounding each
+	// weight to nearest: the levels and scales minimise each layer's output error rather
+	// than its weight error. The package format is the same. It needs the whole model in
+	// float32 in memory and runs the calibration prompts through it once per stage, before
+	// anything is written, so it is refused for models over MaxCalibrationParams; without
+	// it conversion streams tensor by tensor. A policy that gives no q4 tensor is an
+	// error. FORMAT.md has the measurements and the cost.
+	Calibrate bool
 }
 
 // Convert turns the Hugging Face CogVLM checkpoint in folder in into a package in folder
@@ -74,7 +84,8 @@ type ConvertOptions struct {
 // out.partial-XXXX next to out, writes manifest.json last, fsyncs, and renames the folder
 // into place. A failure, cancellation or crash never leaves a folder named out that looks
 // complete; a crash can leave the .partial-XXXX folder behind. A non-empty out is replaced
-// only with opts.Force.
+// only with opts.Force. With opts.Calibrate the q4 tensors are quantized with GPTQ in
+// memory, after the checks and before the first write (ConvertOptions.Calibrate).
 //
 // The CLI's `cogvlm convert --in HF_DIR --out PKG_DIR [--quant q4|q8|f16|f32]` is
 // Convert(in, out, ConvertOptions{Quant: quant, Progress: bar.Update, Context: ctx}).
@@ -98,6 +109,11 @@ func Convert(in, out string, opts ConvertOptions) (err error) {
 		return err
 	}
 	defer c.ckpt.Close()
+	if opts.Calibrate {
+		if err := c.calibrate(ctx); err != nil {
+			return err
+		}
+	}
 
 	partial, err := os.MkdirTemp(filepath.Dir(out), filepath.Base(out)+".partial-")
 	if err != nil {
@@ -220,9 +236,12 @@ type conversion struct {
 	ckpt        *safetensors.Checkpoint
 	tokenizer   *tokenizer.Tokenizer // loaded from tokenizer.model when there is no tokenizer.json
 	tokenizerIn string               // the tokenizer.json to copy, or ""
+	tok         *tokenizer.Tokenizer // the tokenizer, either way
+	cfg         model.Config
 	manifest    Manifest
 	inputBytes  []int64 // checkpoint bytes of each tensor, in manifest order
 	totalBytes  int64
+	gptq        map[string]q4Tensor // with Calibrate: the q4 tensors, already quantized
 }
 
 // prepare does every check that needs no writing and plans the package.
@@ -249,7 +268,7 @@ func prepare(in string, opts ConvertOptions) (_ *conversion, err error) {
 			ckpt.Close()
 		}
 	}()
-	c := &conversion{in: in, ckpt: ckpt}
+	c := &conversion{in: in, ckpt: ckpt, cfg: cfg}
 	c.manifest = Manifest{Format: FormatName, FormatVersion: FormatVersion, Config: rawConfig}
 	if err := checkTensors(in, specs, c.ckpt); err != nil {
 		return nil, err
@@ -353,6 +372,7 @@ func (c *conversion) findTokenizer(cfg model.Config) error {
 	if tok.VocabSize() > cfg.VocabSize {
 		return fmt.Errorf("%s: the tokenizer has %d pieces, more than vocab_size %d", c.in, tok.VocabSize(), cfg.VocabSize)
 	}
+	c.tok = tok
 	return nil
 }
 
@@ -470,7 +490,7 @@ func (c *conversion) writeShards(ctx context.Context, dir string, progress func(
 				return err
 			}
 		}
-		data, scales, err := enc.encode(c.ckpt, t)
+		data, scales, err := enc.encode(c.ckpt, t, c.gptq[t.Name])
 		if err != nil {
 			return fmt.Errorf("%s: tensor %q: %v", c.in, t.Name, err)
 		}
@@ -523,13 +543,16 @@ func grow[T any](s []T, n int) []T {
 	return s[:n]
 }
 
-// encode reads a tensor from the checkpoint and encodes it; the returned slices are
-// valid until the next call.
-func (e *encoder) encode(src model.TensorSource, t *TensorEntry) (data, scales []byte, err error) {
+// encode reads a tensor from the checkpoint and encodes it, or for a q4 tensor that
+// calibration quantized (pre.qweight not nil) packs pre; the returned slices are valid
+// until the next call.
+func (e *encoder) encode(src model.TensorSource, t *TensorEntry, pre q4Tensor) (data, scales []byte, err error) {
 	numel := int(t.Numel())
-	e.values = grow(e.values, numel)
-	if err := src.ReadFloat32(t.Name, e.values); err != nil {
-		return nil, nil, err
+	if pre.qweight == nil {
+		e.values = grow(e.values, numel)
+		if err := src.ReadFloat32(t.Name, e.values); err != nil {
+			return nil, nil, err
+		}
 	}
 	e.data = grow(e.data, int(t.Length))
 	e.scales = grow(e.scales, int(t.ScalesLength))
@@ -557,7 +580,10 @@ func (e *encoder) encode(src model.TensorSource, t *TensorEntry) (data, scales [
 		if t.Encoding == quant.Q8 {
 			quantize = quant.QuantizeQ8Into
 		}
-		if err := quantize(e.words, e.halves, e.values, n, k, g); err != nil {
+		if pre.qweight != nil {
+			copy(e.words, pre.qweight)
+			copy(e.halves, pre.scales)
+		} else if err := quantize(e.words, e.halves, e.values, n, k, g); err != nil {
 			return nil, nil, err
 		}
 		for i, w := range e.words {

@@ -17,13 +17,23 @@ import (
 	"github.com/cogvlm-web/cogvlm-web/model/tokenizer"
 )
 
-// minQ4Cosine is the lowest q4 prefill-logits cosine each golden case may have. The issue
-// asks for 0.98, which tiny-text meets (0.993). tiny-chat cannot with its vision tower and
-// adapter in 4 bits, as the policy requires: every 4-bit code, and Gaussian noise of the
-// same relative RMS, lands between 0.94 and 0.97 there (TestQ4DesignGolden); reaching 0.98
-// takes the tower and adapter in q8 (measured 0.988), which would add 2.2 GB to
-// CogVLM-17B. FORMAT.md records this. A layout or scale bug gives a cosine far below 0.9.
+// minQ4Cosine is the lowest q4 prefill-logits cosine each golden case may have with the
+// default conversion (round to nearest). The issue asks for 0.98, which tiny-text meets
+// (0.993). tiny-chat does not with its vision tower and adapter in 4 bits, as the policy
+// requires: every data-free 4-bit code, and Gaussian noise of the same relative RMS, lands
+// between 0.94 and 0.97 there (TestQ4DesignGolden); calibration (minCalibratedQ4Cosine)
+// or the tower and adapter in q8 (measured 0.988, +2.2 GB for CogVLM-17B) reach 0.98.
+// FORMAT.md records this. A layout or scale bug gives a cosine far below 0.9.
 var minQ4Cosine = map[string]float64{"tiny-chat": 0.94, "tiny-text": 0.98}
+
+// minCalibratedQ4Cosine is the lowest q4 prefill-logits cosine each golden case may have
+// when converted with Calibrate (GPTQ on generated calibration prompts, never the golden
+// ones): measured 0.988 and 0.992. The figure depends on the calibration set more than
+// the margin: other draws of the generated images give 0.967 to 0.988 on tiny-chat (mean
+// 0.980, TestGPTQDesignGolden), so a change to the calibration prompts that lands between
+// 0.965 and 0.98 is the chaotic tiny model, not a bug; below 0.953 (round to nearest) it
+// is one.
+var minCalibratedQ4Cosine = map[string]float64{"tiny-chat": 0.98, "tiny-text": 0.98}
 
 // TestPackageSize checks the q4 package's bytes against what its encodings should cost:
 // 4.5 bits per q4 weight, 8.5 per q8 weight (both with g = 32), 16 per f16 and 32 per
@@ -345,6 +355,8 @@ func TestConvertRefuses(t *testing.T) {
 			opts: ConvertOptions{Quant: quant.F32, MaxBindingBytes: 1 << 20},
 			want: `tensor "model.embed_tokens.weight" [32000 32] in f32 takes 4096000 bytes, over the 1048576-byte binding limit`},
 		{name: "unknown quant", opts: ConvertOptions{Quant: "q3"}, want: `unknown encoding "q3"`},
+		{name: "calibration without q4", opts: ConvertOptions{Quant: quant.Q8, Calibrate: true},
+			want: "calibration chooses q4 levels, and the policy gives no tensor q4"},
 		{name: "no tokenizer",
 			setup: func(t *testing.T, in, out string) string { os.Remove(filepath.Join(in, "tokenizer.model")); return out },
 			want:  "no tokenizer.json or tokenizer.model"},

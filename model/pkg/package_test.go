@@ -217,34 +217,43 @@ func TestOpenModel(t *testing.T) {
 }
 
 // TestAccuracy runs the accuracy comparison the CLI exposes on the golden checkpoint and
-// its q4 and q8 packages, with the golden prompts.
+// its q4 (plain and calibrated) and q8 packages, with the golden prompts.
 func TestAccuracy(t *testing.T) {
 	var cases []AccuracyCase
 	for _, name := range goldenCaseNames {
 		c := loadGoldenCase(t, name)
 		cases = append(cases, AccuracyCase{Name: name, Inputs: c.inputs, Pixels: c.tensors["pixel_values"], Steps: c.maxNew})
 	}
-	for _, enc := range []quant.Encoding{quant.Q4, quant.Q8} {
-		report, err := Accuracy(goldenModelDir, goldenPackage(t, enc), cases)
+	for _, variant := range []string{string(quant.Q4), calibratedQ4, string(quant.Q8)} {
+		var dir string
+		if variant == calibratedQ4 {
+			dir = goldenCalibratedPackage(t)
+		} else {
+			dir = goldenPackage(t, quant.Encoding(variant))
+		}
+		report, err := Accuracy(goldenModelDir, dir, cases)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%s: %.3f bits per weight overall (q4 tensors %.3f, q8 %.3f)", enc, report.Stats[""].BitsPerWeight(),
+		t.Logf("%s: %.3f bits per weight overall (q4 tensors %.3f, q8 %.3f)", variant, report.Stats[""].BitsPerWeight(),
 			report.Stats[quant.Q4].BitsPerWeight(), report.Stats[quant.Q8].BitsPerWeight())
 		for _, c := range report.Cases {
 			t.Logf("%s %s: prefill cosine %.5f, lowest step cosine %.5f, max abs logit diff %.3f, top-1 agreement %d/%d (teacher-forced)",
-				enc, c.Name, c.PrefillCosine, c.MinCosine, c.MaxAbsDiff, c.Top1Agree, c.Steps)
+				variant, c.Name, c.PrefillCosine, c.MinCosine, c.MaxAbsDiff, c.Top1Agree, c.Steps)
 			if c.Steps != 12 {
-				t.Errorf("%s %s: compared %d steps, want 12", enc, c.Name, c.Steps)
+				t.Errorf("%s %s: compared %d steps, want 12", variant, c.Name, c.Steps)
 			}
 			min := 0.999
-			if enc == quant.Q4 {
+			switch variant {
+			case string(quant.Q4):
 				min = minQ4Cosine[c.Name]
+			case calibratedQ4:
+				min = minCalibratedQ4Cosine[c.Name]
 			}
 			if !(c.PrefillCosine >= min) {
-				t.Errorf("%s %s: prefill cosine %.5f < %g", enc, c.Name, c.PrefillCosine, min)
+				t.Errorf("%s %s: prefill cosine %.5f < %g", variant, c.Name, c.PrefillCosine, min)
 			}
-			if enc == quant.Q8 && c.Top1Agree != c.Steps {
+			if variant == string(quant.Q8) && c.Top1Agree != c.Steps {
 				t.Errorf("q8 %s: top-1 agreement %d/%d, want all", c.Name, c.Top1Agree, c.Steps)
 			}
 		}
