@@ -3,7 +3,8 @@
 # headless Chromium) with our q4 kernels side by side, through its --extra hook.
 #
 # The harness serves the --extra module's folder, so this copies bench/peer-extra.mjs and
-# the q4 kernels it runs (shaders/matvec_q4_subgroups.wgsl, matvec_q4.wgsl, matmul_q4.wgsl)
+# the q4 kernels it runs (shaders/matvec_q4_subgroups.wgsl, matvec_q4.wgsl, matmul_q4.wgsl,
+# matmul_q4_rows.wgsl)
 # into a temporary folder (removed afterwards) and points run.mjs there: the WGSL that is
 # timed is the WGSL in shaders/, with no committed copy to drift. Options go to run.mjs unchanged
 # (--quick, --shapes 4096x4096, --ms 1,32, --out FILE, ...). PEER is the harness folder.
