@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# bench/device.sh pack|run|local: the engine on a real GPU, in one prepared device call.
+#
+#   pack   (here) fills .gpu-node/ (git-ignored): Node + Dawn + the Vulkan loader
+#          (/work/shared/gpu-node/pack-device.sh), the engine's js/wasm test binary and the
+#          test packages (.bin/testpkg, made by ./build.sh test). About 45 MB.
+#   run    (on the GPU machine: the device tool's `run` with carry [".gpu-node"] and the
+#          command `bash bench/device.sh run`) runs, each step under its own timeout, with
+#          the output in $OUT: every engine test on the GPU (engine-tests.txt), the kernel
+#          benchmark at CogVLM's sizes (kernelbench.txt: the copy roofline and the q4 matvec's
+#          share of it, target ≥ 0.70 at 4096×11008), and the model benchmark at real sizes
+#          (modelbench.txt).
+#   local  (here) the same run on SwiftShader through Dawn for Node, to check the script
+#          before spending device time on it (OUT defaults to test-output/device).
+#
+# bench/device/host.cjs makes Node look like the test page to the engine (replay.js, the
+# repository served under /repo/).
+set -uo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+shared=${GPU_NODE_SRC:-/work/shared/gpu-node}
+
+engine_run() { # engine_run SECONDS NAME ARGS...: the test binary under Dawn, output to $OUT/NAME.txt
+  local secs=$1 name=$2
+  shift 2
+  echo "== $name"
+  NODE_OPTIONS="--require $repo/bench/device/host.cjs" timeout "$secs" \
+    "$GPU_NODE/go_js_wasm_webgpu_exec" .gpu-node/engine.wasm "$@" > "$OUT/$name.txt" 2>&1
+  local rc=$?
+  grep -E '^(--- FAIL|FAIL|PASS|ok)|adapter|roofline|share of the copy' "$OUT/$name.txt" | head -40
+  echo "$name: exit $rc"
+}
+
+run_all() {
+  mkdir -p .bin && rm -rf .bin/testpkg && tar -C .bin -xJf .gpu-node/testpkg.tar.xz
+  engine_run 240 engine-tests -test.v -test.timeout 230s
+  engine_run 200 kernelbench -test.run '^TestKernelBench$' -test.v -test.timeout 190s -kernelbench
+  engine_run 120 modelbench -test.run '^TestModelBench$' -test.v -test.timeout 110s -modelbench
+}
+
+case "${1:-}" in
+pack)
+  [ -d .bin/testpkg ] || { echo "no .bin/testpkg: run ./build.sh test first" >&2; exit 1; }
+  grep -qx '/.gpu-node/' .git/info/exclude 2>/dev/null || echo '/.gpu-node/' >> .git/info/exclude
+  bash "$shared/pack-device.sh" .gpu-node || exit 1
+  GOOS=js GOARCH=wasm go test -c -o .gpu-node/engine.wasm ./wasm/engine || exit 1
+  tar -C .bin -cJf .gpu-node/testpkg.tar.xz testpkg
+  du -sh .gpu-node
+  ;;
+run)
+  : "${OUT:?run it through the device tool, which sets OUT}"
+  source .gpu-node/setup.sh
+  if [ -z "${VK_ICD_FILENAMES:-}" ]; then
+    ls /usr/local/nvidia/share/vulkan/icd.d /usr/share/vulkan/icd.d 2>&1
+    ldconfig -p | grep -i vulkan
+  fi
+  run_all
+  ;;
+local)
+  OUT=${OUT:-test-output/device}
+  mkdir -p "$OUT"
+  source .gpu-node/setup.sh
+  export VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json
+  export LD_LIBRARY_PATH="/usr/lib/chromium:$LD_LIBRARY_PATH"
+  run_all
+  ;;
+*)
+  echo "usage: bench/device.sh pack|run|local" >&2
+  exit 2
+  ;;
+esac
