@@ -40,12 +40,13 @@ func (s *StepState) tensor() Tensor { return Tensor{Buf: s.Buf, Size: 16} }
 type KVPrecision int
 
 const (
-	// KVF16 stores keys and values as f16, two to a u32 (pack2x16float, core WGSL, so
-	// every adapter has it): half the memory of f32 (CogVLM-17B's 2048 positions: 1.07 GB
-	// instead of 2.15 GB) and half the bytes decode attention reads. The default.
-	KVF16 KVPrecision = iota
-	// KVF32 stores them as f32, as the CPU reference does (the golden-logit tests).
-	KVF32
+	// KVF32 stores keys and values as f32, as the CPU reference does (the golden-logit
+	// tests). The zero value, so a KVCache literal of plain f32 tensors is one.
+	KVF32 KVPrecision = iota
+	// KVF16 stores them as f16, two to a u32 (pack2x16float, core WGSL, so every adapter
+	// has it): half the memory of f32 (CogVLM-17B's 2048 positions: 1.07 GB instead of
+	// 2.15 GB) and half the bytes decode attention reads. The app's choice.
+	KVF16
 )
 
 // bytesPerValue is the cache's size per key or value element.

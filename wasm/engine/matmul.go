@@ -97,14 +97,25 @@ const (
 	PrefillRows
 )
 
-// rowsKernelRows is matmul_q4_rows.wgsl's ROWS: the x rows one invocation covers, so the
-// weights are read once per 16 rows.
+// rowsKernelRows is matmul_q4_rows.wgsl's (and matmul_q8_rows.wgsl's) ROWS: the x rows
+// one invocation covers, so the weights are read once per 16 rows.
 const rowsKernelRows = 16
+
+// rowsKernelThreads is the rows kernels' workgroup size (THREADS), each invocation 4
+// output columns: 16, 64 and 256 measured the same on SwiftShader.
+const rowsKernelThreads = 64
+
+// rowsKernelGrid is the rows kernels' dispatch: row blocks along x, so the workgroups
+// that read the same weight columns run back to back.
+func rowsKernelGrid(m, n int) (x, y uint32) {
+	return uint32((m + rowsKernelRows - 1) / rowsKernelRows), uint32((n + 4*rowsKernelThreads - 1) / (4 * rowsKernelThreads))
+}
 
 // prefillQ4 picks the kernel for m > matVecMaxRows. The register-blocked kernel reads the
 // weights once per 16 rows: up to 16 rows that is once (a 64-row tile would be mostly
 // padding), and on a CPU adapter, where workgroup memory and barriers are slow, it is
-// faster at every M (2.2× the tiled kernel at M = 32 on SwiftShader; bench/README.md).
+// faster at every M (on SwiftShader 2.9–4× the tiled kernel at M = 32, 1.4–1.9× at
+// M = 128; bench/README.md).
 // It is also the only one for K not a multiple of 16. Elsewhere the tiled kernel, which
 // reads each weight once per 64 rows.
 func (k *Kernels) prefillQ4(m, kdim int) PrefillQ4 {
@@ -143,9 +154,9 @@ func (k *Kernels) MatMulQ4(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 	var s Step
 	switch {
 	case prefill == PrefillRows:
-		const threads = 64
-		s, err = k.step("matmul_q4 (rows)", PipelineKey{Shader: "matmul_q4_rows.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}, {"THREADS", threads}}},
-			p, uint32((m+rowsKernelRows-1)/rowsKernelRows), uint32((n+4*threads-1)/(4*threads)), 1, x, qweight, scales, bias, out)
+		gx, gy := rowsKernelGrid(m, n)
+		s, err = k.step("matmul_q4 (rows)", PipelineKey{Shader: "matmul_q4_rows.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}, {"THREADS", rowsKernelThreads}}},
+			p, gx, gy, 1, x, qweight, scales, bias, out)
 	case prefill == PrefillTiled:
 		s, err = k.step("matmul_q4", PipelineKey{Shader: "matmul_q4.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}}},
 			p, uint32((n+63)/64), uint32((m+63)/64), 1, x, qweight, scales, bias, out)

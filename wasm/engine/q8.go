@@ -23,9 +23,9 @@ func (k *Kernels) MatMulQ8(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 	}
 	tw := twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, deqQ8(qweight, scales, n, kdim, group))
 	if m > matVecMaxRows {
-		const threads = 64
-		s, err := k.step("matmul_q8 (rows)", PipelineKey{Shader: "matmul_q8_rows.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}, {"THREADS", threads}}},
-			params(m, n, kdim, hasBias), uint32((m+rowsKernelRows-1)/rowsKernelRows), uint32((n+4*threads-1)/(4*threads)), 1, x, qweight, scales, bias, out)
+		gx, gy := rowsKernelGrid(m, n)
+		s, err := k.step("matmul_q8 (rows)", PipelineKey{Shader: "matmul_q8_rows.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}, {"THREADS", rowsKernelThreads}}},
+			params(m, n, kdim, hasBias), gx, gy, 1, x, qweight, scales, bias, out)
 		return s.with(tw), err
 	}
 	if k.Dev.Has(gpu.FeatureSubgroups) && !k.NoSubgroups {
