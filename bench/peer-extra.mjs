@@ -22,7 +22,7 @@ export const name = 'cogvlm-web q4';
 // The engine's choices (wasm/engine/matmul.go): matvec for M ≤ matVecMaxRows, else tiled.
 const matVecMaxRows = 4;
 const tile = 64; // matmul_q4.wgsl's TILE_M and TILE_N
-const rowsKernelRows = 16, rowsKernelThreads = 64; // matmul_q4_rows.wgsl's ROWS and the engine's THREADS
+const rowsKernelRows = 16, rowsKernelThreads = 64;
 
 // matVecShape is the engine's rule for the matvec's override constants: threads per row
 // for rows of `chunks` 32-weight blocks (64 unless the rows are short), the rest of the
@@ -211,8 +211,9 @@ export async function matmulNBits({ K, N, M, B, scales, A, blockSize, bits, warm
   let file, grid, constants, buffers = [params, x, w.qweight, w.scales, noBias, out];
   if (M <= matVecMaxRows && hasSubgroups) {
     file = 'matvec_q4_subgroups.wgsl';
-    constants = { THREADS: subgroupThreads, GROUP_SIZE: 32 };
-    grid = [N, M, 1];
+    const rows = Math.min(4, Math.max(1, 128 / subgroupThreads)); // the engine's subgroupMatVecRows
+    constants = { ROWS: rows, LANES: subgroupThreads, GROUP_SIZE: 32 };
+    grid = [Math.ceil(N / rows), M, 1];
   } else if (M <= matVecMaxRows) {
     file = 'matvec_q4.wgsl';
     constants = { ...matVecShape(K / 32), GROUP_SIZE: 32 };

@@ -1,11 +1,12 @@
 enable subgroups;
 
 // matvec_q4.wgsl's decode product with subgroup reductions, for adapters with the
-// `subgroups` feature: one row per workgroup, THREADS invocations striding over its
-// 32-weight blocks; each subgroup sums its lanes with subgroupAdd and one elected lane
-// per subgroup adds the result into a workgroup slot (subgroups need not be contiguous
-// ranges of invocations, so slots are handed out by an atomic counter). K and GROUP_SIZE
-// are multiples of 32 (CogVLM's are); other shapes take matvec_q4.wgsl.
+// `subgroups` feature: ROWS rows per workgroup, LANES invocations per row striding over
+// its 32-weight blocks; each subgroup sums its lanes with subgroupAdd, row by row, and one
+// elected lane per subgroup writes the sums into the subgroup's workgroup slot (subgroups
+// need not be contiguous ranges of invocations, so slots are handed out by an atomic
+// counter). K and GROUP_SIZE are multiples of 32 (CogVLM's are); other shapes take
+// matvec_q4.wgsl.
 // CPU twin: quant.MatMulQ4.
 
 struct Params {
@@ -15,8 +16,13 @@ struct Params {
     has_bias: u32,
 }
 
-override THREADS: u32 = 64u;
+// ROWS output rows per workgroup, LANES invocations per row (the adapter's subgroup size):
+// several rows a workgroup keep a GPU's schedulers fed where one 32-lane workgroup per row
+// would cap its occupancy (NVIDIA runs at most 32 workgroups per SM).
+override ROWS: u32 = 2u;
+override LANES: u32 = 32u;
 override GROUP_SIZE: u32 = 32u;
+override THREADS: u32 = ROWS * LANES; // not meant to be set: the workgroup size
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
@@ -26,7 +32,8 @@ override GROUP_SIZE: u32 = 32u;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
 var<workgroup> slots: atomic<u32>;
-var<workgroup> partial: array<f32, THREADS>; // one per subgroup at most
+// per subgroup (in the order their elected lanes took a slot), one partial sum per row
+var<workgroup> partial: array<f32, THREADS * ROWS>;
 
 fn scale_at(i: u32) -> f32 {
     let pair = unpack2x16float(scales[i / 2u]);
@@ -42,7 +49,9 @@ fn dot8(word: u32, x0: vec4<f32>, x1: vec4<f32>) -> f32 {
 @compute @workgroup_size(THREADS)
 fn main(@builtin(workgroup_id) wg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let n = wg.x;
+    let row = lid / LANES;
+    let lane = lid % LANES;
+    let n = min(wg.x * ROWS + row, params.n - 1u); // rows past N redo row N − 1, unstored
     let m = wg.y;
     if (lid == 0u) {
         atomicStore(&slots, 0u);
@@ -53,27 +62,36 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
     let xbase = m * (params.k / 4u);
     let sbase = n * (params.k / GROUP_SIZE);
     var acc = 0.0;
-    for (var b = lid; b < blocks; b += THREADS) {
+    for (var b = lane; b < blocks; b += LANES) {
         let w = qweight[wbase + b];
         let xb = xbase + b * 8u;
         let s = dot8(w.x, x[xb], x[xb + 1u]) + dot8(w.y, x[xb + 2u], x[xb + 3u])
               + dot8(w.z, x[xb + 4u], x[xb + 5u]) + dot8(w.w, x[xb + 6u], x[xb + 7u]);
         acc += s * scale_at(sbase + (b * 32u) / GROUP_SIZE);
     }
-    let sum = subgroupAdd(acc);
+    // A subgroup may hold lanes of several rows (nothing promises that subgroups are the
+    // LANES-aligned ranges of invocations): it sums each row's lanes separately.
+    var slot = 0u;
     if (subgroupElect()) {
-        partial[atomicAdd(&slots, 1u)] = sum;
+        slot = atomicAdd(&slots, 1u);
+    }
+    slot = subgroupBroadcastFirst(slot);
+    for (var r = 0u; r < ROWS; r++) {
+        let sum = subgroupAdd(select(0.0, acc, row == r));
+        if (subgroupElect()) {
+            partial[slot * ROWS + r] = sum;
+        }
     }
     workgroupBarrier();
-    if (lid == 0u) {
+    if (lid < ROWS && wg.x * ROWS + lid < params.n) {
         var v = 0.0;
         let count = atomicLoad(&slots);
         for (var i = 0u; i < count; i++) {
-            v += partial[i];
+            v += partial[i * ROWS + lid];
         }
         if (params.has_bias != 0u) {
-            v += bias[n];
+            v += bias[wg.x * ROWS + lid];
         }
-        out[m * params.n + n] = v;
+        out[m * params.n + wg.x * ROWS + lid] = v;
     }
 }

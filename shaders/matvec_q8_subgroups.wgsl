@@ -1,9 +1,9 @@
 enable subgroups;
 
 // matvec_q8.wgsl's decode product (the lm_head of a q4 package) with subgroup reductions,
-// like matvec_q4_subgroups.wgsl: one row per workgroup of THREADS invocations (the
-// adapter's subgroup size), 16 int8 weights per vec4<u32> load, subgroupAdd, then one
-// elected lane per subgroup adds into a workgroup slot. K and GROUP_SIZE are multiples of
+// like matvec_q4_subgroups.wgsl: ROWS rows per workgroup of LANES invocations each (the
+// adapter's subgroup size), 16 int8 weights per vec4<u32> load, subgroupAdd row by row,
+// then one elected lane per subgroup writes the sums into its workgroup slot. K and GROUP_SIZE are multiples of
 // 16; other shapes take matvec_q8.wgsl. CPU twin: quant.MatMulQ8.
 
 struct Params {
@@ -13,8 +13,10 @@ struct Params {
     has_bias: u32,
 }
 
-override THREADS: u32 = 64u;
+override ROWS: u32 = 2u;
+override LANES: u32 = 32u;
 override GROUP_SIZE: u32 = 32u;
+override THREADS: u32 = ROWS * LANES; // not meant to be set: the workgroup size
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
@@ -24,7 +26,8 @@ override GROUP_SIZE: u32 = 32u;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
 var<workgroup> slots: atomic<u32>;
-var<workgroup> partial: array<f32, THREADS>;
+// per subgroup (in the order their elected lanes took a slot), one partial sum per row
+var<workgroup> partial: array<f32, THREADS * ROWS>;
 
 fn scale_at(i: u32) -> f32 {
     let pair = unpack2x16float(scales[i / 2u]);
@@ -39,7 +42,9 @@ fn int8x4(word: u32) -> vec4<f32> {
 @compute @workgroup_size(THREADS)
 fn main(@builtin(workgroup_id) wg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let n = wg.x;
+    let row = lid / LANES;
+    let lane = lid % LANES;
+    let n = min(wg.x * ROWS + row, params.n - 1u); // rows past N redo row N − 1, unstored
     let m = wg.y;
     if (lid == 0u) {
         atomicStore(&slots, 0u);
@@ -50,27 +55,35 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
     let xbase = m * (params.k / 4u);
     let sbase = n * (params.k / GROUP_SIZE);
     var acc = 0.0;
-    for (var b = lid; b < blocks; b += THREADS) {
+    for (var b = lane; b < blocks; b += LANES) {
         let w = qweight[wbase + b];
         let xb = xbase + b * 4u;
         let s = dot(x[xb], int8x4(w.x)) + dot(x[xb + 1u], int8x4(w.y))
               + dot(x[xb + 2u], int8x4(w.z)) + dot(x[xb + 3u], int8x4(w.w));
         acc += s * scale_at(sbase + (b * 16u) / GROUP_SIZE);
     }
-    let sum = subgroupAdd(acc);
+    // A subgroup may hold lanes of several rows: it sums each row's lanes separately.
+    var slot = 0u;
     if (subgroupElect()) {
-        partial[atomicAdd(&slots, 1u)] = sum;
+        slot = atomicAdd(&slots, 1u);
+    }
+    slot = subgroupBroadcastFirst(slot);
+    for (var r = 0u; r < ROWS; r++) {
+        let sum = subgroupAdd(select(0.0, acc, row == r));
+        if (subgroupElect()) {
+            partial[slot * ROWS + r] = sum;
+        }
     }
     workgroupBarrier();
-    if (lid == 0u) {
+    if (lid < ROWS && wg.x * ROWS + lid < params.n) {
         var v = 0.0;
         let count = atomicLoad(&slots);
         for (var i = 0u; i < count; i++) {
-            v += partial[i];
+            v += partial[i * ROWS + lid];
         }
         if (params.has_bias != 0u) {
-            v += bias[n];
+            v += bias[wg.x * ROWS + lid];
         }
-        out[m * params.n + n] = v;
+        out[m * params.n + wg.x * ROWS + lid] = v;
     }
 }

@@ -29,8 +29,10 @@ func (k *Kernels) MatMulQ8(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 		return s.with(tw), err
 	}
 	if k.Dev.Has(gpu.FeatureSubgroups) && !k.NoSubgroups {
-		s, err := k.step("matvec_q8 (subgroups)", PipelineKey{Shader: "matvec_q8_subgroups.wgsl", Consts: [4]Const{{"THREADS", float64(k.subgroupThreads())}, {"GROUP_SIZE", float64(group)}}},
-			params(m, n, kdim, hasBias), uint32(n), uint32(m), 1, x, qweight, scales, bias, out)
+		lanes := k.subgroupThreads()
+		rows := subgroupMatVecRows(lanes)
+		s, err := k.step("matvec_q8 (subgroups)", PipelineKey{Shader: "matvec_q8_subgroups.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"LANES", float64(lanes)}, {"GROUP_SIZE", float64(group)}}},
+			params(m, n, kdim, hasBias), uint32((n+rows-1)/rows), uint32(m), 1, x, qweight, scales, bias, out)
 		return s.with(tw), err
 	}
 	rows, tpr := matVecShape(kdim / 16)
