@@ -12,6 +12,9 @@ import (
 // attentionKeys is attention.wgsl's chunk size; head_dim may be up to 4× it.
 const attentionKeys = 64
 
+// attentionTile is attention_tiled.wgsl's TILE: query rows per workgroup.
+const attentionTile = 4
+
 // StepState is the 16-byte uniform of per-step values every plan reads (the Step struct
 // of the shaders): a decode step rewrites it with one writeBuffer and replays an
 // unchanged plan.
@@ -82,11 +85,19 @@ func (c KVCache) f16() float64 {
 }
 
 // Attention computes softmax(q·kᵀ/√headDim)·v per head over the first state.kv_rows rows
-// of the cache's k and v (see attention.wgsl for the layout and the causal rule). CPU
-// twin: model.Attention.
+// of the cache's k and v (see attention.wgsl for the layout and the causal rule): one
+// query row per workgroup for decode, tiles of attentionTile rows (attention_tiled.wgsl,
+// every key and value loaded once per tile) for prefill and the vision tower. CPU twin:
+// model.Attention.
 func (k *Kernels) Attention(out, q Tensor, kv KVCache, state *StepState, qRows, heads, headDim int, causal bool) (Step, error) {
 	if headDim > 4*attentionKeys || headDim%2 != 0 || qRows < 1 {
 		return Step{}, fmt.Errorf("attention: unsupported shape q_rows=%d head_dim=%d (even, at most %d)", qRows, headDim, 4*attentionKeys)
+	}
+	tw := twinAttention(out, q, kv, state, qRows, heads, headDim, causal)
+	if qRows > 1 && !k.NoAttentionTiles {
+		s, err := k.step("attention (tiles)", PipelineKey{Shader: "attention_tiled.wgsl", Consts: [4]Const{{"KEYS", attentionKeys}, {"F16_KV", kv.f16()}}},
+			attentionParams(qRows, heads, headDim, causal), uint32((qRows+attentionTile-1)/attentionTile), uint32(heads), 1, q, kv.K, kv.V, out, state.tensor())
+		return s.with(tw), err
 	}
 	dummy, err := k.noBias() // the partial-results binding, unused without a split
 	if err != nil {
@@ -94,7 +105,7 @@ func (k *Kernels) Attention(out, q Tensor, kv KVCache, state *StepState, qRows, 
 	}
 	s, err := k.step("attention", PipelineKey{Shader: "attention.wgsl", Consts: [4]Const{{"KEYS", attentionKeys}, {"F16_KV", kv.f16()}}},
 		attentionParams(qRows, heads, headDim, causal), uint32(qRows), uint32(heads), 1, q, kv.K, kv.V, out, state.tensor(), dummy)
-	return s.with(twinAttention(out, q, kv, state, qRows, heads, headDim, causal)), err
+	return s.with(tw), err
 }
 
 func attentionParams(qRows, heads, headDim int, causal bool) []byte {

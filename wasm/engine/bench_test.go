@@ -188,6 +188,11 @@ func matMulQ4Case(kind PrefillQ4, m, k, n int) benchCase {
 // cache of precision kv, causal as in the language model; each query sees
 // Σ (kvRows − qRows + i + 1) keys.
 func attentionCase(kernel string, qRows, kvRows int, kv KVPrecision) benchCase {
+	return attentionCaseRows(kernel, qRows, kvRows, kv, false)
+}
+
+// attentionCaseRows is attentionCase, on the one-row kernel if oneRow.
+func attentionCaseRows(kernel string, qRows, kvRows int, kv KVPrecision, oneRow bool) benchCase {
 	pairs := 0.0
 	for i := range qRows {
 		pairs += float64(kvRows - qRows + i + 1)
@@ -205,6 +210,8 @@ func attentionCase(kernel string, qRows, kvRows int, kv KVPrecision) benchCase {
 			if err := state.Set(b.k.Dev, kvRows, kvRows-qRows); err != nil {
 				return Step{}, err
 			}
+			defer func(old bool) { b.k.NoAttentionTiles = old }(b.k.NoAttentionTiles)
+			b.k.NoAttentionTiles = oneRow
 			cache := KVCache{K: b.kv("k", kvRows*width, 1, kv), V: b.kv("v", kvRows*width, 1, kv), Precision: kv}
 			return b.k.Attention(b.out("out", qRows*width), b.f32("q", qRows*width, 1), cache, state, qRows, benchHeads, benchHeadDim, true)
 		},
@@ -279,6 +286,7 @@ func benchCases(info gpu.AdapterInfo) []benchCase {
 		matMulQ4Case(PrefillTiled, 128, 4096, 11008),
 		matMulQ4Case(PrefillRows, 128, 4096, 11008),
 		attentionCase("attention prefill", prefill, prefill, KVF16),
+		attentionCaseRows("attention 1 row", prefill, prefill, KVF16, true), // the one-row kernel on a prefill
 		attentionCase("attention decode", 1, 2048, KVF32),
 		attentionCase("attention decode", 1, 2048, KVF16),
 		rmsNormCase(1),

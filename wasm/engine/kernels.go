@@ -44,6 +44,9 @@ type Kernels struct {
 	// PrefillQ4 forces MatMulQ4's kernel above matVecMaxRows rows (PrefillAuto: its
 	// rule), to test and time both on one adapter.
 	PrefillQ4 PrefillQ4
+	// NoAttentionTiles keeps several query rows on the one-row attention kernel (to test
+	// and time both).
+	NoAttentionTiles bool
 }
 
 // NewKernels prepares an empty cache on d.

@@ -228,8 +228,12 @@ func TestAttention(t *testing.T) {
 	k := kernels(t)
 	r := rand.New(rand.NewPCG(1, 6))
 	for _, kv := range []KVPrecision{KVF32, KVF16} {
-		testAttention(t, k, r, kv)
+		for _, oneRow := range []bool{false, true} {
+			k.NoAttentionTiles = oneRow
+			testAttention(t, k, r, kv)
+		}
 	}
+	k.NoAttentionTiles = false
 }
 
 func testAttention(t *testing.T, k *Kernels, r *rand.Rand, kv KVPrecision) {
