@@ -33,7 +33,7 @@ function matVecShape(chunks) {
   return { ROWS: 256 / threadsPerRow, THREADS_PER_ROW: threadsPerRow };
 }
 
-let device = null, noBias = null, cpuAdapter = false, hasTimestamps = false, hasSubgroups = false, subgroupThreads = 64;
+let device = null, noBias = null, cpuAdapter = false, hasTimestamps = false, hasSubgroups = false, subgroupLanes = 64;
 const pipelines = new Map(); // file and override constants (JSON) -> pipeline
 let weights = null; // { B, qweight, scales, rounded, notes } for the (K, N) in use
 const gpuErrors = []; // uncaptured errors: a dispatch that failed validation did not run
@@ -63,9 +63,9 @@ export async function setup({ adapter }) {
   hasSubgroups = adapter.features.has('subgroups');
   // As gpu.AdapterInfo.CPU: a fallback adapter or SwiftShader.
   cpuAdapter = !!adapter.info?.isFallbackAdapter || /swiftshader/i.test(adapter.info?.architecture ?? '');
-  // As the engine's subgroupThreads: one subgroup per row, 64 where the size is unknown.
+  // As the engine's subgroupMatVec: one subgroup per row, 64 lanes where the size is unknown.
   const sg = adapter.info?.subgroupMaxSize;
-  subgroupThreads = sg >= 4 && sg <= 64 && (sg & (sg - 1)) === 0 ? sg : 64;
+  subgroupLanes = sg >= 4 && sg <= 64 && (sg & (sg - 1)) === 0 ? sg : 64;
   device = await adapter.requestDevice({
     requiredFeatures: [...(hasTimestamps ? ['timestamp-query'] : []), ...(hasSubgroups ? ['subgroups'] : [])],
     requiredLimits: { maxBufferSize: adapter.limits.maxBufferSize, maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize },
@@ -211,8 +211,8 @@ export async function matmulNBits({ K, N, M, B, scales, A, blockSize, bits, warm
   let file, grid, constants, buffers = [params, x, w.qweight, w.scales, noBias, out];
   if (M <= matVecMaxRows && hasSubgroups) {
     file = 'matvec_q4_subgroups.wgsl';
-    const rows = Math.min(4, Math.max(1, 128 / subgroupThreads)); // the engine's subgroupMatVecRows
-    constants = { ROWS: rows, LANES: subgroupThreads, GROUP_SIZE: 32 };
+    const rows = Math.min(4, Math.max(1, 128 / subgroupLanes)); // as the engine's subgroupMatVec
+    constants = { ROWS: rows, LANES: subgroupLanes, GROUP_SIZE: 32 };
     grid = [Math.ceil(N / rows), M, 1];
   } else if (M <= matVecMaxRows) {
     file = 'matvec_q4.wgsl';

@@ -74,9 +74,6 @@ type KVCache struct {
 	Precision KVPrecision
 }
 
-// F32KV is k and v as f32 tensors.
-func F32KV(k, v Tensor) KVCache { return KVCache{K: k, V: v, Precision: KVF32} }
-
 func (c KVCache) f16() float64 {
 	if c.Precision == KVF16 {
 		return 1

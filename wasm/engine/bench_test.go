@@ -186,13 +186,8 @@ func matMulQ4Case(kind PrefillQ4, m, k, n int) benchCase {
 
 // attentionCase: qRows queries (the last of kvRows positions) against kvRows keys in a
 // cache of precision kv, causal as in the language model; each query sees
-// Σ (kvRows − qRows + i + 1) keys.
-func attentionCase(kernel string, qRows, kvRows int, kv KVPrecision) benchCase {
-	return attentionCaseRows(kernel, qRows, kvRows, kv, false)
-}
-
-// attentionCaseRows is attentionCase, on the one-row kernel if oneRow.
-func attentionCaseRows(kernel string, qRows, kvRows int, kv KVPrecision, oneRow bool) benchCase {
+// Σ (kvRows − qRows + i + 1) keys; on the one-row kernel if oneRow (Kernels.NoAttentionTiles).
+func attentionCase(kernel string, qRows, kvRows int, kv KVPrecision, oneRow bool) benchCase {
 	pairs := 0.0
 	for i := range qRows {
 		pairs += float64(kvRows - qRows + i + 1)
@@ -285,10 +280,10 @@ func benchCases(info gpu.AdapterInfo) []benchCase {
 		matMulQ4Case(PrefillRows, 128, 4096, 4096),
 		matMulQ4Case(PrefillTiled, 128, 4096, 11008),
 		matMulQ4Case(PrefillRows, 128, 4096, 11008),
-		attentionCase("attention prefill", prefill, prefill, KVF16),
-		attentionCaseRows("attention 1 row", prefill, prefill, KVF16, true), // the one-row kernel on a prefill
-		attentionCase("attention decode", 1, 2048, KVF32),
-		attentionCase("attention decode", 1, 2048, KVF16),
+		attentionCase("attention prefill", prefill, prefill, KVF16, false),
+		attentionCase("attention 1 row", prefill, prefill, KVF16, true), // the one-row kernel on a prefill
+		attentionCase("attention decode", 1, 2048, KVF32, false),
+		attentionCase("attention decode", 1, 2048, KVF16, false),
 		rmsNormCase(1),
 		rmsNormCase(1227 + 16),
 	}

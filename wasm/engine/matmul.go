@@ -39,24 +39,23 @@ func (k *Kernels) noBias() (Tensor, error) {
 	return Whole(k.zeros), nil
 }
 
-// subgroupThreads is the subgroup matvecs' lanes per row: the adapter's largest subgroup,
-// so a row is one subgroup and its sum one subgroupAdd (on SwiftShader, whose subgroups
-// have 4 lanes, this made decode 5× faster than 64 lanes per row); 64 where the browser
-// does not say.
-func (k *Kernels) subgroupThreads() int {
-	n := k.Dev.Info.SubgroupMaxSize
-	if n < 4 || n > 64 || n&(n-1) != 0 {
-		return 64
+// subgroupMatVec is the shape of the subgroup matvecs (matvec_q4_subgroups.wgsl,
+// matvec_q8_subgroups.wgsl) for n output rows: their override constants and workgroup
+// count. LANES per row is the adapter's largest subgroup, so a row is one subgroup and its
+// sum one subgroupAdd (on SwiftShader, whose subgroups have 4 lanes, this made decode 5×
+// faster than 64 lanes per row), 64 where the browser does not say. ROWS per workgroup
+// goes up to 4 and 128 invocations: on a GPU several rows a workgroup keep the schedulers
+// full (NVIDIA: 4 rows of 32 lanes, where one 32-lane row per workgroup would cap
+// occupancy at 32 workgroups per SM); each subgroup reduces once per row, which on
+// SwiftShader made 16 rows slower than 4.
+func (k *Kernels) subgroupMatVec(n, group int) (consts [4]Const, groups uint32) {
+	lanes := k.Dev.Info.SubgroupMaxSize
+	if lanes < 4 || lanes > 64 || lanes&(lanes-1) != 0 {
+		lanes = 64
 	}
-	return n
+	rows := min(4, max(1, 128/lanes))
+	return [4]Const{{"ROWS", float64(rows)}, {"LANES", float64(lanes)}, {"GROUP_SIZE", float64(group)}}, uint32((n + rows - 1) / rows)
 }
-
-// subgroupMatVecRows is the subgroup matvec's rows per workgroup for rows of `lanes`
-// invocations (the subgroup size): up to 128 invocations and 4 rows. On a GPU several
-// rows a workgroup keep the schedulers full (NVIDIA: 4 rows of 32 lanes, where one
-// 32-lane row per workgroup would cap occupancy at 32 workgroups per SM); each subgroup
-// reduces once per row, which on SwiftShader (4 lanes) made 16 rows slower than 4.
-func subgroupMatVecRows(lanes int) int { return min(4, max(1, 128/lanes)) }
 
 // biasOrNone returns the bias to bind and the kernels' has_bias flag: the no-bias
 // buffer and 0 for the zero Tensor.
@@ -168,10 +167,9 @@ func (k *Kernels) MatMulQ4(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 		s, err = k.step("matmul_q4", PipelineKey{Shader: "matmul_q4.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}}},
 			p, uint32((n+63)/64), uint32((m+63)/64), 1, x, qweight, scales, bias, out)
 	case kdim%32 == 0 && group%32 == 0 && k.Dev.Has(gpu.FeatureSubgroups) && !k.NoSubgroups:
-		lanes := k.subgroupThreads()
-		rows := subgroupMatVecRows(lanes)
-		s, err = k.step("matvec_q4 (subgroups)", PipelineKey{Shader: "matvec_q4_subgroups.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"LANES", float64(lanes)}, {"GROUP_SIZE", float64(group)}}},
-			p, uint32((n+rows-1)/rows), uint32(m), 1, x, qweight, scales, bias, out)
+		consts, groups := k.subgroupMatVec(n, group)
+		s, err = k.step("matvec_q4 (subgroups)", PipelineKey{Shader: "matvec_q4_subgroups.wgsl", Consts: consts},
+			p, groups, uint32(m), 1, x, qweight, scales, bias, out)
 	default:
 		rows, tpr := matVecShape(kdim / 32)
 		s, err = k.step("matvec_q4", PipelineKey{Shader: "matvec_q4.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"THREADS_PER_ROW", float64(tpr)}, {"GROUP_SIZE", float64(group)}}},

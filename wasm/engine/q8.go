@@ -29,10 +29,9 @@ func (k *Kernels) MatMulQ8(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 		return s.with(tw), err
 	}
 	if k.Dev.Has(gpu.FeatureSubgroups) && !k.NoSubgroups {
-		lanes := k.subgroupThreads()
-		rows := subgroupMatVecRows(lanes)
-		s, err := k.step("matvec_q8 (subgroups)", PipelineKey{Shader: "matvec_q8_subgroups.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"LANES", float64(lanes)}, {"GROUP_SIZE", float64(group)}}},
-			params(m, n, kdim, hasBias), uint32((n+rows-1)/rows), uint32(m), 1, x, qweight, scales, bias, out)
+		consts, groups := k.subgroupMatVec(n, group)
+		s, err := k.step("matvec_q8 (subgroups)", PipelineKey{Shader: "matvec_q8_subgroups.wgsl", Consts: consts},
+			params(m, n, kdim, hasBias), groups, uint32(m), 1, x, qweight, scales, bias, out)
 		return s.with(tw), err
 	}
 	rows, tpr := matVecShape(kdim / 16)

@@ -117,7 +117,7 @@ func (v *Vision) record(p *Package) (*Plan, error) {
 		// attention; the norm on the branch output, inside the residual
 		add(k.Linear(v.qkv, v.x, w(pre+"attention.query_key_value.weight", l), bias(pre+"attention.query_key_value.bias", l), N))
 		add(k.SplitQKV(v.q, v.kk, v.v, v.qkv, N, D))
-		add(k.Attention(v.att, v.q, F32KV(v.kk, v.v), v.state, N, heads, D/heads, false))
+		add(k.Attention(v.att, v.q, KVCache{K: v.kk, V: v.v}, v.state, N, heads, D/heads, false))
 		add(k.Linear(v.h, v.att, w(pre+"attention.dense.weight", l), bias(pre+"attention.dense.bias", l), N))
 		add(k.LayerNorm(v.hn, v.h, w(pre+"input_layernorm.weight", l).Data, w(pre+"input_layernorm.bias", l).Data, N, D, eps))
 		add(k.Add(v.x2, v.x, v.hn, N*D))
