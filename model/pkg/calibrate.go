@@ -294,6 +294,10 @@ func gptqQuantize(ctx context.Context, m *model.Model, tensors []TensorEntry, ca
 	}
 	out := map[string]q4Tensor{}
 	defer func() { m.ObserveLinear = nil }()
+	// The images' rows (per case) for the stages that do not touch the vision tower or
+	// adapter: those weights are final by then, so each image is encoded once, not once
+	// per decoder stage.
+	var imageRows [][]float32
 	for _, stage := range stages {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -307,11 +311,17 @@ func gptqQuantize(ctx context.Context, m *model.Model, tensors []TensorEntry, ca
 				h.Add(x, rows)
 			}
 		}
-		imageOnly := true // the vision tower and adapter: the decoder need not run
+		imageOnly, touchesImage := true, false // the vision tower and adapter: the decoder need not run
 		for _, t := range stage {
-			imageOnly = imageOnly && strings.HasPrefix(t.Name, "model.vision.")
+			image := strings.HasPrefix(t.Name, "model.vision.")
+			imageOnly, touchesImage = imageOnly && image, touchesImage || image
 		}
-		if err := runCalibration(m, cases, imageOnly); err != nil {
+		if touchesImage {
+			imageRows = nil // this stage observes the encoding and then changes it
+		} else if imageRows == nil {
+			imageRows = make([][]float32, len(cases))
+		}
+		if err := runCalibration(m, cases, imageOnly, imageRows); err != nil {
 			return nil, err
 		}
 		for _, t := range stage {
@@ -338,14 +348,21 @@ func gptqQuantize(ctx context.Context, m *model.Model, tensors []TensorEntry, ca
 }
 
 // runCalibration runs every case's prompt (and image) through m, prefill only; with
-// imageOnly, only the images.
-func runCalibration(m *model.Model, cases []calibrationCase, imageOnly bool) error {
+// imageOnly, only the images. A non-nil memo (one slot per case) keeps each image's rows
+// from its first encoding and reuses them.
+func runCalibration(m *model.Model, cases []calibrationCase, imageOnly bool, memo [][]float32) error {
 	for i, c := range cases {
 		var rows []float32
-		if c.pixels != nil {
+		if memo != nil {
+			rows = memo[i]
+		}
+		if c.pixels != nil && rows == nil {
 			var err error
 			if rows, err = m.EncodeImage(c.pixels); err != nil {
 				return fmt.Errorf("calibration image %d: %v", i, err)
+			}
+			if memo != nil {
+				memo[i] = rows
 			}
 		}
 		if imageOnly {
