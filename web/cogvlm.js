@@ -180,6 +180,14 @@ export class CogVLM {
    * character can span tokens), as the engine's onToken does; `signal` stops
    * it (the promise then rejects with code aborted; the streamed text is what there is).
    */
+  /**
+   * memory reports the engine's WebAssembly heap: {wasmMemoryBytes}, its size now, which is
+   * also its peak (a WebAssembly.Memory never shrinks). Weight bytes never enter it.
+   */
+  memory() {
+    return this.#client.request('memory', {});
+  }
+
   async generate({ image = null, query, history = [], template, maxNewTokens, temperature, topP, topK, seed, repetitionPenalty, onToken, signal } = {}) {
     if (typeof query !== 'string' || query.trim() === '') throw new CogVLMError('bad-input', 'generate: query must be a non-empty string');
     checkHistory(history);

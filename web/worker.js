@@ -15,6 +15,7 @@ import { FolderPackage, RemotePackage, loadPackage } from './loader.js';
 const networkFetch = globalThis.fetch.bind(globalThis);
 
 let engineStarting = null;
+let wasmMemory = null; // the Go program's WebAssembly.Memory: it only grows, so its size is the peak
 let engineStopped = false;
 let loaded = false;
 
@@ -33,6 +34,7 @@ function engine() {
       engineStarting = null; // a later request tries again
       throw new CogVLMError('network', `cannot start the engine from ${url}: ${err.message}`);
     }
+    wasmMemory = instance.exports.mem ?? null;
     // The Go program only returns by crashing (it waits for calls forever): from then on
     // every call fails, and the page must reload.
     go.run(instance).then(() => {
@@ -92,6 +94,11 @@ const handlers = {
     } finally {
       signal.removeEventListener('abort', stop);
     }
+  },
+
+  /** memory() → {wasmMemoryBytes}: the engine's WebAssembly heap (its peak: it never shrinks). */
+  memory() {
+    return { wasmMemoryBytes: wasmMemory?.buffer.byteLength ?? 0 };
   },
 
   /** abort({id}) stops the running request id (a load or a generate). */

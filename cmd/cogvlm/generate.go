@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
 	"github.com/cogvlm-web/cogvlm-web/model/imageproc"
@@ -121,10 +122,12 @@ func generate(e env, o generateOpts) error {
 		return err
 	}
 
+	loadStart := time.Now()
 	m, err := loadModel(o.model, cfg)
 	if err != nil {
 		return err
 	}
+	loadTime := time.Since(loadStart)
 	o.sampling.KeepStepLogits = o.dump != ""
 	stream := tok.NewStreamDecoder()
 	var writeErr error
@@ -149,7 +152,7 @@ func generate(e env, o generateOpts) error {
 		_, err := fmt.Fprintln(e.stdout, stream.Flush())
 		return err
 	}
-	return writeJSONResult(e, res, tok.Decode(res.GeneratedIDs))
+	return writeJSONResult(e, res, tok.Decode(res.GeneratedIDs), loadTime)
 }
 
 // loadConfig reads the config of a package (from its manifest) or of a Hugging Face
@@ -310,9 +313,23 @@ type jsonResult struct {
 	PositionIDs   []int  `json:"position_ids"`
 	GeneratedIDs  []int  `json:"generated_ids"`
 	GeneratedText string `json:"generated_text"`
+	// Stats extends the contract's line: where the time went (bench/fullsize compares
+	// these with the page's stats).
+	Stats jsonStats `json:"stats"`
 }
 
-func writeJSONResult(e env, res *model.Result, text string) error {
+type jsonStats struct {
+	LoadMs        float64 `json:"load_ms"`
+	VisionMs      float64 `json:"vision_ms"`
+	PrefillMs     float64 `json:"prefill_ms"`
+	PrefillTokens int     `json:"prefill_tokens"`
+	DecodeMs      float64 `json:"decode_ms"`
+	DecodeTokens  int     `json:"decode_tokens"`
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func writeJSONResult(e env, res *model.Result, text string, load time.Duration) error {
 	nonNil := func(v []int) []int { // [] rather than null
 		if v == nil {
 			return []int{}
@@ -327,6 +344,11 @@ func writeJSONResult(e env, res *model.Result, text string) error {
 		PositionIDs:   nonNil(res.Inputs.PositionIDs),
 		GeneratedIDs:  nonNil(res.GeneratedIDs),
 		GeneratedText: text,
+		Stats: jsonStats{
+			LoadMs: ms(load), VisionMs: ms(res.Stats.Vision),
+			PrefillMs: ms(res.Stats.Prefill), PrefillTokens: res.Stats.PrefillTokens,
+			DecodeMs: ms(res.Stats.Decode), DecodeTokens: res.Stats.DecodeTokens,
+		},
 	})
 }
 
