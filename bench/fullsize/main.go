@@ -392,9 +392,9 @@ func readManifestShards(dir string) (int, error) {
 
 // measured is a finished child process: its wall time and peak resident memory.
 type measured struct {
-	seconds float64
-	peakRSS int64
-	stdout  string
+	seconds        float64
+	peakRSS        int64
+	stdout, stderr string
 }
 
 func measure(name string, args ...string) (measured, error) {
@@ -403,7 +403,7 @@ func measure(name string, args ...string) (measured, error) {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	err := cmd.Run()
-	m := measured{seconds: time.Since(start).Seconds(), stdout: stdout.String()}
+	m := measured{seconds: time.Since(start).Seconds(), stdout: stdout.String(), stderr: stderr.String()}
 	if cmd.ProcessState != nil {
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			m.peakRSS = ru.Maxrss * 1024 // kilobytes on Linux
@@ -425,9 +425,9 @@ type question struct {
 }
 
 type cliResult struct {
-	InputIDs     []int `json:"input_ids"`
-	GeneratedIDs []int `json:"generated_ids"`
-	Stats        struct {
+	InputIDs     []int    `json:"input_ids"`
+	GeneratedIDs []int    `json:"generated_ids"`
+	Stats        struct { // generate --json's "stats: {…}" line on stderr
 		LoadMs        float64 `json:"load_ms"`
 		VisionMs      float64 `json:"vision_ms"`
 		PrefillMs     float64 `json:"prefill_ms"`
@@ -455,6 +455,13 @@ func cliAnswer(cli, pkgDir string, q question, r *Report) (*cliResult, error) {
 	var res cliResult
 	if err := json.Unmarshal([]byte(out[strings.LastIndexByte(out, '\n')+1:]), &res); err != nil {
 		return nil, fmt.Errorf("generate --json: %v", err)
+	}
+	for _, line := range strings.Split(m.stderr, "\n") {
+		if s, ok := strings.CutPrefix(line, "stats: "); ok {
+			if err := json.Unmarshal([]byte(s), &res.Stats); err != nil {
+				return nil, fmt.Errorf("generate --json: stats: %v", err)
+			}
+		}
 	}
 	if r != nil {
 		r.CLIPeakRSS = m.peakRSS

@@ -313,11 +313,11 @@ type jsonResult struct {
 	PositionIDs   []int  `json:"position_ids"`
 	GeneratedIDs  []int  `json:"generated_ids"`
 	GeneratedText string `json:"generated_text"`
-	// Stats extends the contract's line: where the time went (bench/fullsize compares
-	// these with the page's stats).
-	Stats jsonStats `json:"stats"`
 }
 
+// jsonStats is where the time went, one JSON line on stderr after "stats: " with --json
+// (bench/fullsize compares it with the page's stats); stdout stays the same bytes for the
+// same inputs.
 type jsonStats struct {
 	LoadMs        float64 `json:"load_ms"`
 	VisionMs      float64 `json:"vision_ms"`
@@ -336,6 +336,12 @@ func writeJSONResult(e env, res *model.Result, text string, load time.Duration) 
 		}
 		return v
 	}
+	stats, _ := json.Marshal(jsonStats{
+		LoadMs: ms(load), VisionMs: ms(res.Stats.Vision),
+		PrefillMs: ms(res.Stats.Prefill), PrefillTokens: res.Stats.PrefillTokens,
+		DecodeMs: ms(res.Stats.Decode), DecodeTokens: res.Stats.DecodeTokens,
+	})
+	fmt.Fprintf(e.stderr, "stats: %s\n", stats)
 	enc := json.NewEncoder(e.stdout) // one line, newline included
 	enc.SetEscapeHTML(false)         // "<" stays "<" in generated_text
 	return enc.Encode(jsonResult{
@@ -344,11 +350,6 @@ func writeJSONResult(e env, res *model.Result, text string, load time.Duration) 
 		PositionIDs:   nonNil(res.Inputs.PositionIDs),
 		GeneratedIDs:  nonNil(res.GeneratedIDs),
 		GeneratedText: text,
-		Stats: jsonStats{
-			LoadMs: ms(load), VisionMs: ms(res.Stats.Vision),
-			PrefillMs: ms(res.Stats.Prefill), PrefillTokens: res.Stats.PrefillTokens,
-			DecodeMs: ms(res.Stats.Decode), DecodeTokens: res.Stats.DecodeTokens,
-		},
 	})
 }
 
