@@ -260,6 +260,7 @@ export class RemotePackage {
     this.source = 'network';
     const committed = this.store && (await this.store.committed());
     this.update = committed?.sha256 !== fresh.sha256;
+    this.previous = Boolean(committed?.bytes); // an older version stays stored until this one is complete
     this.fresh = fresh;
     if (this.update && this.storing) await this.#writeOrStopStoring(() => this.store.stage(fresh.bytes, fresh.sha256), note);
     return fresh;
@@ -360,8 +361,8 @@ export class RemotePackage {
   }
 
   #notKept() {
-    return this.update && this.store && this.source === 'network'
-      ? 'This version loads now but is not stored; the stored copy, if any, stays the previous version.'
+    return this.update && this.previous
+      ? 'This version loads now but is not stored; the stored copy stays the previous version.'
       : 'The model loads now but is not kept for offline use.';
   }
 

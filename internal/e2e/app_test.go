@@ -43,11 +43,8 @@ var (
 // and its workers made must have stayed on the server's origin.
 func TestApp(t *testing.T) {
 	f := getFixture(t)
-	srv := f.startServer(t)
+	srv, rec, tb := f.session(t, f.models)
 	origin := strings.TrimSuffix(srv.URL, "/")
-	bctx := startBrowser(t)
-	rec := recordNetwork(t, bctx)
-	tb := openTab(t, bctx)
 	manifest := readManifest(t, f.demo)
 	shardPath := func(i int) string { return "/models/demo/" + manifest.Shards[i].File }
 	if len(manifest.Shards) < 5 {

@@ -235,6 +235,15 @@ func (f *fixture) startServer(t *testing.T) *server {
 	return f.startServerOf(t, f.models)
 }
 
+// session starts the server on models, a browser whose every request rec records, and
+// the browser's first tab.
+func (f *fixture) session(t *testing.T, models string) (srv *server, rec *recorder, tb *tab) {
+	t.Helper()
+	srv = f.startServerOf(t, models)
+	bctx := startBrowser(t)
+	return srv, recordNetwork(t, bctx), openTab(t, bctx)
+}
+
 // startServerOf is startServer serving the packages of another models folder.
 func (f *fixture) startServerOf(t *testing.T, models string) *server {
 	t.Helper()

@@ -34,10 +34,7 @@ func TestStoredCopyUpdates(t *testing.T) {
 	if len(m2.Shards) < 5 || m2.Shards[3].File != m1.Shards[3].File || m2.Shards[3].SHA256 == m1.Shards[3].SHA256 {
 		t.Fatalf("version 2 should have at least 5 shards, shard 3 named as version 1's with other bytes")
 	}
-	srv := f.startServerOf(t, models)
-	bctx := startBrowser(t)
-	rec := recordNetwork(t, bctx)
-	tb := openTab(t, bctx)
+	srv, rec, tb := f.session(t, models)
 	tb.do(chromedp.Navigate(srv.URL + "e2e/unit.html"))
 	const manifestPath = "/models/demo/manifest.json"
 	q := question{Query: "What is in this picture?", Template: "chat", MaxNewTokens: 3}
@@ -117,11 +114,8 @@ func TestStoredCopyUpdates(t *testing.T) {
 // name one file twice) is refused, naming the entry, before anything else is requested.
 func TestHostileManifests(t *testing.T) {
 	f := getFixture(t)
-	srv := f.startServer(t)
+	srv, rec, tb := f.session(t, f.models)
 	origin := strings.TrimSuffix(srv.URL, "/")
-	bctx := startBrowser(t)
-	rec := recordNetwork(t, bctx)
-	tb := openTab(t, bctx)
 	tb.do(chromedp.Navigate(srv.URL + "e2e/unit.html"))
 	const manifestPath = "/models/evil/manifest.json"
 	for _, tc := range []struct {

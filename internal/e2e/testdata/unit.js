@@ -6,7 +6,7 @@ import { CogVLMError, asCogVLMError, fromWire, toWire } from '../errors.js';
 import { bytes, duration, milliseconds, tokens, tokensPerSecond } from '../format.js';
 import { imageBytes, maxImageSide, sniffFormat } from '../image.js';
 import { FolderPackage, RemotePackage, ShardPipeline, checkLimits, fileNameProblem, maxTokenizerBytes, parseManifest, readCapped } from '../loader.js';
-import { packageName, quotaError, sha256Hex, verify } from '../store.js';
+import { PackageStore, deleteStoredPackage, packageName, quotaError, sha256Hex, verify } from '../store.js';
 
 const cases = [];
 const test = (name, fn) => cases.push({ name, fn });
@@ -93,6 +93,26 @@ for (const [url, want] of [
 ]) {
   test(`packageName(${url})`, () => eq(packageName(url), want));
 }
+test('PackageStore records the SHA-256 of the committed manifest and notices a changed one', async () => {
+  const url = new URL('/models/unit-store/manifest.json', location.href).href;
+  await deleteStoredPackage(url);
+  try {
+    const store = await PackageStore.open(`${url}#sha256=${abcSHA}`);
+    eq(store.manifestURL, url, 'stored under the URL without its fragment');
+    const m = { tokenizer: { file: 'tokenizer.json', size: 3, sha256: abcSHA }, shards: [] };
+    await store.write(m.tokenizer, abc);
+    await store.commit(new Uint8Array(abc), abcSHA, m);
+    const got = await store.committed();
+    eq([new TextDecoder().decode(got.bytes), got.sha256], ['abc', abcSHA], 'committed');
+    eq([...(await store.keys())].sort(), [url, `${new URL('tokenizer.json', url).href}?sha256=${abcSHA}`], 'keys after the commit');
+    const res = await store.cache.match(url);
+    await store.cache.put(url, new Response('abd', { headers: res.headers }));
+    const changed = await store.committed();
+    if (!changed.problem?.includes(`${abcSHA} was recorded`)) throw new Error(`a changed manifest reads as ${JSON.stringify(changed)}`);
+  } finally {
+    await deleteStoredPackage(url);
+  }
+});
 test('quotaError names the bytes needed, the quota and the use', async () => {
   const real = StorageManager.prototype.estimate;
   StorageManager.prototype.estimate = async () => ({ quota: 5e9, usage: 4.9e9 });
