@@ -5,7 +5,7 @@
 
 import { CogVLMError, asCogVLMError } from './errors.js';
 import { bytes, duration, rate } from './format.js';
-import { PackageStore, estimate, packageName, quotaError, verify } from './store.js';
+import { PackageStore, estimate, packageName, quotaError, sha256Hex, storeURL, verify } from './store.js';
 
 /** How many files are downloaded at once, and so at most held in memory ahead of the GPU. */
 export const downloadConcurrency = 4;
@@ -13,9 +13,37 @@ export const downloadConcurrency = 4;
 const manifestFormat = 'cogvlm-web-package';
 const manifestVersion = 1;
 
+/** The largest manifest.json read (CogVLM-17B's is about 0.5 MB): a bigger answer is not ours. */
+export const maxManifestBytes = 16 << 20;
+/** The largest tokenizer.json (model/pkg MaxTokenizerBytes; CogVLM's is 1.8 MB). */
+export const maxTokenizerBytes = 64 << 20;
+/** The longest file name (model/pkg MaxFileNameLength). */
+const maxFileNameLength = 128;
+
+/**
+ * fileNameProblem is the one rule for the names of a package's files, the same as Go's
+ * pkg.CheckFileName (model/pkg/testdata/file_names.json is the table both are tested on):
+ * null for 1 to 128 characters from [A-Za-z0-9._-], not starting with a dot and not
+ * manifest.json in any case; else why not. Such a name resolves, as a URL relative to the
+ * manifest, to a file in the package folder: no separators (/ or \), scheme or drive (:),
+ * escapes (%), query or fragment (? #), and never "." or "..".
+ */
+export function fileNameProblem(name) {
+  if (typeof name !== 'string') return `is ${name === null ? 'null' : typeof name}, not a string`;
+  if (name === '') return 'is empty';
+  const length = new TextEncoder().encode(name).length;
+  if (length > maxFileNameLength) return `is ${length} bytes long, more than ${maxFileNameLength}`;
+  const bad = [...name].find((c) => !/^[A-Za-z0-9._-]$/.test(c));
+  if (bad !== undefined) return `has the character ${JSON.stringify(bad)} (allowed: letters, digits, '.', '_', '-')`;
+  if (name.startsWith('.')) return 'starts with a dot';
+  if (name.toLowerCase() === 'manifest.json') return 'is the name of the manifest itself';
+  return null;
+}
+
 /**
  * parseManifest checks the parts of manifest.json that the worker relies on (the engine
- * checks the tensors and config itself), naming the first field at fault.
+ * checks the tensors and config itself), naming the first field at fault. It is the one
+ * place where file names are checked, before anything is downloaded or read for them.
  */
 export function parseManifest(text, where) {
   let m;
@@ -29,16 +57,20 @@ export function parseManifest(text, where) {
   if (m.format_version !== manifestVersion) {
     throw bad(`format_version is ${m.format_version}, this app reads version ${manifestVersion}`);
   }
+  const names = new Map(); // lower-case name → which entry has it (on macOS and Windows, one file)
   const checkEntry = (e, name) => {
-    if (typeof e?.file !== 'string' || e.file === '' || e.file.includes('/') || e.file.startsWith('.')) {
-      throw bad(`${name}.file is ${JSON.stringify(e?.file)}, want a file name in the package folder`);
-    }
+    const problem = fileNameProblem(e?.file);
+    if (problem) throw bad(`${name}.file ${JSON.stringify(e?.file)} is not a plain file name inside the package: it ${problem}`);
+    const key = e.file.toLowerCase();
+    if (names.has(key)) throw bad(`${name}.file ${JSON.stringify(e.file)} is also ${names.get(key)} (names must differ, ignoring case)`);
+    names.set(key, name);
     if (!Number.isSafeInteger(e.size) || e.size < 0) throw bad(`${name}.size is ${e.size}, want a byte count`);
     if (typeof e.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(e.sha256)) {
       throw bad(`${name}.sha256 is ${JSON.stringify(e.sha256)}, want 64 lowercase hex digits`);
     }
   };
   checkEntry(m.tokenizer, 'tokenizer');
+  if (m.tokenizer.size > maxTokenizerBytes) throw bad(`tokenizer.size is ${m.tokenizer.size}, more than the ${maxTokenizerBytes} bytes a tokenizer may have`);
   if (!Array.isArray(m.shards) || m.shards.length === 0) throw bad('shards is missing or empty');
   m.shards.forEach((s, i) => checkEntry(s, `shards[${i}]`));
   return m;
@@ -176,10 +208,20 @@ export class ShardPipeline {
   }
 }
 
-/** RemotePackage is a package on the server, with its stored copy in the browser. */
+/**
+ * RemotePackage is a package on the server, with its stored copy in the browser. A manifest
+ * URL may pin the manifest's bytes with a fragment, "…/manifest.json#sha256=HEX" (as a
+ * page's Subresource Integrity does): a manifest that does not match is not used.
+ */
 export class RemotePackage {
   constructor(manifestURL) {
-    this.manifestURL = new URL(manifestURL, self.location.href).href;
+    const url = new URL(manifestURL, self.location.href);
+    if (url.hash) {
+      const pin = /^#sha256=([0-9a-f]{64})$/.exec(url.hash);
+      if (!pin) throw new CogVLMError('bad-input', `${url.href}: the fragment pins the manifest as #sha256= and 64 lowercase hex digits`);
+      this.pin = pin[1];
+    }
+    this.manifestURL = storeURL(url.href);
     this.name = packageName(this.manifestURL);
     this.concurrency = downloadConcurrency;
   }
@@ -188,30 +230,73 @@ export class RemotePackage {
     return new URL(file, this.manifestURL).href;
   }
 
-  /** open reads the manifest: from the server, else (offline) the stored copy. */
+  /**
+   * open reads the manifest: from the server, else the stored copy — offline, and also when
+   * the server's answer is no usable manifest (a captive portal's page, a broken or
+   * unpinned package): a stored copy is only replaced by a complete, verified one.
+   */
   async open({ signal, note }) {
     this.store = await PackageStore.open(this.manifestURL);
-    let text;
+    this.storing = this.store !== null;
+    let fresh;
     try {
-      const res = await fetch(this.manifestURL, { cache: 'no-cache', signal });
-      if (!res.ok) throw new CogVLMError('network', `HTTP ${res.status} for ${this.manifestURL}`);
-      text = await res.text();
-      this.source = 'network';
+      fresh = await this.#fetchManifest(signal);
     } catch (err) {
       if (signal?.aborted) throw asCogVLMError(err);
-      const why = err instanceof CogVLMError ? err.message : `cannot download ${this.manifestURL}: ${err.message}`;
-      const stored = await this.store?.manifestText();
-      if (!stored) throw new CogVLMError('network', `${why}, and no copy is stored in this browser`);
-      note(`The server cannot be reached (${why}): using the copy stored in this browser.`);
-      text = stored;
+      const why = err instanceof CogVLMError ? err : new CogVLMError('network', `cannot download ${this.manifestURL}: ${err.message}`);
+      const stored = await this.#storedManifest(note);
+      if (!stored) {
+        if (why.code === 'network') throw new CogVLMError('network', `${why.message}, and no copy is stored in this browser`);
+        throw why;
+      }
+      note(
+        why.code === 'network'
+          ? `The server cannot be reached (${why.message}): using the copy stored in this browser.`
+          : `The server's answer is not a usable manifest (${why.message}): using the copy stored in this browser.`,
+      );
       this.source = 'storage';
+      return stored;
     }
-    const manifest = parseManifest(text, this.manifestURL);
-    this.storing = this.store !== null;
-    if (this.source === 'network' && this.storing) {
-      await this.#writeOrStopStoring(() => this.store.putManifest(text), note);
+    this.source = 'network';
+    const committed = this.store && (await this.store.committed());
+    this.update = committed?.sha256 !== fresh.sha256;
+    this.previous = Boolean(committed?.bytes); // an older version stays stored until this one is complete
+    this.fresh = fresh;
+    if (this.update && this.storing) await this.#writeOrStopStoring(() => this.store.stage(fresh.bytes, fresh.sha256), note);
+    return fresh;
+  }
+
+  /** fetchManifest downloads and checks the manifest: {text, manifest, bytes, sha256}. */
+  async #fetchManifest(signal) {
+    const res = await fetch(this.manifestURL, { cache: 'no-cache', signal });
+    if (!res.ok) throw new CogVLMError('network', `HTTP ${res.status} for ${this.manifestURL}`);
+    const bytes = await readCapped(res, maxManifestBytes, this.manifestURL);
+    return this.#checkManifest(bytes, this.manifestURL);
+  }
+
+  /** storedManifest is the committed stored copy, checked as a download is, or null (with a note why). */
+  async #storedManifest(note) {
+    const stored = await this.store?.committed();
+    if (!stored) return null;
+    try {
+      if (stored.problem) throw new CogVLMError('integrity', stored.problem);
+      return await this.#checkManifest(stored.bytes, `the stored copy of ${this.manifestURL}`, stored.sha256);
+    } catch (err) {
+      note(`The stored copy of ${this.name} cannot be used: ${err.message}.`);
+      return null;
     }
-    return { text, manifest };
+  }
+
+  async #checkManifest(bytes, where, sha256) {
+    sha256 ??= await sha256Hex(bytes);
+    if (this.pin && sha256 !== this.pin) throw new CogVLMError('integrity', `${where}: sha256 ${sha256}, the URL pins ${this.pin}`);
+    let text;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+      throw new CogVLMError('bad-input', `${where}: not UTF-8 text`);
+    }
+    return { text, manifest: parseManifest(text, where), bytes, sha256 };
   }
 
   /**
@@ -220,21 +305,22 @@ export class RemotePackage {
    */
   async prepare(manifest, { note }) {
     if (!this.storing) return;
-    const have = await this.store.files();
-    const missing = [manifest.tokenizer, ...manifest.shards].filter((e) => !have.has(e.file));
+    const keys = await this.store.keys();
+    const missing = [manifest.tokenizer, ...manifest.shards].filter((e) => !this.store.has(keys, e));
     const needed = missing.reduce((n, e) => n + e.size, 0);
     const { quota, usage } = await estimate();
     if (needed > quota - usage) {
       this.storing = false;
-      note(`${(await quotaError(needed)).message}. The model loads now but is not kept for offline use.`);
+      note(`${(await quotaError(needed)).message}. ${this.#notKept()}`);
     }
   }
 
   /** obtain returns an entry's verified bytes: the stored copy, else a download (then stored). */
   async obtain(entry, { signal, progress, note }) {
     if (this.store) {
-      const { buffer, problem } = await this.store.read(entry);
+      const { buffer, problem, legacy } = await this.store.read(entry);
       if (buffer) {
+        if (legacy && this.storing) await this.#writeOrStopStoring(() => this.store.write(entry, buffer), note);
         progress.done(entry, false);
         return buffer;
       }
@@ -254,8 +340,14 @@ export class RemotePackage {
     return buffer;
   }
 
+  /**
+   * finish runs once every file is verified (and the engine has them): with all of them
+   * stored, the new manifest becomes the stored copy, and the old version's files go.
+   */
   async finish(manifest) {
-    if (this.storing && this.source === 'network') await this.store.prune(manifest);
+    if (!this.storing || this.source !== 'network') return;
+    if (this.update) await this.store.commit(this.fresh.bytes, this.fresh.sha256, manifest);
+    else await this.store.prune(manifest);
   }
 
   async #writeOrStopStoring(write, note) {
@@ -264,8 +356,14 @@ export class RemotePackage {
     } catch (err) {
       if (err?.code !== 'limits') throw err;
       this.storing = false;
-      note(`${err.message}. The model loads now but is not kept for offline use.`);
+      note(`${err.message}. ${this.#notKept()}`);
     }
+  }
+
+  #notKept() {
+    return this.update && this.previous
+      ? 'This version loads now but is not stored; the stored copy stays the previous version.'
+      : 'The model loads now but is not kept for offline use.';
   }
 
   /** download streams one file into a buffer of the manifest's size, counting bytes as they come. */
@@ -279,7 +377,12 @@ export class RemotePackage {
       throw signal?.aborted ? asCogVLMError(err) : new CogVLMError('network', `cannot download ${url}: ${err.message}`);
     }
     if (!res.ok) throw new CogVLMError('network', `HTTP ${res.status} for ${url}`);
-    const out = new Uint8Array(entry.size);
+    let out;
+    try {
+      out = new Uint8Array(entry.size);
+    } catch (err) {
+      throw new CogVLMError('limits', `${url}: this tab cannot hold the ${entry.size} bytes the manifest says (${err.message})`);
+    }
     let n = 0;
     try {
       const reader = res.body.getReader();
@@ -306,6 +409,36 @@ export class RemotePackage {
     }
     return out.buffer;
   }
+}
+
+/**
+ * readCapped reads a response body of at most limit bytes: a larger one (a server's answer
+ * that is not what we asked for) is refused as soon as it is seen to be larger.
+ */
+export async function readCapped(res, limit, url) {
+  const tooLarge = () => new CogVLMError('bad-input', `${url}: more than the ${limit} bytes it may have`);
+  if (Number(res.headers.get('Content-Length')) > limit) throw tooLarge();
+  if (!res.body) return new Uint8Array(0);
+  const chunks = [];
+  let n = 0;
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    n += value.length;
+    if (n > limit) {
+      reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }
 
 /**
@@ -342,6 +475,7 @@ export class FolderPackage {
     this.manifestURL = new URL(`/local/${encodeURIComponent(this.name)}/manifest.json`, self.location.origin).href;
     const file = await this.lookup('manifest.json');
     if (!file) throw new CogVLMError('bad-input', `the folder "${this.name}" has no manifest.json: pick a converted package folder (cogvlm convert --out)`);
+    if (file.size > maxManifestBytes) throw new CogVLMError('bad-input', `${this.name}/manifest.json: ${file.size} bytes, more than the ${maxManifestBytes} a manifest may have`);
     const text = await file.text();
     return { text, manifest: parseManifest(text, `${this.name}/manifest.json`) };
   }

@@ -43,11 +43,8 @@ var (
 // and its workers made must have stayed on the server's origin.
 func TestApp(t *testing.T) {
 	f := getFixture(t)
-	srv := f.startServer(t)
+	srv, rec, tb := f.session(t, f.models)
 	origin := strings.TrimSuffix(srv.URL, "/")
-	bctx := startBrowser(t)
-	rec := recordNetwork(t, bctx)
-	tb := openTab(t, bctx)
 	manifest := readManifest(t, f.demo)
 	shardPath := func(i int) string { return "/models/demo/" + manifest.Shards[i].File }
 	if len(manifest.Shards) < 5 {
@@ -480,7 +477,7 @@ func corruptStoredShard(i int) string {
 		const manifestURL = new URL('/models/demo/manifest.json', location.href).href;
 		const cache = await caches.open('cogvlm-package:' + manifestURL);
 		const m = JSON.parse(await (await cache.match(manifestURL)).text());
-		const url = new URL(m.shards[%d].file, manifestURL).href;
+		const url = new URL(m.shards[%d].file, manifestURL).href + '?sha256=' + m.shards[%[1]d].sha256;
 		const bytes = new Uint8Array(await (await cache.match(url)).arrayBuffer());
 		bytes[bytes.length >> 1] ^= 0xff;
 		await cache.put(url, new Response(bytes));
@@ -488,11 +485,11 @@ func corruptStoredShard(i int) string {
 	})()`, i)
 }
 
-// storedFiles lists the demo's stored files.
+// storedFiles lists the demo's stored files (store.js keys them by name and SHA-256).
 const storedFiles = `(async () => {
 	const manifestURL = new URL('/models/demo/manifest.json', location.href).href;
 	const cache = await caches.open('cogvlm-package:' + manifestURL);
-	return (await cache.keys()).map((r) => r.url.split('/').pop()).sort();
+	return (await cache.keys()).map((r) => r.url.split('/').pop().split('?')[0]).sort();
 })()`
 
 // checkStoredShards hashes every stored shard and lists those that differ from the manifest.
@@ -502,7 +499,7 @@ const checkStoredShards = `(async () => {
 	const m = JSON.parse(await (await cache.match(manifestURL)).text());
 	const bad = [];
 	for (const s of m.shards) {
-		const res = await cache.match(new URL(s.file, manifestURL).href);
+		const res = await cache.match(new URL(s.file, manifestURL).href + '?sha256=' + s.sha256);
 		if (!res) { bad.push(s.file + ' missing'); continue; }
 		const sum = [...new Uint8Array(await crypto.subtle.digest('SHA-256', await res.arrayBuffer()))].map((b) => b.toString(16).padStart(2, '0')).join('');
 		if (sum !== s.sha256) bad.push(s.file);

@@ -108,6 +108,10 @@ func buildFixture(dir string) (*fixture, error) {
 		},
 		func() error { return copyApp("testdata", filepath.Join(f.web, "e2e")) },
 		func() error {
+			// The file-name table that Go's pkg.CheckFileName is tested on, for unit.js.
+			return copyFile(filepath.Join(repoRoot, "model", "pkg", "testdata", "file_names.json"), filepath.Join(f.web, "e2e", "file_names.json"))
+		},
+		func() error {
 			hf := filepath.Join(dir, "demo-hf")
 			if err := demo.Write(hf); err != nil {
 				return fmt.Errorf("demo.Write: %v", err)
@@ -228,7 +232,22 @@ type server struct {
 // startServer starts the server on a free port and waits for its "serving URL" line.
 func (f *fixture) startServer(t *testing.T) *server {
 	t.Helper()
-	cmd := exec.Command(f.server, "--addr", "127.0.0.1:0", "--models", f.models, "--web", f.web)
+	return f.startServerOf(t, f.models)
+}
+
+// session starts the server on models, a browser whose every request rec records, and
+// the browser's first tab.
+func (f *fixture) session(t *testing.T, models string) (srv *server, rec *recorder, tb *tab) {
+	t.Helper()
+	srv = f.startServerOf(t, models)
+	bctx := startBrowser(t)
+	return srv, recordNetwork(t, bctx), openTab(t, bctx)
+}
+
+// startServerOf is startServer serving the packages of another models folder.
+func (f *fixture) startServerOf(t *testing.T, models string) *server {
+	t.Helper()
+	cmd := exec.Command(f.server, "--addr", "127.0.0.1:0", "--models", models, "--web", f.web)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

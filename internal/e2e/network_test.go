@@ -16,20 +16,29 @@ import (
 // service workers' included — through the Fetch domain of the browser session, which
 // pauses each one until it is let through. Chromium's own background services (autofill
 // predictions and the like) do not pass there: what it records is what the app asked for.
-// It can also hold a request (to photograph a download in flight) or fail it (a network
-// that breaks in the middle of a download).
+// It can also hold a request (to photograph a download in flight), fail it (a network
+// that breaks in the middle of a download) or answer it itself (a captive portal, a
+// hostile server).
 type recorder struct {
 	ctx context.Context
 
-	mu    sync.Mutex
-	log   []string                     // URLs, in the order they were requested
-	rules map[string]string            // URL path → "hold" or "fail"
-	held  map[string][]fetch.RequestID // URL path → requests waiting for release
+	mu      sync.Mutex
+	log     []string                     // URLs, in the order they were requested
+	rules   map[string]string            // URL path → "hold", "fail" or "respond"
+	held    map[string][]fetch.RequestID // URL path → requests waiting for release
+	answers map[string]answerRule        // URL path → the answer of a "respond" rule
+}
+
+// answerRule is a response the recorder gives in the server's place.
+type answerRule struct {
+	status      int64
+	contentType string
+	body        []byte
 }
 
 func recordNetwork(t *testing.T, browserCtx context.Context) *recorder {
 	t.Helper()
-	r := &recorder{ctx: browserCtx, rules: map[string]string{}, held: map[string][]fetch.RequestID{}}
+	r := &recorder{ctx: browserCtx, rules: map[string]string{}, held: map[string][]fetch.RequestID{}, answers: map[string]answerRule{}}
 	paused := chromedp.BrowserEvents(browserCtx, fetch.RequestPaused)
 	if _, err := chromedp.CallBrowser(browserCtx, fetch.Enable, fetch.EnableParams{}); err != nil {
 		t.Fatalf("Fetch.enable: %v", err)
@@ -56,9 +65,17 @@ func (r *recorder) paused(ev fetch.EventRequestPaused) {
 	if rule == "hold" {
 		r.held[path] = append(r.held[path], ev.RequestID)
 	}
+	answer := r.answers[path]
 	r.mu.Unlock()
 	switch rule {
 	case "hold":
+	case "respond":
+		chromedp.CallBrowser(r.ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{
+			RequestID:       ev.RequestID,
+			ResponseCode:    answer.status,
+			ResponseHeaders: []*fetch.HeaderEntry{{Name: "Content-Type", Value: answer.contentType}, {Name: "Cache-Control", Value: "no-store"}},
+			Body:            answer.body,
+		})
 	case "fail":
 		chromedp.CallBrowser(r.ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonConnectionReset})
 	default:
@@ -71,6 +88,14 @@ func (r *recorder) hold(path string) { r.setRule(path, "hold") }
 
 // fail makes requests for path fail as a reset connection.
 func (r *recorder) fail(path string) { r.setRule(path, "fail") }
+
+// respond answers requests for path with status, contentType and body until release.
+func (r *recorder) respond(path string, status int64, contentType string, body []byte) {
+	r.mu.Lock()
+	r.answers[path] = answerRule{status, contentType, body}
+	r.mu.Unlock()
+	r.setRule(path, "respond")
+}
 
 func (r *recorder) setRule(path, rule string) {
 	r.mu.Lock()
@@ -91,6 +116,7 @@ func (r *recorder) release(path string) {
 	ids := r.held[path]
 	delete(r.held, path)
 	delete(r.rules, path)
+	delete(r.answers, path)
 	r.mu.Unlock()
 	for _, id := range ids {
 		chromedp.CallBrowser(r.ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: id})

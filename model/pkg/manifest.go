@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -100,6 +99,41 @@ func pad4(n int64) int64 { return (n + 3) &^ 3 }
 
 func alignUp(n int64) int64 { return (n + Alignment - 1) &^ (Alignment - 1) }
 
+// MaxFileNameLength bounds a file name of the package (the converter's are 15 bytes).
+const MaxFileNameLength = 128
+
+// MaxTokenizerBytes bounds tokenizer.json, which readers hold in memory whole: CogVLM's
+// is 1.8 MB. A manifest asking for more is refused before anything is allocated for it.
+const MaxTokenizerBytes = 64 << 20
+
+// CheckFileName is the one rule for the names of a package's files (FORMAT.md): 1 to
+// MaxFileNameLength characters from [A-Za-z0-9._-], not starting with a dot, and not
+// manifest.json in any case. Such a name means the same file on every filesystem and
+// resolves to a file inside the package folder as a URL, with nothing to decode: no
+// separators (/ or \), no drive or scheme (:), no escapes (%), no query or fragment (? #),
+// and never "." or "..". The browser's loader (web/loader.js fileNameProblem) applies the
+// same rule; testdata/file_names.json is the table both are tested on.
+func CheckFileName(name string) error {
+	if name == "" {
+		return fmt.Errorf("is empty")
+	}
+	if len(name) > MaxFileNameLength {
+		return fmt.Errorf("is %d bytes long, more than %d", len(name), MaxFileNameLength)
+	}
+	for _, r := range name {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("has the character %q (allowed: letters, digits, '.', '_', '-')", r)
+		}
+	}
+	if name[0] == '.' {
+		return fmt.Errorf("starts with a dot")
+	}
+	if strings.EqualFold(name, ManifestFileName) {
+		return fmt.Errorf("is the name of the manifest itself")
+	}
+	return nil
+}
+
 // maxNumel bounds one tensor so that byte counts cannot overflow; CogVLM-17B's largest
 // has 131 M elements.
 const maxNumel = 1 << 40
@@ -136,15 +170,16 @@ func ParseManifest(data []byte) (*Manifest, model.Config, error) {
 }
 
 func (m *Manifest) validate() error {
-	files := map[string]string{}
+	files := map[string]string{} // lower-case name → which entry has it
 	checkFile := func(what string, f FileEntry) error {
-		if f.File == "" || !filepath.IsLocal(f.File) || filepath.Base(f.File) != f.File || f.File == ManifestFileName {
-			return fmt.Errorf("%s file %q is not a plain file name inside the package", what, f.File)
+		if err := CheckFileName(f.File); err != nil {
+			return fmt.Errorf("%s file %q is not a plain file name inside the package: it %v", what, f.File, err)
 		}
-		if prev, dup := files[f.File]; dup {
-			return fmt.Errorf("%s file %q is also %s", what, f.File, prev)
+		// Ignoring case: on macOS and Windows two such names are one file.
+		if prev, dup := files[strings.ToLower(f.File)]; dup {
+			return fmt.Errorf("%s file %q is also %s (names must differ, ignoring case)", what, f.File, prev)
 		}
-		files[f.File] = what
+		files[strings.ToLower(f.File)] = what
 		if f.Size < 0 {
 			return fmt.Errorf("%s %s: negative size %d", what, f.File, f.Size)
 		}
@@ -155,6 +190,9 @@ func (m *Manifest) validate() error {
 	}
 	if err := checkFile("tokenizer", m.Tokenizer); err != nil {
 		return err
+	}
+	if m.Tokenizer.Size > MaxTokenizerBytes {
+		return fmt.Errorf("tokenizer %s: %d bytes, more than the %d a tokenizer may have", m.Tokenizer.File, m.Tokenizer.Size, MaxTokenizerBytes)
 	}
 	if len(m.Shards) == 0 {
 		return fmt.Errorf("no shards")

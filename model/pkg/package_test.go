@@ -141,7 +141,7 @@ func TestParseManifestErrors(t *testing.T) {
 		{"format", func(m *Manifest) { m.Format = "gguf" }, `format "gguf" is not "cogvlm-web-package"`},
 		{"newer version", func(m *Manifest) { m.FormatVersion = 2 }, "format_version 2 is not supported"},
 		{"bad config", func(m *Manifest) { m.Config = json.RawMessage(`{"hidden_size": 0}`) }, "config: hidden_size 0 must be positive"},
-		{"shard path", func(m *Manifest) { m.Shards[0].File = "../x.bin" }, `shard 0 file "../x.bin" is not a plain file name`},
+		{"shard path", func(m *Manifest) { m.Shards[0].File = "../x.bin" }, `shard 0 file "../x.bin" is not a plain file name inside the package: it has the character '/'`},
 		{"shard is the manifest", func(m *Manifest) { m.Shards[0].File = ManifestFileName }, "is not a plain file name"},
 		{"duplicate file", func(m *Manifest) { m.Shards[0].File = TokenizerFileName }, `shard 0 file "tokenizer.json" is also tokenizer`},
 		{"bad hash", func(m *Manifest) { m.Shards[0].SHA256 = "abc" }, "sha256 \"abc\" is not 64 lowercase hex digits"},

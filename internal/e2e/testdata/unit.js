@@ -5,8 +5,8 @@
 import { CogVLMError, asCogVLMError, fromWire, toWire } from '../errors.js';
 import { bytes, duration, milliseconds, tokens, tokensPerSecond } from '../format.js';
 import { imageBytes, maxImageSide, sniffFormat } from '../image.js';
-import { FolderPackage, ShardPipeline, checkLimits, parseManifest } from '../loader.js';
-import { packageName, quotaError, sha256Hex, verify } from '../store.js';
+import { FolderPackage, RemotePackage, ShardPipeline, checkLimits, fileNameProblem, maxTokenizerBytes, parseManifest, readCapped } from '../loader.js';
+import { PackageStore, deleteStoredPackage, packageName, quotaError, sha256Hex, verify } from '../store.js';
 
 const cases = [];
 const test = (name, fn) => cases.push({ name, fn });
@@ -93,6 +93,26 @@ for (const [url, want] of [
 ]) {
   test(`packageName(${url})`, () => eq(packageName(url), want));
 }
+test('PackageStore records the SHA-256 of the committed manifest and notices a changed one', async () => {
+  const url = new URL('/models/unit-store/manifest.json', location.href).href;
+  await deleteStoredPackage(url);
+  try {
+    const store = await PackageStore.open(`${url}#sha256=${abcSHA}`);
+    eq(store.manifestURL, url, 'stored under the URL without its fragment');
+    const m = { tokenizer: { file: 'tokenizer.json', size: 3, sha256: abcSHA }, shards: [] };
+    await store.write(m.tokenizer, abc);
+    await store.commit(new Uint8Array(abc), abcSHA, m);
+    const got = await store.committed();
+    eq([new TextDecoder().decode(got.bytes), got.sha256], ['abc', abcSHA], 'committed');
+    eq([...(await store.keys())].sort(), [url, `${new URL('tokenizer.json', url).href}?sha256=${abcSHA}`], 'keys after the commit');
+    const res = await store.cache.match(url);
+    await store.cache.put(url, new Response('abd', { headers: res.headers }));
+    const changed = await store.committed();
+    if (!changed.problem?.includes(`${abcSHA} was recorded`)) throw new Error(`a changed manifest reads as ${JSON.stringify(changed)}`);
+  } finally {
+    await deleteStoredPackage(url);
+  }
+});
 test('quotaError names the bytes needed, the quota and the use', async () => {
   const real = StorageManager.prototype.estimate;
   StorageManager.prototype.estimate = async () => ({ quota: 5e9, usage: 4.9e9 });
@@ -127,13 +147,38 @@ for (const [name, text, part] of [
   ['another format', edited((m) => (m.format = 'gguf')), 'format is "gguf"'],
   ['a newer version', edited((m) => (m.format_version = 2)), 'format_version is 2'],
   ['no shards', edited((m) => (m.shards = [])), 'shards is missing or empty'],
-  ['a path outside the folder', edited((m) => (m.shards[0].file = '../x.bin')), 'shards[0].file is "../x.bin"'],
+  ['a path outside the folder', edited((m) => (m.shards[0].file = '../x.bin')), 'shards[0].file "../x.bin" is not a plain file name inside the package: it has the character "/"'],
+  ['a backslash path', edited((m) => (m.shards[0].file = 'a\\..\\..\\index.html')), 'it has the character "\\\\"'],
+  ['a shard named .', edited((m) => (m.shards[0].file = '.')), 'shards[0].file "." is not a plain file name inside the package: it starts with a dot'],
+  ['the manifest as a shard', edited((m) => (m.shards[0].file = 'Manifest.JSON')), 'is the name of the manifest itself'],
+  ['a file name that is no string', edited((m) => (m.shards[0].file = 7)), 'shards[0].file 7 is not a plain file name inside the package: it is number, not a string'],
+  ['a duplicate shard', edited((m) => m.shards.push({ ...m.shards[0] })), 'shards[1].file "shard-00000.bin" is also shards[0]'],
+  ['a duplicate ignoring case', edited((m) => (m.shards[0].file = 'TOKENIZER.json')), 'shards[0].file "TOKENIZER.json" is also tokenizer (names must differ, ignoring case)'],
+  ['a huge tokenizer', edited((m) => (m.tokenizer.size = 1e15)), `tokenizer.size is 1000000000000000, more than the ${maxTokenizerBytes} bytes`],
   ['a negative size', edited((m) => (m.shards[0].size = -1)), 'shards[0].size is -1'],
   ['an upper-case hash', edited((m) => (m.shards[0].sha256 = 'A'.repeat(64))), 'shards[0].sha256'],
-  ['no tokenizer', edited((m) => delete m.tokenizer), 'tokenizer.file is undefined'],
+  ['no tokenizer', edited((m) => delete m.tokenizer), 'tokenizer.file undefined is not a plain file name inside the package: it is undefined, not a string'],
 ]) {
   test(`parseManifest: ${name}`, () => fails(() => parseManifest(text, 'models/x/manifest.json'), 'bad-input', 'models/x/manifest.json: ', part));
 }
+// The table Go's pkg.CheckFileName is tested on (model/pkg/testdata/file_names.json).
+const fileNames = (await (await fetch(new URL('file_names.json', import.meta.url))).json()).cases;
+for (const { name, want } of fileNames) {
+  test(`fileNameProblem(${JSON.stringify(name)}) → ${want}`, () => {
+    const problem = fileNameProblem(name);
+    if (want === 'ok' ? problem !== null : !problem?.includes(want)) throw new Error(`got ${JSON.stringify(problem)}`);
+  });
+}
+test('the file name table is there', () => {
+  if (fileNames.length < 30) throw new Error(`${fileNames.length} cases`);
+});
+test('RemotePackage takes a sha256 pin from the fragment and stores under the bare URL', () => {
+  const pkg = new RemotePackage(`/models/demo/manifest.json#sha256=${sha}`);
+  eq([pkg.pin, pkg.manifestURL], [sha, new URL('/models/demo/manifest.json', location.href).href]);
+});
+test('RemotePackage refuses another fragment', () => fails(() => new RemotePackage('/models/demo/manifest.json#x'), 'bad-input', '#sha256='));
+test('readCapped reads a body up to its limit', async () => eq([...(await readCapped(new Response('abc'), 3, 'u'))], [97, 98, 99]));
+test('readCapped refuses a larger body', () => fails(() => readCapped(new Response(new Blob(['abcd']).stream()), 3, 'models/x/manifest.json'), 'bad-input', 'models/x/manifest.json: more than the 3 bytes'));
 test('checkLimits refuses a shard larger than a binding, with the numbers', () =>
   fails(
     () => checkLimits({ shards: [{ file: 'shard-00001.bin', size: 200 << 20 }] }, { maxStorageBufferBindingSize: 128 << 20, maxBufferSize: 256 << 20 }),
