@@ -5,8 +5,10 @@
 // tests read: starting → idle (no model) → loading → ready ⇄ answering, or no-webgpu and
 // lost (device lost: only a reload helps).
 
+import { AnswerView, BoxOverlay } from './boxes.js';
 import { CogVLM, deleteStoredPackage, storedPackages } from './cogvlm.js';
 import * as fmt from './format.js';
+import { groundingPrompts, isGroundingModel } from './grounding.js';
 import { sniffFormat } from './image.js';
 import { estimate } from './store.js';
 
@@ -258,6 +260,7 @@ async function load(source, label) {
     loadFailed(err, label);
   } finally {
     app.loading = null;
+    showGroundingPrompts(app.model?.info);
     listModels();
   }
 }
@@ -448,7 +451,7 @@ function addTurn(query) {
 function finishTurn(turn, status, text = turn.answer) {
   turn.status = status;
   turn.answer = text;
-  turn.answerEl.textContent = text;
+  showAnswer(turn);
   turn.answerEl.dataset.status = status;
   turn.answerEl.removeAttribute('aria-busy');
   if (status === 'stopped') {
@@ -489,7 +492,7 @@ async function ask() {
           ui.statDecode.textContent = fmt.tokensPerSecond(tokens - 1, performance.now() - firstToken);
         }
         turn.answer += text;
-        turn.answerEl.textContent = turn.answer;
+        showAnswer(turn);
       },
     });
     finishTurn(turn, 'done', out.text);
@@ -538,6 +541,7 @@ function newChat({ keepImage }) {
   app.answering?.abort();
   app.turns = [];
   ui.conversation.replaceChildren();
+  boxOverlay.clear();
   ui.chatError.hidden = true;
   ui.imageError.hidden = true;
   if (!keepImage) clearImage();
@@ -561,6 +565,38 @@ ui.newChat.addEventListener('click', () => {
   newChat({ keepImage: false });
   ui.query.focus();
 });
+
+// ---- grounding: boxes in answers, drawn on the image ---------------------------------------
+
+const boxOverlay = new BoxOverlay({
+  layer: $('box-layer'),
+  toggle: $('boxes-toggle'),
+  checkbox: $('show-boxes'),
+  count: $('boxes-count'),
+  preview: ui.preview,
+});
+
+/** showAnswer shows turn.answer, its [[x0,y0,x1,y1]] groups as chips and on the image. */
+function showAnswer(turn) {
+  turn.view ??= new AnswerView(turn.answerEl, boxOverlay);
+  turn.view.update(turn.answer);
+}
+
+/** showGroundingPrompts offers the two prompts of a grounding model (none for others). */
+function showGroundingPrompts(info) {
+  $('grounding-prompts').hidden = !isGroundingModel(info);
+}
+
+/** useQuery puts a prompt into the question box, selecting the part to replace, if any. */
+function useQuery(text, select = '') {
+  ui.query.value = text;
+  ui.query.focus();
+  const at = select ? text.indexOf(select) : text.length;
+  ui.query.setSelectionRange(at, at + select.length);
+}
+
+$('prompt-where').addEventListener('click', () => useQuery(groundingPrompts.where('the object'), 'the object'));
+$('prompt-describe').addEventListener('click', () => useQuery(groundingPrompts.describe));
 
 // ---- start ---------------------------------------------------------------------------------
 

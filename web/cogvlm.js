@@ -4,7 +4,8 @@
 //   const model = await CogVLM.load('/models/demo/manifest.json', { onProgress });
 //   const out = await model.generate({ image, query, history, template, maxNewTokens,
 //                                      temperature, topP, topK, seed, onToken, signal });
-//   // out: {tokenIds, text, inputIds, stats: {visionMs, prefillMs, prefillTokens, decodeMs, decodeTokens}}
+//   // out: {tokenIds, text, inputIds, stats: {visionMs, prefillMs, prefillTokens, decodeMs, decodeTokens},
+//   //       boxes: [{x0, y0, x1, y1, label}]}  (grounding boxes of the answer, in image pixels)
 //   await model.dispose();
 //
 // Each loaded model runs the Go/WASM engine in a dedicated Web Worker (worker.js) that
@@ -18,6 +19,7 @@
 // the loaded model; CogVLM.probe() checks WebGPU without downloading anything.
 
 import { CogVLMError, fromWire } from './errors.js';
+import { answerBoxes } from './grounding.js';
 
 export { CogVLMError, ErrorCodes } from './errors.js';
 export { deleteStoredPackage, storedPackages } from './store.js';
@@ -117,8 +119,8 @@ export class CogVLM {
 
   /**
    * info describes the loaded model: {name, manifestURL, source ('network', 'storage' or
-   * 'folder'), stored, totalBytes, encodings, notes, maxPositions, vocabSize, imageSize,
-   * template, adapter}.
+   * 'folder'), stored, totalBytes, encodings, nameOrPath (config.json's _name_or_path),
+   * notes, maxPositions, vocabSize, imageSize, template, adapter}.
    */
   info;
 
@@ -194,7 +196,7 @@ export class CogVLM {
     if (this.#busy) throw new CogVLMError('bad-input', 'generate: another answer is still being generated; wait for it or abort it');
     this.#busy = true;
     try {
-      return await this.#client.request(
+      const out = await this.#client.request(
         'generate',
         { image, query, history, template: template ?? this.info.template ?? 'chat', maxNewTokens, temperature, topP, topK, seed, repetitionPenalty },
         {
@@ -204,6 +206,10 @@ export class CogVLM {
           },
         },
       );
+      // Boxes of a grounding answer ([[x0,y0,x1,y1]] in thousandths), in the pixels of the
+      // image as given: web/grounding.js.
+      out.boxes = await answerBoxes(out.text, image);
+      return out;
     } finally {
       this.#busy = false;
     }

@@ -572,6 +572,8 @@ export async function loadPackage(engine, pkg, { onProgress, signal }) {
     stored: pkg.storing,
     totalBytes: progress.totalBytes,
     encodings: [...new Set((manifest.tensors ?? []).map((t) => t.encoding))].sort(),
+    // config.json's _name_or_path names the checkpoint's variant (cogvlm-grounding-generalist).
+    nameOrPath: typeof manifest.config?._name_or_path === 'string' ? manifest.config._name_or_path : '',
     notes,
     ...info,
   };

@@ -16,6 +16,8 @@ const shell = [
   'cogvlm.js',
   'errors.js',
   'format.js',
+  'grounding.js',
+  'boxes.js',
   'image.js',
   'loader.js',
   'store.js',

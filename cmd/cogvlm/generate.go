@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/model/grounding"
 	"github.com/cogvlm-web/cogvlm-web/model/imageproc"
 	"github.com/cogvlm-web/cogvlm-web/model/pkg"
 	"github.com/cogvlm-web/cogvlm-web/model/safetensors"
@@ -35,6 +36,7 @@ type generateOpts struct {
 	model, query, image, history, template, dump string
 	sampling                                     model.Sampling
 	json                                         bool
+	boxesOut                                     string // --boxes-out (boxes.go)
 }
 
 func generateFlags(fs *flag.FlagSet) func(env) error {
@@ -53,6 +55,7 @@ func generateFlags(fs *flag.FlagSet) func(env) error {
 	fs.Uint64Var(&s.Seed, "seed", 0, "sampling seed `S`: equal settings and seed give equal text")
 	fs.BoolVar(&o.json, "json", false, "print one JSON line with the ids and text instead of streaming the text")
 	fs.StringVar(&o.dump, "dump", "", "write the reference tensors (pixel_values, vision_out, prefill_logits_last, step_logits, prefill_hidden_last) as float32 safetensors to `FILE`")
+	boxesFlags(fs, &o)
 	return func(e env) error { return generate(e, o) }
 }
 
@@ -66,6 +69,9 @@ func (o *generateOpts) checkUsage() error {
 		return usagef("--query is required")
 	case o.template != "" && !slices.Contains(model.Templates, o.template):
 		return usagef("unknown --template %q (want one of %s)", o.template, strings.Join(model.Templates, ", "))
+	}
+	if err := o.checkBoxesUsage(); err != nil {
+		return err
 	}
 	// The sampler's own checks, as usage errors: they are about the command line.
 	if _, err := model.NewSampler(o.sampling, 1); err != nil {
@@ -148,11 +154,19 @@ func generate(e env, o generateOpts) error {
 			return err
 		}
 	}
+	text := tok.Decode(res.GeneratedIDs)
 	if !o.json {
-		_, err := fmt.Fprintln(e.stdout, stream.Flush())
+		if _, err := fmt.Fprintln(e.stdout, stream.Flush()); err != nil {
+			return err
+		}
+		_, err := answerBoxes(o, text) // the answer is out before --boxes-out is written
 		return err
 	}
-	return writeJSONResult(e, res, tok.Decode(res.GeneratedIDs), loadTime)
+	boxes, err := answerBoxes(o, text)
+	if err != nil {
+		return err
+	}
+	return writeJSONResult(e, res, text, boxes, loadTime)
 }
 
 // loadConfig reads the config of a package (from its manifest) or of a Hugging Face
@@ -313,6 +327,8 @@ type jsonResult struct {
 	PositionIDs   []int  `json:"position_ids"`
 	GeneratedIDs  []int  `json:"generated_ids"`
 	GeneratedText string `json:"generated_text"`
+	// Boxes are the answer's grounding boxes ([[x0,y0,x1,y1]]) in pixels of --image.
+	Boxes []grounding.PixelBox `json:"boxes"`
 }
 
 // jsonStats is where the time went, one JSON line on stderr after "stats: " with --json
@@ -329,7 +345,7 @@ type jsonStats struct {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func writeJSONResult(e env, res *model.Result, text string, load time.Duration) error {
+func writeJSONResult(e env, res *model.Result, text string, boxes []grounding.PixelBox, load time.Duration) error {
 	nonNil := func(v []int) []int { // [] rather than null
 		if v == nil {
 			return []int{}
@@ -350,11 +366,14 @@ func writeJSONResult(e env, res *model.Result, text string, load time.Duration) 
 		PositionIDs:   nonNil(res.Inputs.PositionIDs),
 		GeneratedIDs:  nonNil(res.GeneratedIDs),
 		GeneratedText: text,
+		Boxes:         boxes,
 	})
 }
 
 const generateDoc = `Prints the answer as it is generated; with --json, one line of JSON instead:
-{"input_ids":[...],"token_type_ids":[...],"position_ids":[...],"generated_ids":[...],"generated_text":"..."}
+{"input_ids":[...],"token_type_ids":[...],"position_ids":[...],"generated_ids":[...],"generated_text":"...",
+ "boxes":[{"x0":64,"y0":60,"x1":320,"y1":180,"label":"the dog"}]}
+boxes are the [[x0,y0,x1,y1]] boxes of a grounding answer in pixels of --image ([] without).
 Sampling flags not given take their value from the checkpoint's generation_config.json
 (do_sample false means greedy), else the defaults below. --temperature 0 is greedy.
 `
