@@ -12,17 +12,23 @@ import (
 // "▁" + text (spaces as "▁"); while some adjacent pair concatenates to a NORMAL piece,
 // merge the pair whose piece has the highest score, the leftmost on ties; characters
 // outside the vocabulary become byte pieces. Quadratic: for short texts only.
+// referenceEncoder's function starts from "▁" + text, as Encode; prefix false leaves the
+// "▁" out, as EncodeAfterSpecial.
 func referenceEncoder(m *spModel) func(text string) []int {
+	return referenceEncoderPrefix(m, true)
+}
+
+func referenceEncoderPrefix(m *spModel, prefix bool) func(text string) []int {
 	ids := map[string]int{}
 	for id, p := range m.pieces {
 		if m.types[id] == typeNormal || m.types[id] == typeByte {
 			ids[p] = id
 		}
 	}
-	return func(text string) []int { return referenceEncode(m, ids, text) }
+	return func(text string) []int { return referenceEncode(m, ids, text, prefix) }
 }
 
-func referenceEncode(m *spModel, ids map[string]int, text string) []int {
+func referenceEncode(m *spModel, ids map[string]int, text string, prefix bool) []int {
 	isNormal := func(p string) (int, bool) {
 		id, ok := ids[p]
 		return id, ok && m.types[id] == typeNormal
@@ -31,7 +37,11 @@ func referenceEncode(m *spModel, ids map[string]int, text string) []int {
 		return []int{}
 	}
 	var syms []string
-	for _, r := range spaceSymbol + strings.ReplaceAll(text, " ", spaceSymbol) {
+	norm := strings.ReplaceAll(text, " ", spaceSymbol)
+	if prefix {
+		norm = spaceSymbol + norm
+	}
+	for _, r := range norm {
 		syms = append(syms, string(r))
 	}
 	for {
@@ -80,6 +90,35 @@ func TestEncodeMatchesReferenceLLaMA(t *testing.T) {
 
 // The same on small vocabularies whose scores tie, where the leftmost pair must merge
 // first: the LLaMA scores are all distinct, so they cannot check that.
+// EncodeAfterSpecial is the same BPE without the dummy prefix: text after a special
+// token. A leading space then plays the prefix's part.
+func TestEncodeAfterSpecial(t *testing.T) {
+	m, err := readModelProto(mustRead(t, goldenModelPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, reference := goldenModel(t), referenceEncoderPrefix(m, false)
+	rng := rand.New(rand.NewPCG(3, 4))
+	alphabet := []rune("abcdefghijklmnopqrstuvwxyz USER:ASSISTANT 0123456789.,?'\n中文😀")
+	for n := 0; n < 500; n++ {
+		text := randomText(rng, alphabet, 1+rng.IntN(40))
+		if got, want := tok.EncodeAfterSpecial(text), reference(text); !equalIDs(got, want) {
+			t.Fatalf("EncodeAfterSpecial(%q) = %v, reference %v", text, got, want)
+		}
+		if got, want := tok.EncodeAfterSpecial(" "+text), tok.Encode(text); !equalIDs(got, want) {
+			t.Fatalf("EncodeAfterSpecial(%q) = %v, want Encode(%q) = %v", " "+text, got, text, want)
+		}
+	}
+	// "USER" right after "</s>" is not "▁USER" (the ids vicuna's template depends on).
+	user := tok.EncodeAfterSpecial("USER:")
+	if equalIDs(user, tok.Encode("USER:")) || tok.Decode(user) != "USER:" {
+		t.Errorf("EncodeAfterSpecial(\"USER:\") = %v (%q), Encode = %v: want other pieces of the same text", user, tok.Decode(user), tok.Encode("USER:"))
+	}
+	if got := tok.EncodeAfterSpecial(""); len(got) != 0 {
+		t.Errorf("EncodeAfterSpecial(\"\") = %v, want no ids", got)
+	}
+}
+
 func TestEncodeMatchesReferenceTies(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	alphabet := []string{"a", "b", "▁"}
