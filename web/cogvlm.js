@@ -7,6 +7,11 @@
 //   // out: {tokenIds, text, inputIds, stats: {visionMs, prefillMs, prefillTokens, decodeMs, decodeTokens}}
 //   await model.dispose();
 //
+// Options left out take the engine's defaults (model.DefaultSampling, listed in
+// model.info.defaults): greedy decoding, as THUDM's demos, up to 256 new tokens. A template
+// left out is vicuna (Vicuna's chat format) for a question without an image and the
+// model's own (model.info.template) for one with an image.
+//
 // Each loaded model runs the Go/WASM engine in a dedicated Web Worker (worker.js) that
 // downloads, verifies and stores the package, then answers. onProgress receives one shape,
 // {phase, loadedBytes, totalBytes, text}, with phase probe → manifest → download → upload
@@ -118,7 +123,8 @@ export class CogVLM {
   /**
    * info describes the loaded model: {name, manifestURL, source ('network', 'storage' or
    * 'folder'), stored, totalBytes, encodings, notes, maxPositions, vocabSize, imageSize,
-   * template, adapter}.
+   * template (config.json's template_version), defaults (what a generate option left out
+   * means: {maxNewTokens, temperature, topP, topK, repetitionPenalty, seed}), adapter}.
    */
   info;
 
@@ -188,7 +194,7 @@ export class CogVLM {
     try {
       return await this.#client.request(
         'generate',
-        { image, query, history, template: template ?? this.info.template ?? 'chat', maxNewTokens, temperature, topP, topK, seed, repetitionPenalty },
+        { image, query, history, template, maxNewTokens, temperature, topP, topK, seed, repetitionPenalty },
         {
           signal,
           onEvent: (kind, token) => {

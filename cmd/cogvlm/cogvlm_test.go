@@ -420,12 +420,17 @@ func TestApplyGenerationConfig(t *testing.T) {
 	}{
 		{"no file", "", nil, defaults, ""},
 		{"token ids only (CogVLM's file)", `{"bos_token_id": 1, "eos_token_id": 2}`, nil, defaults, ""},
-		{"do_sample false is greedy", `{"do_sample": false, "temperature": 0.7}`, nil,
-			model.Sampling{MaxNewTokens: 256, Temperature: 0, TopP: 1, RepetitionPenalty: 1}, ""},
-		{"do_sample true keeps the defaults' greedy temperature", `{"do_sample": true}`, nil, defaults, ""},
-		{"sampling keys", `{"temperature": 0.5, "top_p": 0.4, "top_k": 5, "repetition_penalty": 1.1, "max_new_tokens": 32}`, nil,
+		{"do_sample false is greedy", `{"do_sample": false, "temperature": 0.7}`, nil, defaults, ""},
+		// transformers: without do_sample true, temperature is ignored
+		{"temperature without do_sample is greedy", `{"temperature": 0.7}`, nil, defaults, ""},
+		{"do_sample true: transformers' temperature 1 and top_k 50", `{"do_sample": true}`, nil,
+			model.Sampling{MaxNewTokens: 256, Temperature: 1, TopP: 1, TopK: 50, RepetitionPenalty: 1}, ""},
+		{"sampling keys", `{"do_sample": true, "temperature": 0.5, "top_p": 0.4, "top_k": 5, "repetition_penalty": 1.1, "max_new_tokens": 32}`, nil,
 			model.Sampling{MaxNewTokens: 32, Temperature: 0.5, TopP: 0.4, TopK: 5, RepetitionPenalty: 1.1}, ""},
-		{"command line wins", `{"do_sample": false, "top_p": 0.4, "max_new_tokens": 32}`, []string{"temperature", "top-p", "max-new-tokens"}, defaults, ""},
+		{"command line wins", `{"do_sample": true, "temperature": 0.5, "top_k": 3, "top_p": 0.4, "max_new_tokens": 32}`, []string{"temperature", "top-p", "top-k", "max-new-tokens"},
+			model.Sampling{MaxNewTokens: 256, Temperature: 0.8, TopP: 1, RepetitionPenalty: 1}, ""},
+		{"a sampling temperature given, do_sample false", `{"do_sample": false}`, []string{"temperature"},
+			model.Sampling{MaxNewTokens: 256, Temperature: 0.8, TopP: 1, RepetitionPenalty: 1}, ""},
 		{"bad JSON", `{"temperature": "hot"}`, nil, defaults, "generation_config.json"},
 		{"bad value", `{"top_p": 2}`, nil, defaults, "generation_config.json: top-p 2"},
 	} {
@@ -439,6 +444,9 @@ func TestApplyGenerationConfig(t *testing.T) {
 				set[f] = true
 			}
 			got := defaults
+			if set["temperature"] {
+				got.Temperature = 0.8 // as if --temperature 0.8
+			}
 			err := applyGenerationConfig(path, set, &got)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {

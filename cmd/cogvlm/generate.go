@@ -37,7 +37,7 @@ func generateFlags(fs *flag.FlagSet) func(env) error {
 	fs.StringVar(&o.template, "template", "", "prompt `template`: "+strings.Join(model.Templates, ", ")+
 		" (default: vicuna without --image; with one, config.json's template_version, else chat)")
 	fs.IntVar(&s.MaxNewTokens, "max-new-tokens", def.MaxNewTokens, "generate at most `N` tokens; when not given, capped to the context left")
-	fs.Float64Var(&s.Temperature, "temperature", def.Temperature, "sampling temperature `T`; 0 is greedy")
+	fs.Float64Var(&s.Temperature, "temperature", def.Temperature, "sampling temperature `T`; 0, the default, is greedy (as upstream)")
 	fs.Float64Var(&s.TopP, "top-p", def.TopP, "nucleus sampling: keep the most likely tokens up to probability `P`; 1 is off")
 	fs.IntVar(&s.TopK, "top-k", def.TopK, "keep the `K` most likely tokens; 0 is off")
 	fs.Float64Var(&s.RepetitionPenalty, "repetition-penalty", def.RepetitionPenalty, "Hugging Face repetition penalty `R`; 1 is off")
@@ -189,7 +189,7 @@ func loadModel(dir string, cfg model.Config) (*model.Model, error) {
 
 // generationConfig holds the sampling keys of generation_config.json (Hugging Face's
 // GenerationConfig). max_length is ignored: it counts the prompt, and the prompt of an
-// image query is over a thousand tokens.
+// image query is over a thousand tokens; the context's end caps generation anyway.
 type generationConfig struct {
 	DoSample          *bool    `json:"do_sample"`
 	Temperature       *float64 `json:"temperature"`
@@ -200,7 +200,9 @@ type generationConfig struct {
 }
 
 // applyGenerationConfig sets the sampling settings that the command line left at their
-// defaults from path, when it exists. do_sample false means greedy, as in transformers.
+// defaults from path, when it exists, with transformers' meaning: do_sample (false when
+// absent) decides between greedy and sampling, and temperature counts only when sampling;
+// sampling without a temperature or top_k in the file uses transformers' 1.0 and 50.
 func applyGenerationConfig(path string, set map[string]bool, s *model.Sampling) error {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -218,11 +220,18 @@ func applyGenerationConfig(path string, set map[string]bool, s *model.Sampling) 
 			*dst = *v
 		}
 	}
-	apply("temperature", g.Temperature, &s.Temperature)
 	apply("top-p", g.TopP, &s.TopP)
 	apply("repetition-penalty", g.RepetitionPenalty, &s.RepetitionPenalty)
-	if g.DoSample != nil && !*g.DoSample && !set["temperature"] {
-		s.Temperature = 0
+	sample := g.DoSample != nil && *g.DoSample
+	if !set["temperature"] {
+		s.Temperature = 0 // greedy
+		if sample {
+			s.Temperature = 1 // transformers' default
+			apply("temperature", g.Temperature, &s.Temperature)
+		}
+	}
+	if sample && g.TopK == nil && !set["top-k"] {
+		s.TopK = 50 // transformers' default
 	}
 	if g.TopK != nil && !set["top-k"] {
 		s.TopK = *g.TopK
@@ -338,8 +347,9 @@ func writeJSONResult(e env, res *model.Result, text string) error {
 const generateDoc = `Prints the answer as it is generated; with --json, one line of JSON instead:
 {"input_ids":[...],"token_type_ids":[...],"position_ids":[...],"generated_ids":[...],"generated_text":"..."}
 Decoding is greedy unless asked otherwise, as in THUDM's demos: sampling flags not given
-take their value from the checkpoint's generation_config.json (do_sample false means
-greedy), else the defaults below. --temperature 0 is greedy; a temperature above 0 samples.
+take their value from the checkpoint's generation_config.json, read as transformers does
+(greedy unless do_sample is true), else the defaults below. --temperature 0 is greedy; a
+temperature above 0 samples.
 A question without --image is put in Vicuna's chat format (--template vicuna) unless
 --template says otherwise.
 `
