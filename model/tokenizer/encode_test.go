@@ -71,45 +71,41 @@ func referenceEncode(m *spModel, ids map[string]int, text string, prefix bool) [
 	return out
 }
 
-// The heap-and-list BPE gives what the reference gives, on the LLaMA vocabulary.
+// The heap-and-list BPE gives what the reference gives, on the LLaMA vocabulary, with the
+// dummy prefix (Encode) and without (EncodeAfterSpecial).
 func TestEncodeMatchesReferenceLLaMA(t *testing.T) {
 	m, err := readModelProto(mustRead(t, goldenModelPath))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, reference := goldenModel(t), referenceEncoder(m)
+	tok := goldenModel(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	alphabet := []rune("abcdefghijklmnopqrstuvwxyz ETAOIN    0123456789.,;:!?'\"()-_\n\t▁中文字日本語éüß😀🦙👍🏽\u200d")
-	for n := 0; n < 1000; n++ {
-		text := randomText(rng, alphabet, 1+rng.IntN(40))
-		if got, want := tok.Encode(text), reference(text); !equalIDs(got, want) {
-			t.Fatalf("Encode(%q) = %v, reference %v", text, got, want)
+	for _, enc := range []struct {
+		name   string
+		encode func(string) []int
+		prefix bool
+	}{{"Encode", tok.Encode, true}, {"EncodeAfterSpecial", tok.EncodeAfterSpecial, false}} {
+		reference := referenceEncoderPrefix(m, enc.prefix)
+		for n := 0; n < 1000; n++ {
+			text := randomText(rng, alphabet, 1+rng.IntN(40))
+			if got, want := enc.encode(text), reference(text); !equalIDs(got, want) {
+				t.Fatalf("%s(%q) = %v, reference %v", enc.name, text, got, want)
+			}
 		}
 	}
 }
 
-// The same on small vocabularies whose scores tie, where the leftmost pair must merge
-// first: the LLaMA scores are all distinct, so they cannot check that.
-// EncodeAfterSpecial is the same BPE without the dummy prefix: text after a special
-// token. A leading space then plays the prefix's part.
+// EncodeAfterSpecial is the BPE without the dummy prefix, for text after a special token:
+// a leading space then plays the prefix's part, and "USER" right after "</s>" is not
+// "▁USER" (the ids the vicuna template depends on).
 func TestEncodeAfterSpecial(t *testing.T) {
-	m, err := readModelProto(mustRead(t, goldenModelPath))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, reference := goldenModel(t), referenceEncoderPrefix(m, false)
-	rng := rand.New(rand.NewPCG(3, 4))
-	alphabet := []rune("abcdefghijklmnopqrstuvwxyz USER:ASSISTANT 0123456789.,?'\n中文😀")
-	for n := 0; n < 500; n++ {
-		text := randomText(rng, alphabet, 1+rng.IntN(40))
-		if got, want := tok.EncodeAfterSpecial(text), reference(text); !equalIDs(got, want) {
-			t.Fatalf("EncodeAfterSpecial(%q) = %v, reference %v", text, got, want)
-		}
+	tok := goldenModel(t)
+	for _, text := range []string{"USER: hi ASSISTANT:", "x", "  two", "中文😀"} {
 		if got, want := tok.EncodeAfterSpecial(" "+text), tok.Encode(text); !equalIDs(got, want) {
-			t.Fatalf("EncodeAfterSpecial(%q) = %v, want Encode(%q) = %v", " "+text, got, text, want)
+			t.Errorf("EncodeAfterSpecial(%q) = %v, want Encode(%q) = %v", " "+text, got, text, want)
 		}
 	}
-	// "USER" right after "</s>" is not "▁USER" (the ids vicuna's template depends on).
 	user := tok.EncodeAfterSpecial("USER:")
 	if equalIDs(user, tok.Encode("USER:")) || tok.Decode(user) != "USER:" {
 		t.Errorf("EncodeAfterSpecial(\"USER:\") = %v (%q), Encode = %v: want other pieces of the same text", user, tok.Decode(user), tok.Encode("USER:"))
@@ -119,6 +115,8 @@ func TestEncodeAfterSpecial(t *testing.T) {
 	}
 }
 
+// The same on small vocabularies whose scores tie, where the leftmost pair must merge
+// first: the LLaMA scores are all distinct, so they cannot check that.
 func TestEncodeMatchesReferenceTies(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	alphabet := []string{"a", "b", "▁"}
