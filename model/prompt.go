@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -139,7 +140,7 @@ func PromptIDs(tok PromptTokenizer, template, query string, history [][2]string,
 		n += len(s)
 	}
 	if limit := MaxPromptBytes(cfg); n > limit {
-		return nil, fmt.Errorf("prompt of %d bytes cannot fit max_position_embeddings %d (at most %d bytes; shorten the question or the history)",
+		return nil, contextErrorf("prompt of %d bytes cannot fit max_position_embeddings %d (at most %d bytes; shorten the question or the history)",
 			n, cfg.MaxPositionEmbeddings, limit)
 	}
 	ids := tok.Encode(segments[0])
@@ -224,8 +225,23 @@ func CheckContextLength(promptTokens, maxNewTokens int, cfg Config) error {
 	case promptTokens < 0 || maxNewTokens < 0:
 		return fmt.Errorf("prompt of %d tokens + %d new tokens: counts must not be negative", promptTokens, maxNewTokens)
 	case promptTokens > cfg.MaxPositionEmbeddings || maxNewTokens > cfg.MaxPositionEmbeddings-promptTokens:
-		return fmt.Errorf("prompt of %d tokens + %d new tokens exceeds max_position_embeddings %d",
+		return contextErrorf("prompt of %d tokens + %d new tokens exceeds max_position_embeddings %d",
 			promptTokens, maxNewTokens, cfg.MaxPositionEmbeddings)
 	}
 	return nil
+}
+
+// ErrContextLength is what the errors of CheckContextLength and PromptIDs match (errors.Is)
+// when a prompt and its new tokens cannot fit the context, so that a caller can tell
+// them from bad input.
+var ErrContextLength = errors.New("the prompt and its new tokens exceed the context")
+
+// contextError is a context-length error with its own message.
+type contextError struct{ msg string }
+
+func (e contextError) Error() string { return e.msg }
+func (e contextError) Unwrap() error { return ErrContextLength }
+
+func contextErrorf(format string, args ...any) error {
+	return contextError{fmt.Sprintf(format, args...)}
 }

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"math"
 	"path/filepath"
 	"slices"
@@ -105,6 +106,9 @@ func TestCheckContextLength(t *testing.T) {
 		err := CheckContextLength(tc.prompt, tc.newTokens, cfg)
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("CheckContextLength(%d, %d) = %v, want %q", tc.prompt, tc.newTokens, err, tc.want)
+		}
+		if negative := tc.prompt < 0 || tc.newTokens < 0; err != nil && errors.Is(err, ErrContextLength) == negative {
+			t.Errorf("CheckContextLength(%d, %d) = %v: errors.Is ErrContextLength %v", tc.prompt, tc.newTokens, err, !negative)
 		}
 	}
 }
@@ -311,7 +315,7 @@ func TestPromptIDsRefusesLongTextUntokenized(t *testing.T) {
 		}
 		var tok countingTokenizer
 		_, err := PromptIDs(&tok, template, "Q", huge, cfg)
-		if err == nil || !strings.Contains(err.Error(), "cannot fit max_position_embeddings 2048 (at most 131072 bytes") || tok.bytes != 0 {
+		if err == nil || !strings.Contains(err.Error(), "cannot fit max_position_embeddings 2048 (at most 131072 bytes") || !errors.Is(err, ErrContextLength) || tok.bytes != 0 {
 			t.Errorf("%s: err %v after encoding %d bytes; want the limit named and nothing encoded", template, err, tok.bytes)
 		}
 	}
