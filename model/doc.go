@@ -10,9 +10,10 @@
 //	cfg, err := model.LoadConfig(dir + "/config.json")
 //	ckpt, err := safetensors.OpenCheckpoint(dir) // any TensorSource
 //	m, err := model.Load(cfg, ckpt)              // reads every tensor once; ckpt can be closed after
-//	prompt, err := model.BuildPrompt("chat", query, history)
-//	in := model.BuildInputs(tok.Encode(prompt), pixels != nil, cfg) // ids without bos
-//	res, err := m.Generate(in, pixels, model.Sampling{MaxNewTokens: 64}, func(id int) bool {
+//	template := model.DefaultTemplate(cfg, pixels != nil)          // vicuna for text, template_version with an image
+//	ids, err := model.PromptIDs(tok, template, query, history, cfg) // ids without bos
+//	in := model.BuildInputs(ids, pixels != nil, cfg)
+//	res, err := m.Generate(in, pixels, model.DefaultSampling(), func(id int) bool {
 //		fmt.Print(tok.Decode([]int{id}))
 //		return true // false stops generation
 //	})
@@ -20,7 +21,7 @@
 //	// res.PrefillLogitsLast, res.PrefillHiddenLast, res.StepLogits (Sampling.KeepStepLogits)
 //
 // pixels are pixel_values as CHW float32 [C, S, S] (model/imageproc), or nil for a
-// text-only prompt. Temperature 0 is greedy.
+// text-only prompt. Temperature 0 is greedy (DefaultSampling, as upstream).
 //
 // Lower-level entry points, for the GPU engine's checks and for tests:
 // EncodeImage (pixels → the image tokens' rows), Prefill (a prompt → last logits and

@@ -12,6 +12,10 @@
 //	                          Promise<ArrayBuffer> instead; onProgress(uploaded, total)
 //	generate({imageBytes?, query, history, template, maxNewTokens, temperature, topP,
 //	          topK, repetitionPenalty, seed, onToken(id, text)})
+//	                        an option left out takes model.DefaultSampling's value
+//	                        (greedy; load's summary lists them as `defaults`), a
+//	                        template left out model.DefaultTemplate's (vicuna without
+//	                        an image, the model's template_version with one)
 //	                        imageBytes: Uint8Array of an image file (PNG, JPEG, GIF, WebP),
 //	                        decoded in Go exactly as the CPU reference does; the vision
 //	                        tower runs once per image and is reused for follow-ups
@@ -27,6 +31,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"sync/atomic"
 
@@ -198,6 +203,7 @@ func (e *exports) load(args []safejs.Value) (any, error) {
 		"vocabSize":    s.Cfg.VocabSize,
 		"imageSize":    s.Cfg.Vision.ImageSize,
 		"template":     s.Cfg.TemplateVersion,
+		"defaults":     samplingDefaults(),
 		"memory":       plan.String(),
 		"memoryBytes":  float64(plan.Total()),
 		"adapter":      adapterInfo(d),
@@ -217,20 +223,18 @@ func (e *exports) generate(args []safejs.Value) (any, error) {
 	defer e.busy.Store(false)
 	e.aborted.Store(false)
 	o := args[0]
+	def := model.DefaultSampling() // greedy, as upstream
 	req := engine.Request{
 		Query:    stringField(o, "query"),
 		Template: stringField(o, "template"),
 		Sampling: model.Sampling{
-			MaxNewTokens:      intField(o, "maxNewTokens", 256),
-			Temperature:       floatField(o, "temperature", 0),
-			TopP:              floatField(o, "topP", 0),
-			TopK:              intField(o, "topK", 0),
-			RepetitionPenalty: floatField(o, "repetitionPenalty", 1),
-			Seed:              uint64(intField(o, "seed", 0)),
+			MaxNewTokens:      intField(o, "maxNewTokens", def.MaxNewTokens),
+			Temperature:       floatField(o, "temperature", def.Temperature),
+			TopP:              floatField(o, "topP", def.TopP),
+			TopK:              intField(o, "topK", def.TopK),
+			RepetitionPenalty: floatField(o, "repetitionPenalty", def.RepetitionPenalty),
+			Seed:              uint64(intField(o, "seed", int(def.Seed))),
 		},
-	}
-	if req.Template == "" {
-		req.Template = "chat"
 	}
 	if h, err := o.Get("history"); err == nil && h.Type() == safejs.TypeObject {
 		n, _ := h.Length()
@@ -255,6 +259,9 @@ func (e *exports) generate(args []safejs.Value) (any, error) {
 		if _, err := safejs.CopyBytesToGo(req.Image, img); err != nil {
 			return nil, badInput(fmt.Errorf("generate: imageBytes: %v", err))
 		}
+	}
+	if req.Template == "" { // vicuna for a text-only question, the model's own with an image
+		req.Template = model.DefaultTemplate(e.session.Cfg, req.Image != nil)
 	}
 	onToken, _ := o.Get("onToken")
 	res, err := e.session.Generate(req, func(id int, text string) bool {
@@ -307,6 +314,20 @@ func (e *exports) dispose([]safejs.Value) (any, error) {
 	return nil, nil
 }
 
+// samplingDefaults is model.DefaultSampling in generate's option names: what an option
+// left out means, for the page's "Model defaults".
+func samplingDefaults() map[string]any {
+	d := model.DefaultSampling()
+	return map[string]any{
+		"maxNewTokens":      d.MaxNewTokens,
+		"temperature":       d.Temperature,
+		"topP":              d.TopP,
+		"topK":              d.TopK,
+		"repetitionPenalty": d.RepetitionPenalty,
+		"seed":              float64(d.Seed),
+	}
+}
+
 func stringField(o safejs.Value, name string) string {
 	v, err := o.Get(name)
 	if err != nil || v.Type() != safejs.TypeString {
@@ -325,8 +346,20 @@ func floatField(o safejs.Value, name string, def float64) float64 {
 	return f
 }
 
+// intField reads an integer option. A number past int's range saturates (Go's conversion
+// of such a float is undefined), so that the engine's checks name it as too large or
+// negative; NaN counts as absent.
 func intField(o safejs.Value, name string, def int) int {
-	return int(floatField(o, name, float64(def)))
+	switch f := floatField(o, name, float64(def)); {
+	case f != f:
+		return def
+	case f >= math.MaxInt:
+		return math.MaxInt
+	case f <= math.MinInt:
+		return math.MinInt
+	default:
+		return int(f)
+	}
 }
 
 // bytesField copies an ArrayBuffer, TypedArray or string field into Go (a tokenizer.json

@@ -12,10 +12,6 @@ import { groundingPrompts, isGroundingModel } from './grounding.js';
 import { sniffFormat } from './image.js';
 import { estimate } from './store.js';
 
-// The sampling defaults of `cogvlm generate` (cmd/cogvlm/generate.go): CogVLM's own
-// generation_config.json carries only token ids.
-const defaults = Object.freeze({ maxNewTokens: 256, temperature: 0.8, topP: 0.9, topK: 0, seed: 0 });
-
 const $ = (id) => document.getElementById(id);
 const ui = {
   connection: $('connection'),
@@ -249,7 +245,7 @@ async function load(source, label) {
     info.notes.forEach(addNote);
     ui.modelStatus.textContent = `${info.name} is ready — ${fmt.bytes(info.totalBytes)} (${info.encodings.join(', ')}), ${describeSource(info)}.`;
     showDemoNote();
-    ui.template.value = info.template || 'chat';
+    showDefaults({ all: false }); // the values an empty field stands for
     ui.progressBox.hidden = true;
     newChat({ keepImage: true }); // another model's answers are no history for this one
     setState('ready');
@@ -405,29 +401,39 @@ document.addEventListener('paste', (e) => {
 
 // ---- asking ------------------------------------------------------------------------------
 
+// The generation settings live in the engine (model.DefaultSampling, greedy as upstream):
+// an empty or invalid field is left out of the request and so means the model's default,
+// never 0. Once a model is loaded, its defaults (info.defaults) are shown in the fields.
+const defaultFields = { maxNewTokens: 'maxTokens', temperature: 'temperature', topP: 'topP', topK: 'topK', seed: 'seed' }; // option → ui field
+
 function settings() {
-  // An empty or invalid field means the model's default, never 0.
-  const num = (input, fallback) => {
+  const num = (input) => {
     const v = input.value.trim() === '' ? NaN : Number(input.value);
-    return Number.isFinite(v) ? v : fallback;
+    return Number.isFinite(v) ? v : undefined;
   };
+  const clamp = (v, lo, hi, round) => (v === undefined ? undefined : Math.min(hi, Math.max(lo, round ? Math.round(v) : v)));
   return {
-    template: ui.template.value,
-    maxNewTokens: Math.max(1, Math.round(num(ui.maxTokens, defaults.maxNewTokens))),
-    temperature: Math.max(0, num(ui.temperature, defaults.temperature)),
-    topP: Math.min(1, Math.max(0, num(ui.topP, defaults.topP))),
-    topK: Math.max(0, Math.round(num(ui.topK, defaults.topK))),
-    seed: Math.max(0, Math.round(num(ui.seed, defaults.seed))),
+    template: ui.template.value || undefined, // auto: vicuna without an image, the model's own with one
+    maxNewTokens: clamp(num(ui.maxTokens), 1, Infinity, true),
+    temperature: clamp(num(ui.temperature), 0, Infinity, false),
+    topP: clamp(num(ui.topP), 0, 1, false),
+    topK: clamp(num(ui.topK), 0, Infinity, true),
+    seed: clamp(num(ui.seed), 0, Number.MAX_SAFE_INTEGER, true),
   };
 }
 
+/** showDefaults writes the loaded model's defaults into the fields (all, or the empty ones). */
+function showDefaults({ all }) {
+  const defaults = app.model?.info.defaults ?? {};
+  for (const [key, field] of Object.entries(defaultFields)) {
+    const input = ui[field];
+    if (all || input.value.trim() === '') input.value = defaults[key] ?? '';
+  }
+}
+
 function resetSettings() {
-  ui.maxTokens.value = defaults.maxNewTokens;
-  ui.temperature.value = defaults.temperature;
-  ui.topP.value = defaults.topP;
-  ui.topK.value = defaults.topK;
-  ui.seed.value = defaults.seed;
-  ui.template.value = app.model?.info.template || 'chat';
+  showDefaults({ all: true });
+  ui.template.value = '';
 }
 ui.resetSettings.addEventListener('click', resetSettings);
 

@@ -8,6 +8,11 @@
 //   //       boxes: [{x0, y0, x1, y1, label}]}  (grounding boxes of the answer, in image pixels)
 //   await model.dispose();
 //
+// Options left out take the engine's defaults (model.DefaultSampling, listed in
+// model.info.defaults): greedy decoding, as THUDM's demos, up to 256 new tokens. A template
+// left out is vicuna (Vicuna's chat format) for a question without an image and the
+// model's own (model.info.template) for one with an image.
+//
 // Each loaded model runs the Go/WASM engine in a dedicated Web Worker (worker.js) that
 // downloads, verifies and stores the package, then answers. onProgress receives one shape,
 // {phase, loadedBytes, totalBytes, text}, with phase probe → manifest → download → upload
@@ -120,7 +125,9 @@ export class CogVLM {
   /**
    * info describes the loaded model: {name, manifestURL, source ('network', 'storage' or
    * 'folder'), stored, totalBytes, encodings, nameOrPath (config.json's _name_or_path),
-   * notes, maxPositions, vocabSize, imageSize, template, adapter}.
+   * notes, maxPositions, vocabSize, imageSize, template (config.json's template_version),
+   * defaults (what a generate option left out means: {maxNewTokens, temperature, topP, topK,
+   * repetitionPenalty, seed}), adapter}.
    */
   info;
 
@@ -198,7 +205,7 @@ export class CogVLM {
     try {
       const out = await this.#client.request(
         'generate',
-        { image, query, history, template: template ?? this.info.template ?? 'chat', maxNewTokens, temperature, topP, topK, seed, repetitionPenalty },
+        { image, query, history, template, maxNewTokens, temperature, topP, topK, seed, repetitionPenalty },
         {
           signal,
           onEvent: (kind, token) => {

@@ -250,6 +250,10 @@ func TestErrors(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o644)
 	})
 	longQuery := strings.Repeat("word ", 2100)
+	// 10 MB of history: refused before it is read whole, let alone tokenized
+	hugeHistory := write("huge-history.json", `[["`+strings.Repeat("a", 10<<20)+`", "b"]]`)
+	// within the file bound, but more text than 2048 tokens can hold
+	longHistory := write("long-history.json", `[["`+strings.Repeat("a", 200<<10)+`", "b"]]`)
 	nonEmpty := filepath.Join(tmp, "occupied")
 	os.Mkdir(nonEmpty, 0o755)
 	write("occupied/file", "x")
@@ -281,6 +285,11 @@ func TestErrors(t *testing.T) {
 		{"truncated shard", []string{"generate", "--model", truncated, "--query", "hi", "--image", image}, "", 1, "model-00002-of-00002.safetensors"},
 		{"wrong shapes", []string{"generate", "--model", wrongShape, "--query", "hi"}, "", 1, "model.layers.0.mlp.language_mlp.down_proj.weight [64 176] (want [64 180])"},
 		{"over-long prompt", gen("--query", longQuery), "", 1, "max_position_embeddings 2048"},
+		{"max-new-tokens past the context", gen("--max-new-tokens", "2048"), "", 1, "+ 2048 new tokens exceeds max_position_embeddings 2048"},
+		{"max-new-tokens of the largest int", gen("--max-new-tokens", "9223372036854775807"), "", 1, "+ 9223372036854775807 new tokens exceeds max_position_embeddings 2048"},
+		{"negative max-new-tokens", gen("--max-new-tokens", "-1"), "", 2, "max new tokens -1 is negative"},
+		{"huge history file", gen("--history", hugeHistory), "", 1, hugeHistory + ": more than 1048576 bytes, too long for any prompt that fits max_position_embeddings 2048"},
+		{"history too long for the context", gen("--history", longHistory), "", 1, "bytes cannot fit max_position_embeddings 2048 (at most 131072 bytes"},
 		{"tokenize without --jsonl", []string{"tokenize", "--model", modelDir}, "", 2, "--jsonl is required"},
 		{"tokenize bad line", []string{"tokenize", "--model", modelDir, "--jsonl"}, "\"ok\"\nnot json\n", 1, "stdin line 2"},
 		{"tokenize missing folder", []string{"tokenize", "--model", filepath.Join(tmp, "nowhere"), "--jsonl"}, "", 1, filepath.Join(tmp, "nowhere")},
@@ -401,7 +410,7 @@ func TestDemoModel(t *testing.T) {
 }
 
 func TestApplyGenerationConfig(t *testing.T) {
-	defaults := model.Sampling{MaxNewTokens: defaultMaxNewTokens, Temperature: defaultTemperature, TopP: defaultTopP, RepetitionPenalty: 1}
+	defaults := model.DefaultSampling()
 	for _, tc := range []struct {
 		name string
 		file string // "" = no file
@@ -411,11 +420,17 @@ func TestApplyGenerationConfig(t *testing.T) {
 	}{
 		{"no file", "", nil, defaults, ""},
 		{"token ids only (CogVLM's file)", `{"bos_token_id": 1, "eos_token_id": 2}`, nil, defaults, ""},
-		{"do_sample false is greedy", `{"do_sample": false, "temperature": 0.7}`, nil,
-			model.Sampling{MaxNewTokens: 256, Temperature: 0, TopP: 0.9, RepetitionPenalty: 1}, ""},
-		{"sampling keys", `{"temperature": 0.5, "top_p": 0.4, "top_k": 5, "repetition_penalty": 1.1, "max_new_tokens": 32}`, nil,
+		{"do_sample false is greedy", `{"do_sample": false, "temperature": 0.7}`, nil, defaults, ""},
+		// transformers: without do_sample true, temperature is ignored
+		{"temperature without do_sample is greedy", `{"temperature": 0.7}`, nil, defaults, ""},
+		{"do_sample true: transformers' temperature 1 and top_k 50", `{"do_sample": true}`, nil,
+			model.Sampling{MaxNewTokens: 256, Temperature: 1, TopP: 1, TopK: 50, RepetitionPenalty: 1}, ""},
+		{"sampling keys", `{"do_sample": true, "temperature": 0.5, "top_p": 0.4, "top_k": 5, "repetition_penalty": 1.1, "max_new_tokens": 32}`, nil,
 			model.Sampling{MaxNewTokens: 32, Temperature: 0.5, TopP: 0.4, TopK: 5, RepetitionPenalty: 1.1}, ""},
-		{"command line wins", `{"do_sample": false, "top_p": 0.4, "max_new_tokens": 32}`, []string{"temperature", "top-p", "max-new-tokens"}, defaults, ""},
+		{"command line wins", `{"do_sample": true, "temperature": 0.5, "top_k": 3, "top_p": 0.4, "max_new_tokens": 32}`, []string{"temperature", "top-p", "top-k", "max-new-tokens"},
+			model.Sampling{MaxNewTokens: 256, Temperature: 0.8, TopP: 1, RepetitionPenalty: 1}, ""},
+		{"a sampling temperature given, do_sample false", `{"do_sample": false}`, []string{"temperature"},
+			model.Sampling{MaxNewTokens: 256, Temperature: 0.8, TopP: 1, RepetitionPenalty: 1}, ""},
 		{"bad JSON", `{"temperature": "hot"}`, nil, defaults, "generation_config.json"},
 		{"bad value", `{"top_p": 2}`, nil, defaults, "generation_config.json: top-p 2"},
 	} {
@@ -429,6 +444,9 @@ func TestApplyGenerationConfig(t *testing.T) {
 				set[f] = true
 			}
 			got := defaults
+			if set["temperature"] {
+				got.Temperature = 0.8 // as if --temperature 0.8
+			}
 			err := applyGenerationConfig(path, set, &got)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
@@ -449,7 +467,7 @@ func TestGenerateHistory(t *testing.T) {
 	history := filepath.Join(t.TempDir(), "history.json")
 	os.WriteFile(history, []byte(`[["Who are you?", "A cat."], ["Why?", "Because."]]`), 0o644)
 	code, stdout, stderr := cli(t, "", "generate", "--model", modelDir, "--query", "Really?", "--history", history,
-		"--max-new-tokens", "1", "--temperature", "0", "--json")
+		"--template", "chat", "--max-new-tokens", "1", "--temperature", "0", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -461,6 +479,73 @@ func TestGenerateHistory(t *testing.T) {
 	_, ids, _ := cli(t, string(prompt), "tokenize", "--model", modelDir, "--jsonl")
 	if want := "[1," + strings.TrimPrefix(strings.TrimSpace(ids), "["); toJSON(got.InputIDs) != want {
 		t.Errorf("input_ids %v, want %s", got.InputIDs, want)
+	}
+}
+
+// Without sampling flags, generate decodes greedily (as THUDM's demos): the same tokens as
+// --temperature 0, with and without an image. Sampling, asked for, gives other tokens, so
+// the comparison would see a sampling default.
+func TestGenerateDefaultIsGreedy(t *testing.T) {
+	chat := filepath.Join(golden, "tiny-chat")
+	base := []string{"generate", "--model", filepath.Join(chat, "model"), "--query", "What is in this image?", "--json"}
+	ids := func(args ...string) []int {
+		t.Helper()
+		code, stdout, stderr := cli(t, "", append(slices.Clone(base), args...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+		var got goldenExpected
+		if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		return got.GeneratedIDs
+	}
+	image := filepath.Join(chat, "image.png")
+	for _, extra := range [][]string{nil, {"--image", image}} {
+		plain, greedy := ids(extra...), ids(append(extra, "--temperature", "0")...)
+		if !slices.Equal(plain, greedy) {
+			t.Errorf("%v: without sampling flags %v, with --temperature 0 %v", extra, plain, greedy)
+		}
+		if sampled := ids(append(extra, "--temperature", "1", "--seed", "7")...); slices.Equal(sampled, greedy) {
+			t.Errorf("%v: --temperature 1 gives the greedy tokens %v: the test cannot tell sampling from greedy", extra, sampled)
+		}
+	}
+}
+
+// A question without an image is put in Vicuna's chat format by default, with an image in
+// the checkpoint's template_version (chat for tiny-chat, whose golden ids are chat's).
+func TestGenerateDefaultTemplate(t *testing.T) {
+	chat := filepath.Join(golden, "tiny-chat")
+	modelDir := filepath.Join(chat, "model")
+	inputIDs := func(args ...string) []int {
+		t.Helper()
+		code, stdout, stderr := cli(t, "", append([]string{"generate", "--model", modelDir, "--max-new-tokens", "1", "--json"}, args...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+		var got goldenExpected
+		if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+			t.Fatal(err)
+		}
+		return got.InputIDs
+	}
+	prompt, _ := json.Marshal(model.VicunaSystemPrompt + " USER: Why? ASSISTANT:")
+	_, tokens, _ := cli(t, string(prompt), "tokenize", "--model", modelDir, "--jsonl")
+	var want []int
+	json.Unmarshal([]byte(tokens), &want)
+	want = append([]int{1}, want...)
+	if got := inputIDs("--query", "Why?"); !slices.Equal(got, want) {
+		t.Errorf("text only: input_ids %v, want vicuna's %v", got, want)
+	}
+	if got := inputIDs("--query", "Why?", "--template", "chat"); slices.Equal(got, want) {
+		t.Errorf("--template chat gives vicuna's input_ids")
+	}
+	var in goldenInput
+	var expected goldenExpected
+	readJSON(t, filepath.Join(chat, "input.json"), &in)
+	readJSON(t, filepath.Join(chat, "expected.json"), &expected)
+	if got := inputIDs("--query", in.Query, "--image", filepath.Join(chat, *in.Image)); !slices.Equal(got, expected.InputIDs) {
+		t.Errorf("with an image: input_ids %v, want the %s template's %v", got, in.Template, expected.InputIDs)
 	}
 }
 

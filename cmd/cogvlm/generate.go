@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -20,18 +21,6 @@ import (
 	"github.com/cogvlm-web/cogvlm-web/model/tokenizer"
 )
 
-// Built-in sampling defaults, used where generation_config.json does not say otherwise.
-// CogVLM's own generation_config.json carries only token ids, so these usually apply:
-// moderate sampling that keeps a chat answer varied but on topic. Seed 0 makes a plain
-// run reproducible; pass --seed for other draws.
-const (
-	defaultMaxNewTokens      = 256
-	defaultTemperature       = 0.8
-	defaultTopP              = 0.9
-	defaultTopK              = 0 // off
-	defaultRepetitionPenalty = 1.0
-)
-
 type generateOpts struct {
 	model, query, image, history, template, dump string
 	sampling                                     model.Sampling
@@ -42,17 +31,20 @@ type generateOpts struct {
 func generateFlags(fs *flag.FlagSet) func(env) error {
 	var o generateOpts
 	s := &o.sampling
+	// model.DefaultSampling: greedy, as upstream; generation_config.json may say otherwise
+	def := model.DefaultSampling()
 	fs.StringVar(&o.model, "model", "", "checkpoint `DIR` (Hugging Face layout: config.json, safetensors, tokenizer); required")
 	fs.StringVar(&o.query, "query", "", "the question `TEXT`; required")
 	fs.StringVar(&o.image, "image", "", "image `FILE` (PNG, JPEG, GIF, WebP); without it the prompt is text only")
 	fs.StringVar(&o.history, "history", "", "earlier turns, a JSON `FILE` of [[\"question\", \"answer\"], ...]")
-	fs.StringVar(&o.template, "template", "", "prompt `template`: chat, vqa or base (default: config.json's template_version, else chat)")
-	fs.IntVar(&s.MaxNewTokens, "max-new-tokens", defaultMaxNewTokens, "generate at most `N` tokens; when not given, capped to the context left")
-	fs.Float64Var(&s.Temperature, "temperature", defaultTemperature, "sampling temperature `T`; 0 is greedy")
-	fs.Float64Var(&s.TopP, "top-p", defaultTopP, "nucleus sampling: keep the most likely tokens up to probability `P`; 1 is off")
-	fs.IntVar(&s.TopK, "top-k", defaultTopK, "keep the `K` most likely tokens; 0 is off")
-	fs.Float64Var(&s.RepetitionPenalty, "repetition-penalty", defaultRepetitionPenalty, "Hugging Face repetition penalty `R`; 1 is off")
-	fs.Uint64Var(&s.Seed, "seed", 0, "sampling seed `S`: equal settings and seed give equal text")
+	fs.StringVar(&o.template, "template", "", "prompt `template`: "+strings.Join(model.Templates, ", ")+
+		" (default: vicuna without --image; with one, config.json's template_version, else chat)")
+	fs.IntVar(&s.MaxNewTokens, "max-new-tokens", def.MaxNewTokens, "generate at most `N` tokens; when not given, capped to the context left")
+	fs.Float64Var(&s.Temperature, "temperature", def.Temperature, "sampling temperature `T`; 0, the default, is greedy (as upstream)")
+	fs.Float64Var(&s.TopP, "top-p", def.TopP, "nucleus sampling: keep the most likely tokens up to probability `P`; 1 is off")
+	fs.IntVar(&s.TopK, "top-k", def.TopK, "keep the `K` most likely tokens; 0 is off")
+	fs.Float64Var(&s.RepetitionPenalty, "repetition-penalty", def.RepetitionPenalty, "Hugging Face repetition penalty `R`; 1 is off")
+	fs.Uint64Var(&s.Seed, "seed", def.Seed, "sampling seed `S`: equal settings and seed give equal text")
 	fs.BoolVar(&o.json, "json", false, "print one JSON line with the ids and text instead of streaming the text")
 	fs.StringVar(&o.dump, "dump", "", "write the reference tensors (pixel_values, vision_out, prefill_logits_last, step_logits, prefill_hidden_last) as float32 safetensors to `FILE`")
 	boxesFlags(fs, &o)
@@ -92,12 +84,9 @@ func generate(e env, o generateOpts) error {
 		return err
 	}
 	if o.template == "" {
-		o.template = "chat"
-		if slices.Contains(model.Templates, cfg.TemplateVersion) {
-			o.template = cfg.TemplateVersion
-		}
+		o.template = model.DefaultTemplate(cfg, o.image != "")
 	}
-	history, err := readHistory(o.history)
+	history, err := readHistory(o.history, cfg)
 	if err != nil {
 		return err
 	}
@@ -114,11 +103,11 @@ func generate(e env, o generateOpts) error {
 		}
 	}
 
-	prompt, err := model.BuildPrompt(o.template, o.query, history)
+	textIDs, err := model.PromptIDs(tok, o.template, o.query, history, cfg)
 	if err != nil {
-		return usageError{err.Error()}
+		return err
 	}
-	in := model.BuildInputs(tok.Encode(prompt), pixels != nil, cfg)
+	in := model.BuildInputs(textIDs, pixels != nil, cfg)
 	if !e.set["max-new-tokens"] {
 		// The default is a cap, not a demand: shrink it to the context left (but ask for
 		// at least one token, so that a prompt filling the context is an error).
@@ -217,7 +206,7 @@ func loadModel(dir string, cfg model.Config) (*model.Model, error) {
 
 // generationConfig holds the sampling keys of generation_config.json (Hugging Face's
 // GenerationConfig). max_length is ignored: it counts the prompt, and the prompt of an
-// image query is over a thousand tokens.
+// image query is over a thousand tokens; the context's end caps generation anyway.
 type generationConfig struct {
 	DoSample          *bool    `json:"do_sample"`
 	Temperature       *float64 `json:"temperature"`
@@ -228,7 +217,9 @@ type generationConfig struct {
 }
 
 // applyGenerationConfig sets the sampling settings that the command line left at their
-// defaults from path, when it exists. do_sample false means greedy, as in transformers.
+// defaults from path, when it exists, with transformers' meaning: do_sample (false when
+// absent) decides between greedy and sampling, and temperature counts only when sampling;
+// sampling without a temperature or top_k in the file uses transformers' 1.0 and 50.
 func applyGenerationConfig(path string, set map[string]bool, s *model.Sampling) error {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -246,11 +237,18 @@ func applyGenerationConfig(path string, set map[string]bool, s *model.Sampling) 
 			*dst = *v
 		}
 	}
-	apply("temperature", g.Temperature, &s.Temperature)
 	apply("top-p", g.TopP, &s.TopP)
 	apply("repetition-penalty", g.RepetitionPenalty, &s.RepetitionPenalty)
-	if g.DoSample != nil && !*g.DoSample && !set["temperature"] {
-		s.Temperature = 0
+	sample := g.DoSample != nil && *g.DoSample
+	if !set["temperature"] {
+		s.Temperature = 0 // greedy
+		if sample {
+			s.Temperature = 1 // transformers' default
+			apply("temperature", g.Temperature, &s.Temperature)
+		}
+	}
+	if sample && g.TopK == nil && !set["top-k"] {
+		s.TopK = 50 // transformers' default
 	}
 	if g.TopK != nil && !set["top-k"] {
 		s.TopK = *g.TopK
@@ -264,14 +262,26 @@ func applyGenerationConfig(path string, set map[string]bool, s *model.Sampling) 
 	return nil
 }
 
-// readHistory reads --history: [["question", "answer"], ...].
-func readHistory(path string) ([][2]string, error) {
+// readHistory reads --history: [["question", "answer"], ...]. A file too large for any
+// prompt that fits cfg's context is refused before it is read whole: its JSON may spell a
+// byte of text in up to 6 ("\u00e9" is 2 bytes of UTF-8), so it may have up to
+// maxHistoryExpansion × model.MaxPromptBytes bytes.
+func readHistory(path string, cfg model.Config) ([][2]string, error) {
 	if path == "" {
 		return nil, nil
 	}
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
+	}
+	defer f.Close()
+	limit := int64(model.MaxPromptBytes(cfg)) * maxHistoryExpansion
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: more than %d bytes, too long for any prompt that fits max_position_embeddings %d", path, limit, cfg.MaxPositionEmbeddings)
 	}
 	var turns [][]string
 	if err := json.Unmarshal(data, &turns); err != nil {
@@ -286,6 +296,10 @@ func readHistory(path string) ([][2]string, error) {
 	}
 	return history, nil
 }
+
+// maxHistoryExpansion is how many bytes of JSON one byte of history text can take, at most
+// (a \uXXXX escape for one byte), rounded up for the brackets and quotes.
+const maxHistoryExpansion = 8
 
 // preprocessImage turns the image file into pixel_values [3, size, size].
 func preprocessImage(path string, size int) ([]float32, error) {
@@ -374,6 +388,10 @@ const generateDoc = `Prints the answer as it is generated; with --json, one line
 {"input_ids":[...],"token_type_ids":[...],"position_ids":[...],"generated_ids":[...],"generated_text":"...",
  "boxes":[{"x0":64,"y0":60,"x1":320,"y1":180,"label":"the dog"}]}
 boxes are the [[x0,y0,x1,y1]] boxes of a grounding answer in pixels of --image ([] without).
-Sampling flags not given take their value from the checkpoint's generation_config.json
-(do_sample false means greedy), else the defaults below. --temperature 0 is greedy.
+Decoding is greedy unless asked otherwise, as in THUDM's demos: sampling flags not given
+take their value from the checkpoint's generation_config.json, read as transformers does
+(greedy unless do_sample is true), else the defaults below. --temperature 0 is greedy; a
+temperature above 0 samples.
+A question without --image is put in Vicuna's chat format (--template vicuna) unless
+--template says otherwise.
 `

@@ -31,7 +31,7 @@ const (
 // The questions. SwiftShader decodes a token of the demo model in about 0.3 s, so answers
 // are kept to a few tokens; the stopped one is long enough never to finish first.
 var (
-	q1 = question{Query: "What is in this picture?", Template: "chat", MaxNewTokens: 8}
+	q1 = question{Query: "What is in this picture?", MaxNewTokens: 8} // the default template: vicuna, as it has no image
 	q2 = question{Query: "Describe it in detail.", Template: "chat", MaxNewTokens: 64}
 	q3 = question{Query: "And the colours?", Template: "chat", MaxNewTokens: 8}
 )
@@ -111,6 +111,10 @@ func TestApp(t *testing.T) {
 	}
 	if eval[bool](tb, `document.getElementById('demo-note').hidden`) {
 		t.Error("the page does not say that the demo has random weights")
+	}
+	// The settings show the engine's defaults: greedy, and the template chosen per question.
+	if s := eval[string](tb, `['template', 'max-tokens', 'temperature', 'top-p', 'top-k', 'seed'].map((id) => document.getElementById(id).value).join('|')`); s != "|256|0|1|0|0" {
+		t.Errorf("settings after loading: %q, want the defaults |256|0|1|0|0 (auto template, 256 tokens, greedy)", s)
 	}
 
 	t.Log("== asking: Enter sends, the answer streams and equals the CPU reference")
@@ -364,7 +368,12 @@ type progressEvent struct {
 // apiLoadAndAsk uses cogvlm.js as another page embedding the model would.
 func apiLoadAndAsk(t *testing.T, tb *tab, q question) apiResult {
 	t.Helper()
-	opts, _ := json.Marshal(map[string]any{"query": q.Query, "template": q.Template, "maxNewTokens": q.MaxNewTokens, "temperature": 0})
+	// No temperature: the API's default must be greedy, as the reference's --temperature 0.
+	o := map[string]any{"query": q.Query, "maxNewTokens": q.MaxNewTokens}
+	if q.Template != "" {
+		o["template"] = q.Template
+	}
+	opts, _ := json.Marshal(o)
 	raw := eval[[]byte](tb, fmt.Sprintf(`(async () => {
 		const { CogVLM } = await import('/cogvlm.js');
 		const progress = [];

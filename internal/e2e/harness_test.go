@@ -191,7 +191,7 @@ type reference struct {
 
 // question is one greedy question, asked of the CPU reference and of the page alike.
 type question struct {
-	Query, Template string
+	Query, Template string      // Template "": the default, as neither names one
 	Image           string      // file, or ""
 	History         [][2]string // earlier [question, answer] turns
 	MaxNewTokens    int
@@ -199,8 +199,11 @@ type question struct {
 
 func (f *fixture) reference(t *testing.T, q question) reference {
 	t.Helper()
-	args := []string{"generate", "--model", f.demo, "--query", q.Query, "--template", q.Template,
+	args := []string{"generate", "--model", f.demo, "--query", q.Query,
 		"--temperature", "0", "--max-new-tokens", fmt.Sprint(q.MaxNewTokens), "--json"}
+	if q.Template != "" {
+		args = append(args, "--template", q.Template)
+	}
 	if q.Image != "" {
 		args = append(args, "--image", q.Image)
 	}

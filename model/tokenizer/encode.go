@@ -25,11 +25,21 @@ type candidate struct {
 // It is SentencePiece's BPE: a heap of adjacent pairs ordered by merge rank, then by
 // position, and a linked list of symbols, so the cost is O(n log n) in the text length.
 // There is no pre-tokenizer to cut the text into words, so this matters for long texts.
-func (t *Tokenizer) Encode(text string) []int {
+func (t *Tokenizer) Encode(text string) []int { return t.encode(text, t.addDummyPrefix) }
+
+// EncodeAfterSpecial tokenizes text that follows a special token in a prompt (the words
+// after a "</s>" that a chat template puts between turns): as Encode, but never with the
+// dummy prefix. That is what Hugging Face's LlamaTokenizer does with legacy=false (the
+// setting of vicuna-7b-v1.5's tokenizer_config.json): it splits the special tokens out
+// of the text and prefixes "▁" only to the start of the whole text, so "</s>USER" gives
+// eos then the pieces of "USER", not of "▁USER".
+func (t *Tokenizer) EncodeAfterSpecial(text string) []int { return t.encode(text, false) }
+
+func (t *Tokenizer) encode(text string, dummyPrefix bool) []int {
 	if text == "" {
 		return []int{} // SentencePiece adds no dummy prefix to empty text
 	}
-	norm, syms := t.normalize(text)
+	norm, syms := t.normalize(text, dummyPrefix)
 
 	heap := make(candidateHeap, 0, len(syms))
 	for i := 0; i+1 < len(syms); i++ {
@@ -76,7 +86,7 @@ func (t *Tokenizer) Encode(text string) []int {
 // normalize applies SentencePiece's identity normalizer (dummy prefix, spaces escaped as
 // "▁", each invalid UTF-8 byte replaced by U+FFFD) and splits the result into one
 // symbol per character.
-func (t *Tokenizer) normalize(text string) ([]byte, []symbol) {
+func (t *Tokenizer) normalize(text string, dummyPrefix bool) ([]byte, []symbol) {
 	norm := make([]byte, 0, len(text)+len(spaceSymbol))
 	syms := make([]symbol, 0, len(text)+1)
 	appendSymbol := func(start int) {
@@ -88,7 +98,7 @@ func (t *Tokenizer) normalize(text string) ([]byte, []symbol) {
 		}
 		syms = append(syms, s)
 	}
-	if t.addDummyPrefix {
+	if dummyPrefix {
 		norm = append(norm, spaceSymbol...)
 		appendSymbol(0)
 	}

@@ -12,17 +12,23 @@ import (
 // "▁" + text (spaces as "▁"); while some adjacent pair concatenates to a NORMAL piece,
 // merge the pair whose piece has the highest score, the leftmost on ties; characters
 // outside the vocabulary become byte pieces. Quadratic: for short texts only.
+// referenceEncoder's function starts from "▁" + text, as Encode; prefix false leaves the
+// "▁" out, as EncodeAfterSpecial.
 func referenceEncoder(m *spModel) func(text string) []int {
+	return referenceEncoderPrefix(m, true)
+}
+
+func referenceEncoderPrefix(m *spModel, prefix bool) func(text string) []int {
 	ids := map[string]int{}
 	for id, p := range m.pieces {
 		if m.types[id] == typeNormal || m.types[id] == typeByte {
 			ids[p] = id
 		}
 	}
-	return func(text string) []int { return referenceEncode(m, ids, text) }
+	return func(text string) []int { return referenceEncode(m, ids, text, prefix) }
 }
 
-func referenceEncode(m *spModel, ids map[string]int, text string) []int {
+func referenceEncode(m *spModel, ids map[string]int, text string, prefix bool) []int {
 	isNormal := func(p string) (int, bool) {
 		id, ok := ids[p]
 		return id, ok && m.types[id] == typeNormal
@@ -31,7 +37,11 @@ func referenceEncode(m *spModel, ids map[string]int, text string) []int {
 		return []int{}
 	}
 	var syms []string
-	for _, r := range spaceSymbol + strings.ReplaceAll(text, " ", spaceSymbol) {
+	norm := strings.ReplaceAll(text, " ", spaceSymbol)
+	if prefix {
+		norm = spaceSymbol + norm
+	}
+	for _, r := range norm {
 		syms = append(syms, string(r))
 	}
 	for {
@@ -61,20 +71,47 @@ func referenceEncode(m *spModel, ids map[string]int, text string) []int {
 	return out
 }
 
-// The heap-and-list BPE gives what the reference gives, on the LLaMA vocabulary.
+// The heap-and-list BPE gives what the reference gives, on the LLaMA vocabulary, with the
+// dummy prefix (Encode) and without (EncodeAfterSpecial).
 func TestEncodeMatchesReferenceLLaMA(t *testing.T) {
 	m, err := readModelProto(mustRead(t, goldenModelPath))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, reference := goldenModel(t), referenceEncoder(m)
+	tok := goldenModel(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	alphabet := []rune("abcdefghijklmnopqrstuvwxyz ETAOIN    0123456789.,;:!?'\"()-_\n\t▁中文字日本語éüß😀🦙👍🏽\u200d")
-	for n := 0; n < 1000; n++ {
-		text := randomText(rng, alphabet, 1+rng.IntN(40))
-		if got, want := tok.Encode(text), reference(text); !equalIDs(got, want) {
-			t.Fatalf("Encode(%q) = %v, reference %v", text, got, want)
+	for _, enc := range []struct {
+		name   string
+		encode func(string) []int
+		prefix bool
+	}{{"Encode", tok.Encode, true}, {"EncodeAfterSpecial", tok.EncodeAfterSpecial, false}} {
+		reference := referenceEncoderPrefix(m, enc.prefix)
+		for n := 0; n < 1000; n++ {
+			text := randomText(rng, alphabet, 1+rng.IntN(40))
+			if got, want := enc.encode(text), reference(text); !equalIDs(got, want) {
+				t.Fatalf("%s(%q) = %v, reference %v", enc.name, text, got, want)
+			}
 		}
+	}
+}
+
+// EncodeAfterSpecial is the BPE without the dummy prefix, for text after a special token:
+// a leading space then plays the prefix's part, and "USER" right after "</s>" is not
+// "▁USER" (the ids the vicuna template depends on).
+func TestEncodeAfterSpecial(t *testing.T) {
+	tok := goldenModel(t)
+	for _, text := range []string{"USER: hi ASSISTANT:", "x", "  two", "中文😀"} {
+		if got, want := tok.EncodeAfterSpecial(" "+text), tok.Encode(text); !equalIDs(got, want) {
+			t.Errorf("EncodeAfterSpecial(%q) = %v, want Encode(%q) = %v", " "+text, got, text, want)
+		}
+	}
+	user := tok.EncodeAfterSpecial("USER:")
+	if equalIDs(user, tok.Encode("USER:")) || tok.Decode(user) != "USER:" {
+		t.Errorf("EncodeAfterSpecial(\"USER:\") = %v (%q), Encode = %v: want other pieces of the same text", user, tok.Decode(user), tok.Encode("USER:"))
+	}
+	if got := tok.EncodeAfterSpecial(""); len(got) != 0 {
+		t.Errorf("EncodeAfterSpecial(\"\") = %v, want no ids", got)
 	}
 }
 
