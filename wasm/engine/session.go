@@ -89,7 +89,12 @@ type Result struct {
 // tokens either way.
 func (s *Session) Generate(req Request, onToken func(id int, text string) bool) (*Result, error) {
 	cfg := s.Cfg
-	prompt, err := model.BuildPrompt(req.Template, req.Query, req.History)
+	// Ids, not text: a vicuna prompt's earlier answers end in the eos id, which no text
+	// tokenizes to (model.PromptIDs); the prompt's byte bound is checked before tokenizing.
+	textIDs, err := model.PromptIDs(s.Tok, req.Template, req.Query, req.History, cfg)
+	if errors.Is(err, model.ErrContextLength) {
+		return nil, fmt.Errorf("%v: %w", err, ErrContextLength)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", err, ErrBadRequest)
 	}
@@ -102,7 +107,7 @@ func (s *Session) Generate(req Request, onToken func(id int, text string) bool) 
 		}
 		imageOut, visionTime = &s.vision.Out, time.Since(start)
 	}
-	in := model.BuildInputs(s.Tok.Encode(prompt), req.Image != nil, cfg)
+	in := model.BuildInputs(textIDs, req.Image != nil, cfg)
 	if err := model.CheckContextLength(len(in.InputIDs), req.Sampling.MaxNewTokens, cfg); err != nil {
 		return nil, fmt.Errorf("%v: %w", err, ErrContextLength)
 	}

@@ -117,3 +117,31 @@ func TestSessionSamplingOnGPU(t *testing.T) {
 		t.Errorf("sampled on the GPU %v\nCPU reference %v", res.TokenIDs, ref.GeneratedIDs)
 	}
 }
+
+// TestSessionVicunaHistory: a vicuna prompt with an earlier turn reaches the GPU as
+// model.PromptIDs lays it out — the earlier answer ends in the eos id, not in the text
+// "</s>" — and a history beyond the prompt's byte bound is refused before tokenizing.
+func TestSessionVicunaHistory(t *testing.T) {
+	s := testSession(t, "tiny-f32")
+	history := [][2]string{{"What is this?", "A fox."}}
+	res, err := s.Generate(Request{Query: "And its colour?", Template: "vicuna", History: history,
+		Sampling: model.Sampling{MaxNewTokens: 2}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := model.PromptIDs(s.Tok, "vicuna", "And its colour?", history, s.Cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := model.BuildInputs(ids, false, s.Cfg).InputIDs
+	if !slices.Equal(res.InputIDs, want) {
+		t.Errorf("input ids %v\nwant      %v", res.InputIDs, want)
+	}
+	if !slices.Contains(res.InputIDs[1:], s.Cfg.EOSTokenID) {
+		t.Errorf("input ids %v: no eos id after the earlier answer", res.InputIDs)
+	}
+	huge := [][2]string{{strings.Repeat("x", model.MaxPromptBytes(s.Cfg)), "y"}}
+	if _, err := s.Generate(Request{Query: "q", Template: "vicuna", History: huge, Sampling: model.Sampling{MaxNewTokens: 1}}, nil); !errors.Is(err, ErrContextLength) && !errors.Is(err, ErrBadRequest) {
+		t.Errorf("a history beyond the byte bound: error %v", err)
+	}
+}
