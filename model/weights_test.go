@@ -105,12 +105,12 @@ func TestLoadWeightsFillsEveryField(t *testing.T) {
 		name string
 		got  []float32
 	}{
-		{"model.embed_tokens.weight", w.EmbedTokens},
-		{"lm_head.weight", w.LMHead},
-		{"model.layers.1.self_attn.vision_expert_dense.weight", w.Layers[1].VisionDense},
-		{"model.layers.0.mlp.language_mlp.down_proj.weight", w.Layers[0].LanguageDownProj},
+		{"model.embed_tokens.weight", w.EmbedTokens.F32},
+		{"lm_head.weight", w.LMHead.F32},
+		{"model.layers.1.self_attn.vision_expert_dense.weight", w.Layers[1].VisionDense.F32},
+		{"model.layers.0.mlp.language_mlp.down_proj.weight", w.Layers[0].LanguageDownProj.F32},
 		{"model.vision.transformer.layers.1.mlp.fc2.bias", w.Vision.Layers[1].FC2Bias},
-		{"model.vision.linear_proj.dense_4h_to_h.weight", w.Adapter.Dense4HToH},
+		{"model.vision.linear_proj.dense_4h_to_h.weight", w.Adapter.Dense4HToH.F32},
 		{"model.vision.eoi", w.Adapter.EOI},
 	} {
 		if !slices.Equal(tc.got, src.data[tc.name]) {
@@ -119,7 +119,7 @@ func TestLoadWeightsFillsEveryField(t *testing.T) {
 		}
 	}
 	e := w.Layers[0].Expert(true)
-	if &e.QueryKeyValue[0] != &w.Layers[0].VisionQueryKeyValue[0] || &w.Layers[0].Expert(false).UpProj[0] != &w.Layers[0].LanguageUpProj[0] {
+	if &e.QueryKeyValue.F32[0] != &w.Layers[0].VisionQueryKeyValue.F32[0] || &w.Layers[0].Expert(false).UpProj.F32[0] != &w.Layers[0].LanguageUpProj.F32[0] {
 		t.Error("Expert returns the wrong expert's weights")
 	}
 }
@@ -131,7 +131,8 @@ func TestLoadWeightsListsEveryMismatch(t *testing.T) {
 	src := fullSource(t, cfg)
 	delete(src.shapes, "model.layers.1.post_attention_layernorm.weight")
 	delete(src.shapes, "model.vision.boi")
-	src.shapes["model.layers.0.self_attn.rotary_emb.inv_freq"] = []int{8}
+	src.shapes["model.layers.0.self_attn.rotary_emb.inv_freq"] = []int{8}       // accepted (and checked after the list)
+	src.shapes["model.layers.2.self_attn.rotary_emb.inv_freq"] = []int{8}       // a layer the config does not have
 	src.shapes["model.layers.1.mlp.vision_mlp.up_proj.weight"] = []int{64, 176} // transposed
 	src.data = nil                                                              // nothing may be read
 	_, err := LoadWeights(cfg, src)
@@ -142,7 +143,7 @@ func TestLoadWeightsListsEveryMismatch(t *testing.T) {
 	t.Log(msg)
 	for _, want := range []string{
 		"2 missing: model.layers.1.post_attention_layernorm.weight, model.vision.boi",
-		"1 unexpected: model.layers.0.self_attn.rotary_emb.inv_freq",
+		"1 unexpected: model.layers.2.self_attn.rotary_emb.inv_freq",
 		"1 wrong shape: model.layers.1.mlp.vision_mlp.up_proj.weight [64 176] (want [176 64])",
 	} {
 		if !strings.Contains(msg, want) {
@@ -156,11 +157,16 @@ func TestLoadWeightsListsEveryMismatch(t *testing.T) {
 
 func TestLoadWeightsCapsLongLists(t *testing.T) {
 	cfg := smallConfig(t)
-	src := &memSource{shapes: map[string][]int{}} // empty: every tensor is missing
+	// every tensor is missing but one of the last layer of each stack, so that the layer
+	// counts agree and the mismatch list is reached
+	src := &memSource{shapes: map[string][]int{
+		fmt.Sprintf("model.layers.%d.input_layernorm.weight", cfg.NumHiddenLayers-1):                         {cfg.HiddenSize},
+		fmt.Sprintf("model.vision.transformer.layers.%d.input_layernorm.bias", cfg.Vision.NumHiddenLayers-1): {cfg.Vision.HiddenSize},
+	}}
 	_, err := LoadWeights(cfg, src)
 	specs, _ := TensorSpecs(cfg)
-	want := fmt.Sprintf("%d missing: ", len(specs))
-	more := fmt.Sprintf("… and %d more", len(specs)-maxListedNames)
+	want := fmt.Sprintf("%d missing: ", len(specs)-2)
+	more := fmt.Sprintf("… and %d more", len(specs)-2-maxListedNames)
 	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), more) {
 		t.Errorf("error %v, want one containing %q and %q", err, want, more)
 	}
