@@ -1,6 +1,7 @@
 package model
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -148,6 +149,33 @@ func TestMatrixCheckFinite(t *testing.T) {
 		}
 		if err := m.CheckFinite(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want one containing %q", enc, err, want)
+		}
+	}
+}
+
+// BenchmarkMatrixMatMul times MatMul on each stored form of a 4096×4096 projection, at
+// decode shape (one row) and prefill shape (64 rows).
+func BenchmarkMatrixMatMul(b *testing.B) {
+	const n, k = 4096, 4096
+	r := rand.New(rand.NewPCG(1, 2))
+	w := make([]float32, n*k)
+	for i := range w {
+		w[i] = float32(r.NormFloat64()) * 0.02
+	}
+	for _, enc := range quant.Encodings {
+		pm := packedMatrix(b, enc, w, n, k, quant.DefaultGroupSize)
+		for _, m := range []int{1, 64} {
+			x := make([]float32, m*k)
+			for i := range x {
+				x[i] = float32(r.NormFloat64())
+			}
+			out := make([]float32, m*n)
+			b.Run(fmt.Sprintf("%s/m=%d", enc, m), func(b *testing.B) {
+				for b.Loop() {
+					pm.MatMul(out, x, nil, m)
+				}
+				b.ReportMetric(float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+			})
 		}
 	}
 }
