@@ -187,6 +187,33 @@ func (w Matrix) MatMul(out, x, bias []float32, m int) {
 	if m*n*k < matMulSerialMACs {
 		workers = 1
 	}
+	if m < 4 && w.Encoding.Quantized() {
+		// a decode step: each weight is used once per row of x, so a fused
+		// dequantize-and-dot saves writing the tile and reading it back
+		parallelFor(tiles, workers, func(_, item int) {
+			j, j1 := item*rows, min((item+1)*rows, n)
+			for ; j < j1; j += 4 { // rows is a multiple of 4; the last tile may end short
+				var s [4]float32
+				for i := range m {
+					if j+4 <= j1 {
+						s = w.dot4(x[i*k:][:k], j)
+					} else {
+						for r := range j1 - j {
+							s[r] = w.dot(x[i*k:][:k], j+r)
+						}
+					}
+					for r := range min(4, j1-j) {
+						if bias != nil {
+							s[r] += bias[j+r]
+						}
+						out[i*n+j+r] = s[r]
+					}
+				}
+			}
+		})
+		runtime.KeepAlive(w.Owner)
+		return
+	}
 	scratch := make([]*[]float32, workers)
 	parallelFor(tiles, workers, func(worker, item int) {
 		buf := scratch[worker]
@@ -211,4 +238,82 @@ func (w Matrix) MatMul(out, x, bias []float32, m int) {
 		}
 	}
 	runtime.KeepAlive(w.Owner)
+}
+
+// dot is Σ x[t]·W[j][t] over t in order for a q4 or q8 matrix: the sum MatMul forms on
+// the dequantized row, bit for bit (each weight (q − 8)·scale or q·scale is exact in
+// float32).
+func (w Matrix) dot(x []float32, j int) float32 {
+	var s float32
+	var row [quant.DefaultGroupSize * 4]float32
+	g := w.GroupSize
+	buf := row[:]
+	if g > len(buf) {
+		buf = make([]float32, g)
+	}
+	for c := 0; c < w.K; c += g {
+		group := buf[:g]
+		w.dequantizeGroup(group, j, c)
+		for t, v := range group {
+			s += x[c+t] * v
+		}
+	}
+	return s
+}
+
+// dot4 is dot for rows j … j+3 at once: four independent sums hide the latency of the
+// additions, as MatMul's narrow path does.
+func (w Matrix) dot4(x []float32, j int) [4]float32 {
+	var s0, s1, s2, s3 float32
+	g := w.GroupSize
+	var rows [4 * quant.DefaultGroupSize]float32
+	buf := rows[:]
+	if 4*g > len(buf) {
+		buf = make([]float32, 4*g)
+	}
+	w0, w1, w2, w3 := buf[:g], buf[g:2*g], buf[2*g:3*g], buf[3*g:4*g]
+	for c := 0; c < w.K; c += g {
+		w.dequantizeGroup(w0, j, c)
+		w.dequantizeGroup(w1, j+1, c)
+		w.dequantizeGroup(w2, j+2, c)
+		w.dequantizeGroup(w3, j+3, c)
+		xg := x[c:][:g]
+		for t, xv := range xg {
+			s0 += xv * w0[t]
+			s1 += xv * w1[t]
+			s2 += xv * w2[t]
+			s3 += xv * w3[t]
+		}
+	}
+	return [4]float32{s0, s1, s2, s3}
+}
+
+// dequantizeGroup writes the group of row j starting at input c (a multiple of the group
+// size) into dst [GroupSize].
+func (w Matrix) dequantizeGroup(dst []float32, j, c int) {
+	k, g := w.K, w.GroupSize
+	d := quant.F16ToFloat32(w.Scales[(j*k+c)/g])
+	if w.Encoding == quant.Q4 {
+		// the group's 16 levels once, then a table look-up per weight: the same products
+		var levels [16]float32
+		for q := range levels {
+			levels[q] = float32(q-8) * d
+		}
+		words := w.Words[(j*k+c)/8:][:g/8]
+		for wi, word := range words {
+			v := dst[wi*8:][:8]
+			v[0], v[1] = levels[word&0xf], levels[word>>4&0xf]
+			v[2], v[3] = levels[word>>8&0xf], levels[word>>12&0xf]
+			v[4], v[5] = levels[word>>16&0xf], levels[word>>20&0xf]
+			v[6], v[7] = levels[word>>24&0xf], levels[word>>28]
+		}
+		return
+	}
+	words := w.Words[(j*k+c)/4:][:g/4]
+	for wi, word := range words {
+		v := dst[wi*4:][:4]
+		for i := range v {
+			v[i] = float32(int8(word>>(8*i))) * d
+		}
+	}
 }
