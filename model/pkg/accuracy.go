@@ -42,7 +42,8 @@ type AccuracyReport struct {
 // checkpoint, or another package such as the f32 one) on cases: per case the cosine
 // similarity of the prefill logits and the top-1 agreement over the greedy steps; and the
 // package's bits per weight. The two models are loaded one after the other, never
-// together, so memory is that of one float32 model (about 70 GB for CogVLM-17B).
+// together: memory is that of the reference (a checkpoint is read into float32, about 70
+// GB for CogVLM-17B; a package is held as stored), then of the package.
 //
 // The CLI's `cogvlm accuracy --ref HF_DIR --pkg PKG_DIR` is DefaultAccuracyCases for the
 // package's config and tokenizer, then Accuracy(ref, pkg, cases).

@@ -24,6 +24,7 @@ const (
 const (
 	childGenerate = "COGVLM_PKG_TEST_GENERATE_CHILD"
 	childTokens   = "COGVLM_PKG_TEST_GENERATE_TOKENS"
+	childImage    = "COGVLM_PKG_TEST_GENERATE_IMAGE" // set: encode a blank image first
 )
 
 // runGenerateChild is the generating child's work.
@@ -34,6 +35,27 @@ func runGenerateChild(dir string, tokens int) error {
 		return err
 	}
 	load := time.Since(start)
+	if os.Getenv(childImage) != "" {
+		// the vision tower at full width: time its first layer by the Linear inputs it
+		// observes (layer 0's query_key_value, then the adapter's linear_proj)
+		var layerStart, adapterStart time.Time
+		m.ObserveLinear = func(weight string, _ []float32, _, _ int) {
+			switch weight {
+			case "model.vision.transformer.layers.0.attention.query_key_value.weight":
+				layerStart = time.Now()
+			case "model.vision.linear_proj.linear_proj.weight":
+				adapterStart = time.Now()
+			}
+		}
+		start := time.Now()
+		if _, err := m.EncodeImage(make([]float32, m.Config.PixelCount())); err != nil {
+			return err
+		}
+		m.ObserveLinear = nil
+		fmt.Printf("image of %d tokens: patch embedding %v, vision layer 0 %v (of %d), adapter %v\n", m.Config.NumImageTokens(),
+			layerStart.Sub(start).Round(time.Millisecond), adapterStart.Sub(layerStart).Round(time.Millisecond),
+			m.Config.Vision.NumHiddenLayers, time.Since(adapterStart).Round(time.Millisecond))
+	}
 	ids := []int{450, 4996, 17354, 1701, 29916} // "The quick brown fox", without bos
 	res, err := m.Generate(model.BuildInputs(ids, false, m.Config), nil, model.Sampling{MaxNewTokens: tokens}, nil)
 	if err != nil {

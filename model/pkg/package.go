@@ -262,41 +262,24 @@ func (p *Package) ReadMatrix(name string) (model.Matrix, error) {
 // asUint32s, asUint16s and asFloat32s view little-endian bytes as words in place when the
 // machine is little-endian and b is aligned (always, for a mapping: parts start at
 // multiples of 256); otherwise they decode a copy.
-func asUint32s(b []byte) []uint32 {
-	if inPlace(b, 4) {
-		return unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/4)
-	}
-	out := make([]uint32, len(b)/4)
-	for i := range out {
-		out[i] = binary.LittleEndian.Uint32(b[4*i:])
-	}
-	return out
-}
+func asUint32s(b []byte) []uint32 { return asWords(b, binary.LittleEndian.Uint32) }
 
-func asUint16s(b []byte) []uint16 {
-	if inPlace(b, 2) {
-		return unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/2)
-	}
-	out := make([]uint16, len(b)/2)
-	for i := range out {
-		out[i] = binary.LittleEndian.Uint16(b[2*i:])
-	}
-	return out
-}
+func asUint16s(b []byte) []uint16 { return asWords(b, binary.LittleEndian.Uint16) }
 
 func asFloat32s(b []byte) []float32 {
-	if inPlace(b, 4) {
-		return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/4)
-	}
-	out := make([]float32, len(b)/4)
-	for i := range out {
-		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return out
+	return asWords(b, func(b []byte) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(b)) })
 }
 
-func inPlace(b []byte, align uintptr) bool {
-	return nativeLittleEndian && len(b) > 0 && uintptr(unsafe.Pointer(unsafe.SliceData(b)))%align == 0
+func asWords[T uint16 | uint32 | float32](b []byte, decode func([]byte) T) []T {
+	size := int(unsafe.Sizeof(T(0)))
+	if nativeLittleEndian && len(b) > 0 && uintptr(unsafe.Pointer(unsafe.SliceData(b)))%uintptr(size) == 0 {
+		return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/size)
+	}
+	out := make([]T, len(b)/size)
+	for i := range out {
+		out[i] = decode(b[i*size:])
+	}
+	return out
 }
 
 // ReadFloat32 decodes the named tensor into dst, whose length must be its element count.
