@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/cogvlm-web/cogvlm-web/model"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
+	"github.com/cogvlm-web/cogvlm-web/model/safetensors"
 )
 
 // floatSource hides ReadMatrix: the model loads every tensor through ReadFloat32, the
@@ -172,5 +174,33 @@ func TestPackageNonFiniteRefused(t *testing.T) {
 	cases := []AccuracyCase{{Name: c.name, Inputs: c.inputs, Pixels: c.tensors["pixel_values"], Steps: 2}}
 	if report, err := Accuracy(goldenModelDir, dir, cases); err == nil || !strings.Contains(err.Error(), "package step 0: logit") {
 		t.Errorf("Accuracy with overflowing activations: report %+v, error %v; want an error naming the step", report, err)
+	}
+}
+
+// TestHugeLayerCountRefused: a config.json saying 10⁹ layers next to a one-layer
+// checkpoint is refused by convert and by the CPU reference with one line naming the key
+// (issue 14: both ran out of memory in a 140-line trace).
+func TestHugeLayerCountRefused(t *testing.T) {
+	cfg := smallConfig()
+	for _, key := range []string{"num_hidden_layers", "vision_config.num_hidden_layers"} {
+		huge := cfg
+		if key == "num_hidden_layers" {
+			huge.NumHiddenLayers = 1e9
+		} else {
+			huge.Vision.NumHiddenLayers = 1e9
+		}
+		js, err := json.Marshal(huge)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(t.TempDir(), "ckpt")
+		writeSynthCheckpoint(t, dir, cfg, js, synthTensors(t, cfg, safetensors.BF16))
+		want := key + " 1000000000 is beyond the limit"
+		if err := Convert(dir, filepath.Join(t.TempDir(), "out"), ConvertOptions{}); err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("Convert: error %v, want one line containing %q", err, want)
+		}
+		if _, err := OpenModel(dir); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("OpenModel: error %v, want one containing %q", err, want)
+		}
 	}
 }
