@@ -174,7 +174,9 @@ var tilePool sync.Pool
 // cut into tiles of a few rows (at most packedTileBytes as float32), spread over
 // GOMAXPROCS workers; each worker dequantizes its tile once into its scratch and runs
 // every row block of x past it with MatMul's tile kernel, whose sums run in the same
-// order as MatMul's, so the float32 result is identical.
+// order as MatMul's, so the float32 result is identical. A decode-shaped call (fewer than
+// four rows of x) of a q4 or q8 matrix skips the tile: it dequantizes one group of four
+// weight rows at a time and adds it into the sums at once (dot4), in the same order.
 func (w Matrix) MatMul(out, x, bias []float32, m int) {
 	n, k := w.N, w.K
 	if w.Encoding == quant.F32 {
