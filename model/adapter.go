@@ -11,7 +11,7 @@ func adapter(cfg Config, w *AdapterWeights, features []float32, obs LinearObserv
 	// linear_proj, then LayerNorm (nn.LayerNorm's default eps) and exact GELU
 	h := make([]float32, patches*H)
 	obs.see(nameAdapterProj, -1, features, patches, D)
-	MatMul(h, features, w.LinearProj, nil, patches, D, H)
+	w.LinearProj.MatMul(h, features, nil, patches)
 	LayerNorm(h, h, w.Norm1Weight, w.Norm1Bias, AdapterLayerNormEps, patches, H)
 	GELU(h)
 
@@ -19,15 +19,15 @@ func adapter(cfg Config, w *AdapterWeights, features []float32, obs LinearObserv
 	gate := make([]float32, patches*I)
 	up := make([]float32, patches*I)
 	obs.see(nameAdapterGate, -1, h, patches, H)
-	MatMul(gate, h, w.GateProj, nil, patches, H, I)
+	w.GateProj.MatMul(gate, h, nil, patches)
 	obs.see(nameAdapterUp, -1, h, patches, H)
-	MatMul(up, h, w.DenseHTo4H, nil, patches, H, I)
+	w.DenseHTo4H.MatMul(up, h, nil, patches)
 	SiLUMul(gate, gate, up)
 
 	// dense_4h_to_h straight into the rows between boi and eoi
 	out := make([]float32, (patches+2)*H)
 	obs.see(nameAdapterDown, -1, gate, patches, I)
-	MatMul(out[H:(patches+1)*H], gate, w.Dense4HToH, nil, patches, I, H)
+	w.Dense4HToH.MatMul(out[H:(patches+1)*H], gate, nil, patches)
 	copy(out[:H], w.BOI)
 	copy(out[(patches+1)*H:], w.EOI)
 	return out

@@ -18,6 +18,16 @@ const RoPEBase = 10000.0
 // code builds it with nn.LayerNorm's default, so config.json does not carry it.
 const AdapterLayerNormEps = 1e-5
 
+// Limits of Validate (CogVLM-17B: 32 and 63 layers, widths up to 32000, 2048 positions,
+// 490-pixel images).
+const (
+	maxLayers     = 1 << 12
+	maxWidth      = 1 << 20 // hidden and intermediate sizes, heads, vocabulary
+	maxPositions  = 1 << 20
+	maxImageSize  = 1 << 14
+	maxInChannels = 64
+)
+
 // Config is a CogVLM config.json. The json tags are the exact keys of THUDM's file; keys
 // that inference does not need (auto_map, initializer_range, use_cache, ...) are ignored.
 type Config struct {
@@ -116,28 +126,34 @@ func (c Config) Validate() error {
 	if len(c.Architectures) > 0 && !slices.Contains(c.Architectures, Architecture) {
 		return fmt.Errorf("architectures %q does not contain %q", c.Architectures, Architecture)
 	}
-	positive := []struct {
-		key string
-		val int
+	// Every count and size must be positive and within a bound far above any CogVLM and
+	// far below what would exhaust memory: the weights, the KV cache and the image buffers
+	// are allocated from these numbers.
+	bounded := []struct {
+		key      string
+		val, max int
 	}{
-		{"hidden_size", c.HiddenSize},
-		{"intermediate_size", c.IntermediateSize},
-		{"num_attention_heads", c.NumAttentionHeads},
-		{"num_hidden_layers", c.NumHiddenLayers},
-		{"vocab_size", c.VocabSize},
-		{"max_position_embeddings", c.MaxPositionEmbeddings},
-		{"vision_config.hidden_size", c.Vision.HiddenSize},
-		{"vision_config.image_size", c.Vision.ImageSize},
-		{"vision_config.in_channels", c.Vision.InChannels},
-		{"vision_config.intermediate_size", c.Vision.IntermediateSize},
-		{"vision_config.num_heads", c.Vision.NumHeads},
-		{"vision_config.num_hidden_layers", c.Vision.NumHiddenLayers},
-		{"vision_config.num_positions", c.Vision.NumPositions},
-		{"vision_config.patch_size", c.Vision.PatchSize},
+		{"hidden_size", c.HiddenSize, maxWidth},
+		{"intermediate_size", c.IntermediateSize, maxWidth},
+		{"num_attention_heads", c.NumAttentionHeads, maxWidth},
+		{"num_hidden_layers", c.NumHiddenLayers, maxLayers},
+		{"vocab_size", c.VocabSize, maxWidth},
+		{"max_position_embeddings", c.MaxPositionEmbeddings, maxPositions},
+		{"vision_config.hidden_size", c.Vision.HiddenSize, maxWidth},
+		{"vision_config.image_size", c.Vision.ImageSize, maxImageSize},
+		{"vision_config.in_channels", c.Vision.InChannels, maxInChannels},
+		{"vision_config.intermediate_size", c.Vision.IntermediateSize, maxWidth},
+		{"vision_config.num_heads", c.Vision.NumHeads, maxWidth},
+		{"vision_config.num_hidden_layers", c.Vision.NumHiddenLayers, maxLayers},
+		{"vision_config.num_positions", c.Vision.NumPositions, maxImageSize * maxImageSize},
+		{"vision_config.patch_size", c.Vision.PatchSize, maxImageSize},
 	}
-	for _, p := range positive {
+	for _, p := range bounded {
 		if p.val <= 0 {
 			return fmt.Errorf("%s %d must be positive", p.key, p.val)
+		}
+		if p.val > p.max {
+			return fmt.Errorf("%s %d is beyond the limit %d", p.key, p.val, p.max)
 		}
 	}
 	// Written as !(x > 0) so that NaN is refused too.

@@ -115,7 +115,7 @@ func (m *Model) Prefill(in Inputs, imageRows []float32, maxNewTokens int) (logit
 	st.length = 0
 
 	// token embeddings; the vision tokens' rows come from the image
-	Embedding(st.x, m.Weights.EmbedTokens, in.InputIDs, H)
+	m.Weights.EmbedTokens.Embed(st.x, in.InputIDs)
 	next := 0
 	for i, t := range in.TokenTypeIDs {
 		if t == VisionTokenType {
@@ -145,7 +145,7 @@ func (m *Model) Decode(id int) ([]float32, error) {
 	}
 	st.decodeID[0] = id
 	st.decodePos[0] = st.lastPos + 1
-	Embedding(st.x, m.Weights.EmbedTokens, st.decodeID, m.Config.HiddenSize)
+	m.Weights.EmbedTokens.Embed(st.x, st.decodeID)
 	st.observe = m.ObserveLinear
 	st.forward(m.Weights, 1, st.decodePos, st.langRun[:])
 	return st.logits, nil
@@ -190,7 +190,7 @@ func (st *decoderState) forward(w *Weights, rows int, positions []int, runs []Ex
 	// final norm and lm_head, on the last row only: the earlier rows' logits are unused
 	RMSNorm(st.hidden, st.x[(rows-1)*H:rows*H], w.Norm, st.cfg.RMSNormEps, 1, H)
 	st.observe.see(nameLMHead, -1, st.hidden, 1, H)
-	MatMul(st.logits, st.hidden, w.LMHead, nil, 1, H, st.cfg.VocabSize)
+	w.LMHead.MatMul(st.logits, st.hidden, nil, 1)
 }
 
 // layer is one decoder layer over rows new tokens at cache rows [length, length+rows).
@@ -213,9 +213,9 @@ func (st *decoderState) layer(lw *DecoderLayer, l, rows int, positions []int, ru
 		e, n := lw.Expert(r.Vision), r.End-r.Start
 		in := xb[r.Start*H : r.End*H]
 		st.observe.see(expertName(r.Vision).qkv, l, in, n, H)
-		MatMul(q[r.Start*H:r.End*H], in, e.QueryKeyValue[:H*H], nil, n, H, H)
-		MatMul(k[r.Start*H:r.End*H], in, e.QueryKeyValue[H*H:2*H*H], nil, n, H, H)
-		MatMul(v[r.Start*H:r.End*H], in, e.QueryKeyValue[2*H*H:], nil, n, H, H)
+		e.QueryKeyValue.Rows(0, H).MatMul(q[r.Start*H:r.End*H], in, nil, n)
+		e.QueryKeyValue.Rows(H, 2*H).MatMul(k[r.Start*H:r.End*H], in, nil, n)
+		e.QueryKeyValue.Rows(2*H, 3*H).MatMul(v[r.Start*H:r.End*H], in, nil, n)
 	}
 
 	// rotary embeddings at the CogVLM position ids
@@ -229,7 +229,7 @@ func (st *decoderState) layer(lw *DecoderLayer, l, rows int, positions []int, ru
 	for _, r := range runs {
 		e, n := lw.Expert(r.Vision), r.End-r.Start
 		st.observe.see(expertName(r.Vision).dense, l, att[r.Start*H:r.End*H], n, H)
-		MatMul(xb[r.Start*H:r.End*H], att[r.Start*H:r.End*H], e.Dense, nil, n, H, H)
+		e.Dense.MatMul(xb[r.Start*H:r.End*H], att[r.Start*H:r.End*H], nil, n)
 	}
 	Add(x, xb)
 
@@ -243,12 +243,12 @@ func (st *decoderState) layer(lw *DecoderLayer, l, rows int, positions []int, ru
 		gate, up := st.gate[r.Start*I:r.End*I], st.up[r.Start*I:r.End*I]
 		names := expertName(r.Vision)
 		st.observe.see(names.gate, l, in, n, H)
-		MatMul(gate, in, e.GateProj, nil, n, H, I)
+		e.GateProj.MatMul(gate, in, nil, n)
 		st.observe.see(names.up, l, in, n, H)
-		MatMul(up, in, e.UpProj, nil, n, H, I)
+		e.UpProj.MatMul(up, in, nil, n)
 		SiLUMul(gate, gate, up)
 		st.observe.see(names.down, l, gate, n, I)
-		MatMul(in, gate, e.DownProj, nil, n, I, H)
+		e.DownProj.MatMul(in, gate, nil, n)
 	}
 	Add(x, xb)
 }

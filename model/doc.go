@@ -1,5 +1,6 @@
 // Package model is CogVLM's float32 CPU reference: the config, the weight structs and
-// their strict loader, the op list (ops.go) that every WebGPU kernel is checked against,
+// their strict loader (weight matrices held as their source stores them: float32 from a
+// checkpoint, a package's q4/q8/f16 packed and memory-mapped, see Matrix), the op list (ops.go) that every WebGPU kernel is checked against,
 // the forward pass one block per file (vision.go: EVA2-CLIP tower, adapter.go: GLU
 // adapter with boi/eoi, decoder.go: the language model with its vision and language
 // experts and a KV cache), prompt building and sampling. Numbers and semantics follow
@@ -10,6 +11,7 @@
 //	cfg, err := model.LoadConfig(dir + "/config.json")
 //	ckpt, err := safetensors.OpenCheckpoint(dir) // any TensorSource
 //	m, err := model.Load(cfg, ckpt)              // reads every tensor once; ckpt can be closed after
+//	                                             // (pkg.OpenModel does both for a package or a checkpoint)
 //	template := model.DefaultTemplate(cfg, pixels != nil)          // vicuna for text, template_version with an image
 //	ids, err := model.PromptIDs(tok, template, query, history, cfg) // ids without bos
 //	in := model.BuildInputs(ids, pixels != nil, cfg)

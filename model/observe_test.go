@@ -95,7 +95,7 @@ func TestObserveLinear(t *testing.T) {
 	w := &m.Weights.Vision
 	D := cfg.Vision.HiddenSize
 	want := make([]float32, (patches+1)*D)
-	MatMul(want[D:], Patches(cfg.Vision, pixels), w.PatchWeight, w.PatchBias, patches, len(w.PatchWeight)/D, D)
+	MatMul(want[D:], Patches(cfg.Vision, pixels), w.PatchWeight.F32, w.PatchBias, patches, w.PatchWeight.K, D)
 	copy(want[:D], w.ClsEmbedding)
 	Add(want, w.PositionEmbedding)
 	if !slices.Equal(firstQKV, want) {
@@ -109,7 +109,7 @@ func TestModelTensor(t *testing.T) {
 	m := goldenModel(t)
 	layers := &m.Weights.Layers[0]
 	got, ok := m.Tensor("model.layers.1.mlp.vision_mlp.down_proj.weight")
-	if !ok || len(got) == 0 || &got[0] != &m.Weights.Layers[1].VisionDownProj[0] {
+	if !ok || len(got) == 0 || &got[0] != &m.Weights.Layers[1].VisionDownProj.F32[0] {
 		t.Error("Tensor does not return the model's down_proj slice")
 	}
 	if &m.Weights.Layers[0] != layers {

@@ -71,19 +71,22 @@ func MatMul(out, x, w, bias []float32, m, k, n int) {
 	parallelFor(rowBlocks*colBlocks, workers, func(_, item int) {
 		i0 := (item / colBlocks) * matMulRowBlock
 		j0 := (item % colBlocks) * matMulColBlock
-		matMulTile(out, x, w, bias, k, n, i0, min(i0+matMulRowBlock, m), j0, min(j0+matMulColBlock, n))
+		matMulTile(out, x, w, bias, k, n, i0, min(i0+matMulRowBlock, m), j0, min(j0+matMulColBlock, n), 0)
 	})
 }
 
 // matMulTile computes out rows [i0,i1) × columns [j0,j1). Four rows of x share each load
 // of a W element (and four W rows share each x element), which is what makes prefill
 // compute-bound instead of load-bound; leftover rows and columns take the narrow paths.
-func matMulTile(out, x, w, bias []float32, k, n, i0, i1, j0, j1 int) {
+// w holds the weight rows from wRow0 on (Matrix.MatMul passes a dequantized tile); every
+// output is a sum over t in order whichever path computes it, so tiling never changes a
+// result.
+func matMulTile(out, x, w, bias []float32, k, n, i0, i1, j0, j1, wRow0 int) {
 	i := i0
 	for ; i+4 <= i1; i += 4 {
 		x0, x1, x2, x3 := x[i*k:][:k], x[(i+1)*k:][:k], x[(i+2)*k:][:k], x[(i+3)*k:][:k]
 		for j := j0; j < j1; j++ {
-			wj := w[j*k:][:k]
+			wj := w[(j-wRow0)*k:][:k]
 			var s0, s1, s2, s3 float32
 			for t, wv := range wj {
 				s0 += x0[t] * wv
@@ -101,7 +104,7 @@ func matMulTile(out, x, w, bias []float32, k, n, i0, i1, j0, j1 int) {
 		xi := x[i*k:][:k]
 		j := j0
 		for ; j+4 <= j1; j += 4 {
-			w0, w1, w2, w3 := w[j*k:][:k], w[(j+1)*k:][:k], w[(j+2)*k:][:k], w[(j+3)*k:][:k]
+			w0, w1, w2, w3 := w[(j-wRow0)*k:][:k], w[(j+1-wRow0)*k:][:k], w[(j+2-wRow0)*k:][:k], w[(j+3-wRow0)*k:][:k]
 			var s0, s1, s2, s3 float32
 			for t, xv := range xi {
 				s0 += xv * w0[t]
@@ -115,7 +118,7 @@ func matMulTile(out, x, w, bias []float32, k, n, i0, i1, j0, j1 int) {
 			out[i*n+j], out[i*n+j+1], out[i*n+j+2], out[i*n+j+3] = s0, s1, s2, s3
 		}
 		for ; j < j1; j++ {
-			wj := w[j*k:][:k]
+			wj := w[(j-wRow0)*k:][:k]
 			var s float32
 			for t, xv := range xi {
 				s += xv * wj[t]

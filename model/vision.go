@@ -52,7 +52,7 @@ func visionTower(cfg VisionConfig, w *VisionWeights, pixels []float32, obs Linea
 	cols := Patches(cfg, pixels)
 	x := make([]float32, N*D) // (N, D) residual stream
 	obs.see(nameVisionPatch, -1, cols, patches, patchLen)
-	MatMul(x[D:], cols, w.PatchWeight, w.PatchBias, patches, patchLen, D)
+	w.PatchWeight.MatMul(x[D:], cols, w.PatchBias, patches)
 
 	// cls token first, then every row gets its position embedding
 	copy(x[:D], w.ClsEmbedding)
@@ -69,22 +69,22 @@ func visionTower(cfg VisionConfig, w *VisionWeights, pixels []float32, obs Linea
 		// attention: the fused query_key_value output is [3][heads][head_dim], so its
 		// weight rows split into the q, k and v projections
 		obs.see(nameVisionQKV, l, x, N, D)
-		MatMul(q, x, lw.QueryKeyValueWeight[:D*D], lw.QueryKeyValueBias[:D], N, D, D)
-		MatMul(k, x, lw.QueryKeyValueWeight[D*D:2*D*D], lw.QueryKeyValueBias[D:2*D], N, D, D)
-		MatMul(v, x, lw.QueryKeyValueWeight[2*D*D:], lw.QueryKeyValueBias[2*D:], N, D, D)
+		lw.QueryKeyValueWeight.Rows(0, D).MatMul(q, x, lw.QueryKeyValueBias[:D], N)
+		lw.QueryKeyValueWeight.Rows(D, 2*D).MatMul(k, x, lw.QueryKeyValueBias[D:2*D], N)
+		lw.QueryKeyValueWeight.Rows(2*D, 3*D).MatMul(v, x, lw.QueryKeyValueBias[2*D:], N)
 		Attention(att, q, k, v, scores, N, N, heads, D/heads, false)
 		obs.see(nameVisionDense, l, att, N, D)
-		MatMul(h, att, lw.DenseWeight, lw.DenseBias, N, D, D)
+		lw.DenseWeight.MatMul(h, att, lw.DenseBias, N)
 		// residual with the norm on the branch output: x = x + LN_in(attn(x))
 		LayerNorm(h, h, lw.InputLayernormWeight, lw.InputLayernormBias, cfg.LayerNormEps, N, D)
 		Add(x, h)
 
 		// MLP: x = x + LN_post(fc2(gelu(fc1(x))))
 		obs.see(nameVisionFC1, l, x, N, D)
-		MatMul(mlp, x, lw.FC1Weight, lw.FC1Bias, N, D, F)
+		lw.FC1Weight.MatMul(mlp, x, lw.FC1Bias, N)
 		GELU(mlp)
 		obs.see(nameVisionFC2, l, mlp, N, F)
-		MatMul(h, mlp, lw.FC2Weight, lw.FC2Bias, N, F, D)
+		lw.FC2Weight.MatMul(h, mlp, lw.FC2Bias, N)
 		LayerNorm(h, h, lw.PostAttentionLayernormWeight, lw.PostAttentionLayernormBias, cfg.LayerNormEps, N, D)
 		Add(x, h)
 	}

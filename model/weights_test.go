@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"maps"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -105,12 +106,12 @@ func TestLoadWeightsFillsEveryField(t *testing.T) {
 		name string
 		got  []float32
 	}{
-		{"model.embed_tokens.weight", w.EmbedTokens},
-		{"lm_head.weight", w.LMHead},
-		{"model.layers.1.self_attn.vision_expert_dense.weight", w.Layers[1].VisionDense},
-		{"model.layers.0.mlp.language_mlp.down_proj.weight", w.Layers[0].LanguageDownProj},
+		{"model.embed_tokens.weight", w.EmbedTokens.F32},
+		{"lm_head.weight", w.LMHead.F32},
+		{"model.layers.1.self_attn.vision_expert_dense.weight", w.Layers[1].VisionDense.F32},
+		{"model.layers.0.mlp.language_mlp.down_proj.weight", w.Layers[0].LanguageDownProj.F32},
 		{"model.vision.transformer.layers.1.mlp.fc2.bias", w.Vision.Layers[1].FC2Bias},
-		{"model.vision.linear_proj.dense_4h_to_h.weight", w.Adapter.Dense4HToH},
+		{"model.vision.linear_proj.dense_4h_to_h.weight", w.Adapter.Dense4HToH.F32},
 		{"model.vision.eoi", w.Adapter.EOI},
 	} {
 		if !slices.Equal(tc.got, src.data[tc.name]) {
@@ -119,7 +120,7 @@ func TestLoadWeightsFillsEveryField(t *testing.T) {
 		}
 	}
 	e := w.Layers[0].Expert(true)
-	if &e.QueryKeyValue[0] != &w.Layers[0].VisionQueryKeyValue[0] || &w.Layers[0].Expert(false).UpProj[0] != &w.Layers[0].LanguageUpProj[0] {
+	if &e.QueryKeyValue.F32[0] != &w.Layers[0].VisionQueryKeyValue.F32[0] || &w.Layers[0].Expert(false).UpProj.F32[0] != &w.Layers[0].LanguageUpProj.F32[0] {
 		t.Error("Expert returns the wrong expert's weights")
 	}
 }
@@ -131,7 +132,8 @@ func TestLoadWeightsListsEveryMismatch(t *testing.T) {
 	src := fullSource(t, cfg)
 	delete(src.shapes, "model.layers.1.post_attention_layernorm.weight")
 	delete(src.shapes, "model.vision.boi")
-	src.shapes["model.layers.0.self_attn.rotary_emb.inv_freq"] = []int{8}
+	src.shapes["model.layers.0.self_attn.rotary_emb.inv_freq"] = []int{8}       // accepted (and checked after the list)
+	src.shapes["model.layers.2.self_attn.rotary_emb.inv_freq"] = []int{8}       // a layer the config does not have
 	src.shapes["model.layers.1.mlp.vision_mlp.up_proj.weight"] = []int{64, 176} // transposed
 	src.data = nil                                                              // nothing may be read
 	_, err := LoadWeights(cfg, src)
@@ -142,7 +144,7 @@ func TestLoadWeightsListsEveryMismatch(t *testing.T) {
 	t.Log(msg)
 	for _, want := range []string{
 		"2 missing: model.layers.1.post_attention_layernorm.weight, model.vision.boi",
-		"1 unexpected: model.layers.0.self_attn.rotary_emb.inv_freq",
+		"1 unexpected: model.layers.2.self_attn.rotary_emb.inv_freq",
 		"1 wrong shape: model.layers.1.mlp.vision_mlp.up_proj.weight [64 176] (want [176 64])",
 	} {
 		if !strings.Contains(msg, want) {
@@ -156,11 +158,16 @@ func TestLoadWeightsListsEveryMismatch(t *testing.T) {
 
 func TestLoadWeightsCapsLongLists(t *testing.T) {
 	cfg := smallConfig(t)
-	src := &memSource{shapes: map[string][]int{}} // empty: every tensor is missing
+	// every tensor is missing but one of the last layer of each stack, so that the layer
+	// counts agree and the mismatch list is reached
+	src := &memSource{shapes: map[string][]int{
+		fmt.Sprintf("model.layers.%d.input_layernorm.weight", cfg.NumHiddenLayers-1):                         {cfg.HiddenSize},
+		fmt.Sprintf("model.vision.transformer.layers.%d.input_layernorm.bias", cfg.Vision.NumHiddenLayers-1): {cfg.Vision.HiddenSize},
+	}}
 	_, err := LoadWeights(cfg, src)
 	specs, _ := TensorSpecs(cfg)
-	want := fmt.Sprintf("%d missing: ", len(specs))
-	more := fmt.Sprintf("… and %d more", len(specs)-maxListedNames)
+	want := fmt.Sprintf("%d missing: ", len(specs)-2)
+	more := fmt.Sprintf("… and %d more", len(specs)-2-maxListedNames)
 	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), more) {
 		t.Errorf("error %v, want one containing %q and %q", err, want, more)
 	}
@@ -201,5 +208,173 @@ func TestParseShape(t *testing.T) {
 		case tc.errHas != "" && (err == nil || !strings.Contains(err.Error(), tc.errHas)):
 			t.Errorf("parseShape(%q) error %v, want one containing %q", tc.tag, err, tc.errHas)
 		}
+	}
+}
+
+// rotarySource adds the published per-layer rotary buffers to a source, with the values
+// invFreq gives for layer l (nil: leave that layer's buffer out).
+type rotarySource struct {
+	TensorSource
+	layers  int
+	invFreq func(layer int) []float32
+}
+
+func (s rotarySource) Names() []string {
+	names := s.TensorSource.Names()
+	for l := range s.layers {
+		if s.invFreq(l) != nil {
+			names = append(names, RotaryInvFreqName(l))
+		}
+	}
+	return names
+}
+
+func (s rotarySource) Shape(name string) ([]int, bool) {
+	if l, ok := RotaryInvFreqLayer(name); ok && l < s.layers && s.invFreq(l) != nil {
+		return []int{len(s.invFreq(l))}, true
+	}
+	return s.TensorSource.Shape(name)
+}
+
+func (s rotarySource) ReadFloat32(name string, dst []float32) error {
+	if l, ok := RotaryInvFreqLayer(name); ok && l < s.layers && s.invFreq(l) != nil {
+		copy(dst, s.invFreq(l))
+		return nil
+	}
+	return s.TensorSource.ReadFloat32(name, dst)
+}
+
+// bf16InvFreq is inv_freq for cfg at base, rounded to bf16 as the published files store it.
+func bf16InvFreq(cfg Config, base float64) []float32 {
+	d := cfg.HeadDim()
+	out := make([]float32, d/2)
+	for i := range out {
+		out[i] = safetensors.BF16ToFloat32(safetensors.Float32ToBF16(float32(1 / math.Pow(base, float64(2*i)/float64(d)))))
+	}
+	return out
+}
+
+// TestLoadWeightsRotaryBuffers: every golden checkpoint with the published rotary buffers
+// added (bf16, as save_pretrained writes them) still reproduces its golden tokens, with
+// the buffers in some layers only too; a buffer for another base, head_dim or shape is
+// refused with the tensor named.
+func TestLoadWeightsRotaryBuffers(t *testing.T) {
+	for _, name := range []string{"tiny-chat", "tiny-text"} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(goldenDir, name, "model")
+			cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ckpt, err := safetensors.OpenCheckpoint(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ckpt.Close()
+			good := bf16InvFreq(cfg, RoPEBase)
+			for _, tc := range []struct {
+				name    string
+				invFreq func(int) []float32
+				errHas  string
+			}{
+				{"every layer", func(int) []float32 { return good }, ""},
+				{"layer 0 only", func(l int) []float32 { return map[bool][]float32{true: good}[l == 0] }, ""},
+				{"rope base 500000", func(int) []float32 { return bf16InvFreq(cfg, 500000) },
+					`tensor "model.layers.0.self_attn.rotary_emb.inv_freq": value [1] is`},
+				{"one value off in the last layer", func(l int) []float32 {
+					if l < cfg.NumHiddenLayers-1 {
+						return good
+					}
+					bad := slices.Clone(good)
+					bad[len(bad)-1] *= 1.05
+					return bad
+				}, fmt.Sprintf(`tensor "model.layers.%d.self_attn.rotary_emb.inv_freq": value [%d] is`, cfg.NumHiddenLayers-1, len(good)-1)},
+				{"NaN", func(int) []float32 { return []float32{float32(math.NaN())} }, // the shape is wrong first
+					`tensor "model.layers.0.self_attn.rotary_emb.inv_freq": shape [1], want`},
+				{"head_dim of a wider model", func(int) []float32 { return slices.Concat(good, good) },
+					`tensor "model.layers.0.self_attn.rotary_emb.inv_freq": shape [` + fmt.Sprint(2*len(good)) + `], want`},
+			} {
+				src := rotarySource{ckpt, cfg.NumHiddenLayers, tc.invFreq}
+				m, err := Load(cfg, src)
+				if tc.errHas != "" {
+					if err == nil || !strings.Contains(err.Error(), tc.errHas) {
+						t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.errHas)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", tc.name, err)
+				}
+				c := loadGoldenCase(t, name)
+				in := Inputs{c.expected.InputIDs, c.expected.TokenTypeIDs, c.expected.PositionIDs}
+				res, err := m.Generate(in, c.tensors["pixel_values"], Sampling{MaxNewTokens: c.input.MaxNewTokens}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(res.GeneratedIDs, c.expected.GeneratedIDs) {
+					t.Errorf("%s: generated_ids = %v, want %v", tc.name, res.GeneratedIDs, c.expected.GeneratedIDs)
+				}
+			}
+		})
+	}
+}
+
+// TestLoadWeightsRefusesNonFinite: a NaN or infinite weight is refused with the tensor
+// named, in a vector and in a matrix (issue 14: such a model used to answer one token
+// forever with exit status 0).
+func TestLoadWeightsRefusesNonFinite(t *testing.T) {
+	cfg := smallConfig(t)
+	for _, tc := range []struct {
+		name  string
+		index int
+		value float32
+		want  string
+	}{
+		{"model.norm.weight", 3, float32(math.NaN()), "element 3 is NaN"},
+		{"model.layers.1.mlp.language_mlp.down_proj.weight", 1000, float32(math.Inf(1)), "element 1000 is +Inf"},
+		{"model.embed_tokens.weight", 0, float32(math.Inf(-1)), "element 0 is -Inf"},
+	} {
+		src := fullSource(t, cfg)
+		src.data[tc.name] = slices.Clone(src.data[tc.name])
+		src.data[tc.name][tc.index] = tc.value
+		_, err := LoadWeights(cfg, src)
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("tensor %q: %s", tc.name, tc.want)) {
+			t.Errorf("%s: error %v, want one naming the tensor and %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestLoadWeightsLayerCounts: a config.json whose layer counts exceed what the checkpoint
+// holds is refused before anything is allocated per layer, naming the key (issue 14: a
+// num_hidden_layers of 10⁹ ran out of memory in bind); beyond Validate's bound it is
+// refused before the checkpoint is even looked at.
+func TestLoadWeightsLayerCounts(t *testing.T) {
+	base := smallConfig(t)
+	src := fullSource(t, base)
+	for _, tc := range []struct {
+		name   string
+		edit   func(*Config)
+		errHas string
+	}{
+		{"1e9 decoder layers", func(c *Config) { c.NumHiddenLayers = 1e9 }, "num_hidden_layers 1000000000 is beyond the limit 4096"},
+		{"1e9 vision layers", func(c *Config) { c.Vision.NumHiddenLayers = 1e9 }, "vision_config.num_hidden_layers 1000000000 is beyond the limit 4096"},
+		{"more decoder layers than held", func(c *Config) { c.NumHiddenLayers = 4000 },
+			fmt.Sprintf("config says num_hidden_layers 4000, but the checkpoint holds decoder layers 0 to %d only", base.NumHiddenLayers-1)},
+		{"more vision layers than held", func(c *Config) { c.Vision.NumHiddenLayers = 3000 },
+			fmt.Sprintf("config says vision_config.num_hidden_layers 3000, but the checkpoint holds vision layers 0 to %d only", base.Vision.NumHiddenLayers-1)},
+		{"huge vocabulary", func(c *Config) { c.VocabSize = 1 << 40 }, "vocab_size 1099511627776 is beyond the limit"},
+		{"huge image", func(c *Config) { c.Vision.ImageSize = 1 << 30 }, "vision_config.image_size 1073741824 is beyond the limit"},
+		{"huge context", func(c *Config) { c.MaxPositionEmbeddings = 1 << 40 }, "max_position_embeddings 1099511627776 is beyond the limit"},
+	} {
+		cfg := base
+		tc.edit(&cfg)
+		if _, err := LoadWeights(cfg, src); err == nil || !strings.Contains(err.Error(), tc.errHas) {
+			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.errHas)
+		}
+	}
+	huge := base
+	huge.NumHiddenLayers = 1e9
+	if _, err := TensorSpecs(huge); err == nil || !strings.Contains(err.Error(), "num_hidden_layers 1000000000 is outside [0, 4096]") {
+		t.Errorf("TensorSpecs of 1e9 layers: %v", err)
 	}
 }

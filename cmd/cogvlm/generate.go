@@ -177,8 +177,8 @@ func loadConfig(dir string) (model.Config, error) {
 	return cfg, nil
 }
 
-// loadModel reads the whole checkpoint into float32 (dequantizing a package's tensors)
-// and closes its files.
+// loadModel reads a checkpoint into float32, or a package's weight matrices as stored
+// (q4/q8/f16, memory-mapped: about the package's size), and closes the files.
 func loadModel(dir string, cfg model.Config) (*model.Model, error) {
 	if pkg.IsPackage(dir) {
 		p, err := pkg.Open(dir)

@@ -124,11 +124,11 @@ func TestLoadsAsCogVLM(t *testing.T) {
 		v         []float32
 		mean, std float64
 	}{
-		{"model.embed_tokens.weight", w.EmbedTokens, 0, 1},
-		{"lm_head.weight", w.LMHead, 0, 0.5},
-		{"model.layers.0.self_attn.language_expert_query_key_value.weight", w.Layers[0].LanguageQueryKeyValue, 0, 1 / 8.0},
-		{"model.layers.1.mlp.vision_mlp.down_proj.weight", w.Layers[1].VisionDownProj, 0, 1 / math.Sqrt(176)},
-		{"model.vision.patch_embedding.proj.weight", w.Vision.PatchWeight, 0, 1 / math.Sqrt(3*14*14)},
+		{"model.embed_tokens.weight", w.EmbedTokens.F32, 0, 1},
+		{"lm_head.weight", w.LMHead.F32, 0, 0.5},
+		{"model.layers.0.self_attn.language_expert_query_key_value.weight", w.Layers[0].LanguageQueryKeyValue.F32, 0, 1 / 8.0},
+		{"model.layers.1.mlp.vision_mlp.down_proj.weight", w.Layers[1].VisionDownProj.F32, 0, 1 / math.Sqrt(176)},
+		{"model.vision.patch_embedding.proj.weight", w.Vision.PatchWeight.F32, 0, 1 / math.Sqrt(3*14*14)},
 		{"model.vision.patch_embedding.position_embedding.weight", w.Vision.PositionEmbedding, 0, 0.5},
 		{"model.vision.transformer.layers.0.mlp.fc1.bias", w.Vision.Layers[0].FC1Bias, 0, 0.1},
 		{"model.vision.transformer.layers.0.attention.query_key_value.bias", w.Vision.Layers[0].QueryKeyValueBias, 0, 0.2},

@@ -42,7 +42,8 @@ type AccuracyReport struct {
 // checkpoint, or another package such as the f32 one) on cases: per case the cosine
 // similarity of the prefill logits and the top-1 agreement over the greedy steps; and the
 // package's bits per weight. The two models are loaded one after the other, never
-// together, so memory is that of one float32 model (about 70 GB for CogVLM-17B).
+// together: memory is that of the reference (a checkpoint is read into float32, about 70
+// GB for CogVLM-17B; a package is held as stored), then of the package.
 //
 // The CLI's `cogvlm accuracy --ref HF_DIR --pkg PKG_DIR` is DefaultAccuracyCases for the
 // package's config and tokenizer, then Accuracy(ref, pkg, cases).
@@ -91,6 +92,17 @@ func Accuracy(refDir, pkgDir string, cases []AccuracyCase) (*AccuracyReport, err
 			want := r.PrefillLogitsLast
 			if k > 0 {
 				want = r.StepLogits[k*V : (k+1)*V]
+			}
+			// a NaN would make every figure NaN and compare false: refuse instead of
+			// reporting it (weights are checked when loading, activations can still
+			// overflow)
+			for _, l := range []struct {
+				who    string
+				logits []float32
+			}{{"reference", want}, {"package", logits}} {
+				if i := firstNonFinite(l.logits); i >= 0 {
+					return nil, fmt.Errorf("accuracy case %q: %s step %d: logit %d is %g, the model's activations overflowed", c.Name, l.who, k, i, l.logits[i])
+				}
 			}
 			cos := cosine(logits, want)
 			if k == 0 {
@@ -170,6 +182,16 @@ func cosine(a, b []float32) float64 {
 		bb += float64(b[i]) * float64(b[i])
 	}
 	return ab / math.Sqrt(aa*bb)
+}
+
+// firstNonFinite is the index of the first NaN or infinite value of x, or −1.
+func firstNonFinite(x []float32) int {
+	for i, v := range x {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return i
+		}
+	}
+	return -1
 }
 
 func maxAbsDiff(a, b []float32) float64 {

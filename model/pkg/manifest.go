@@ -1,6 +1,6 @@
 // Package pkg owns the converted model package the browser downloads: its manifest and
 // shard layout (FORMAT.md), the converter from a Hugging Face CogVLM checkpoint (Convert),
-// the reader that serves a package to the float32 CPU reference (Open), and the accuracy
+// the reader that serves a package to the CPU reference (Open; weight matrices as stored), and the accuracy
 // comparison of a package with its checkpoint (Accuracy). The weight encodings themselves
 // live in model/quant.
 package pkg

@@ -11,19 +11,23 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
 	"github.com/cogvlm-web/cogvlm-web/model/safetensors"
 )
 
-// Package is an opened package folder. It is a model.TensorSource: ReadFloat32
-// dequantizes q4/q8 and widens f16, so the float32 CPU reference runs from a package as
-// from a checkpoint. Each shard's size and SHA-256 are checked the first time a tensor
-// of it is read (Verify checks all of them at once); a corrupted or truncated shard fails
-// every read from it with an error naming the shard. Safe for concurrent use.
+// Package is an opened package folder. It is a model.MatrixSource: ReadMatrix hands out
+// the weight matrices as stored (q4, q8, f16 or f32, memory-mapped where the system
+// allows), so the CPU reference holds a package in about its own size; ReadFloat32
+// dequantizes q4/q8 and widens f16 for the rest. Each shard's size and SHA-256 are checked
+// the first time a tensor of it is read (Verify checks all of them at once); a corrupted
+// or truncated shard fails every read from it with an error naming the shard. Safe for
+// concurrent use.
 type Package struct {
 	dir      string
 	manifest *Manifest
@@ -33,16 +37,46 @@ type Package struct {
 	shards   []*shard
 }
 
-var _ model.TensorSource = (*Package)(nil)
+var _ model.MatrixSource = (*Package)(nil)
 
-// shard is one shard file, opened and verified on first use.
+// shard is one shard file, opened and verified on first use, and mapped into memory on
+// the first ReadMatrix.
 type shard struct {
-	path  string
-	entry FileEntry
-	once  sync.Once
-	f     *os.File
-	err   error
+	path    string
+	entry   FileEntry
+	once    sync.Once
+	f       *os.File
+	err     error
+	mapOnce sync.Once
+	mapped  *mapping // nil when the shard could not be mapped
 }
+
+// mapping is a shard's read-only memory map. The matrices that point into it hold it
+// (model.Matrix.Owner); it is unmapped once nothing does, so a model loaded from a
+// package stays valid after the package is closed.
+type mapping struct{ data []byte }
+
+// mapping maps the verified shard on first use; nil when mapping is unavailable or fails
+// (ReadMatrix then reads into the heap).
+func (s *shard) mapping() *mapping {
+	s.mapOnce.Do(func() {
+		f, err := s.file()
+		if err != nil || f == nil || !nativeLittleEndian || s.entry.Size == 0 || int64(int(s.entry.Size)) != s.entry.Size {
+			return
+		}
+		data, unmap, err := mapFile(f, s.entry.Size)
+		if err != nil {
+			return
+		}
+		m := &mapping{data}
+		runtime.AddCleanup(m, unmap, data)
+		s.mapped = m
+	})
+	return s.mapped
+}
+
+// nativeLittleEndian: the stored little-endian words can be used in place.
+var nativeLittleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 // IsPackage reports whether dir holds a package (a manifest.json) rather than a Hugging
 // Face checkpoint.
@@ -184,6 +218,70 @@ func (p *Package) ReadRaw(name string) (data, scales []byte, err error) {
 	return data, scales, nil
 }
 
+// ReadMatrix returns the named tensor as a model.Matrix [shape[0], rest] in its stored
+// encoding, without widening it. Where the shard can be memory-mapped the matrix points
+// into the mapping (read-only; pages are read on first touch); otherwise its packed bytes
+// are read into the heap.
+func (p *Package) ReadMatrix(name string) (model.Matrix, error) {
+	t, ok := p.byName[name]
+	if !ok {
+		return model.Matrix{}, fmt.Errorf("%s: package has no tensor %q", p.dir, name)
+	}
+	if len(t.Shape) == 0 {
+		return model.Matrix{}, fmt.Errorf("%s: tensor %q is a scalar, not a matrix", p.dir, name)
+	}
+	n := t.Shape[0]
+	k := int(t.Numel()) / n
+	m := model.Matrix{N: n, K: k, Encoding: t.Encoding, GroupSize: t.GroupSize}
+	var data, scales []byte
+	if mp := p.shards[t.Shard].mapping(); mp != nil {
+		data = mp.data[t.Offset : t.Offset+t.Length]
+		if t.Encoding.Quantized() {
+			scales = mp.data[t.ScalesOffset : t.ScalesOffset+t.ScalesLength]
+		}
+		m.Owner = mp
+	} else {
+		var err error
+		if data, scales, err = p.ReadRaw(name); err != nil {
+			return model.Matrix{}, err
+		}
+	}
+	// the manifest's lengths are those of the shape and encoding (validated), padded to 4
+	switch numel := n * k; t.Encoding {
+	case quant.F32:
+		m.F32 = asFloat32s(data[:4*numel])
+	case quant.F16:
+		m.F16 = asUint16s(data[:2*numel])
+	case quant.Q4, quant.Q8:
+		m.Words = asUint32s(data[:4*(numel/t.Encoding.PerWord())])
+		m.Scales = asUint16s(scales[:2*(numel/t.GroupSize)])
+	}
+	return m, nil
+}
+
+// asUint32s, asUint16s and asFloat32s view little-endian bytes as words in place when the
+// machine is little-endian and b is aligned (always, for a mapping: parts start at
+// multiples of 256); otherwise they decode a copy.
+func asUint32s(b []byte) []uint32 { return asWords(b, binary.LittleEndian.Uint32) }
+
+func asUint16s(b []byte) []uint16 { return asWords(b, binary.LittleEndian.Uint16) }
+
+func asFloat32s(b []byte) []float32 {
+	return asWords(b, func(b []byte) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(b)) })
+}
+
+func asWords[T uint16 | uint32 | float32](b []byte, decode func([]byte) T) []T {
+	size := int(unsafe.Sizeof(T(0)))
+	if nativeLittleEndian && len(b) > 0 && uintptr(unsafe.Pointer(unsafe.SliceData(b)))%uintptr(size) == 0 {
+		return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/size)
+	}
+	out := make([]T, len(b)/size)
+	for i := range out {
+		out[i] = decode(b[i*size:])
+	}
+	return out
+}
+
 // ReadFloat32 decodes the named tensor into dst, whose length must be its element count.
 func (p *Package) ReadFloat32(name string, dst []float32) error {
 	t, ok := p.byName[name]
@@ -250,8 +348,9 @@ func (p *Package) Close() error {
 	return first
 }
 
-// OpenModel loads the float32 CPU reference from dir, a package or a Hugging Face
-// checkpoint folder; the weights are read (and dequantized) once and the files closed.
+// OpenModel loads the CPU reference from dir, a package or a Hugging Face checkpoint
+// folder, and closes the files. A package's weight matrices stay as stored (mapped where
+// the system allows; see ReadMatrix), a checkpoint's are read into float32.
 func OpenModel(dir string) (*model.Model, error) {
 	if IsPackage(dir) {
 		p, err := Open(dir)

@@ -165,7 +165,7 @@ func TestSynthCheckpointLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range w.EmbedTokens {
+	for _, v := range w.EmbedTokens.F32 {
 		if a := math.Abs(float64(v)); !(a >= 1.0/128 && a < 1.0/8) {
 			t.Fatalf("synthetic weight %g outside ±[2⁻⁷, 2⁻³)", v)
 		}

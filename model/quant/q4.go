@@ -184,23 +184,33 @@ func DequantizeQ4(qweight []uint32, scales []uint16, n, k, g int) []float32 {
 
 // DequantizeQ4Into writes w[r][c] = (q − 8)·scale[r][c/g] into dst [n, k]. The product
 // is exact in float32 (a 4-bit level times an f16), so every implementation agrees
-// bit for bit. Slices of the wrong length panic.
+// bit for bit. Rows are spread over GOMAXPROCS goroutines. Slices of the wrong length
+// panic.
 func DequantizeQ4Into(dst []float32, qweight []uint32, scales []uint16, n, k, g int) {
 	mustLen("dst", len(dst), n*k)
 	mustLen("qweight", len(qweight), n*k/8)
 	mustLen("scales", len(scales), n*k/g)
 	_ = parallelRows(n, k, func(r0, r1 int) error {
-		for r := r0; r < r1; r++ {
-			for c := 0; c < k; c += 8 {
-				word := qweight[(r*k+c)/8]
-				d := F16ToFloat32(scales[(r*k+c)/g])
-				for i := range 8 {
-					dst[r*k+c+i] = float32(int32(word>>(4*i)&0xf)-8) * d
-				}
-			}
-		}
+		DequantizeQ4Rows(dst[r0*k:r1*k], qweight[r0*k/8:r1*k/8], scales[r0*k/g:r1*k/g], r1-r0, k, g)
 		return nil
 	})
+}
+
+// DequantizeQ4Rows is DequantizeQ4Into on the calling goroutine, for callers that spread
+// blocks of rows over their own workers (the CPU reference's packed matmul). The rows of
+// a q4 matrix are contiguous in qweight and scales, so rows [r0, r1) of a matrix are
+// qweight[r0·k/8 : r1·k/8] and scales[r0·k/g : r1·k/g].
+func DequantizeQ4Rows(dst []float32, qweight []uint32, scales []uint16, n, k, g int) {
+	mustLen("dst", len(dst), n*k)
+	mustLen("qweight", len(qweight), n*k/8)
+	mustLen("scales", len(scales), n*k/g)
+	for c := 0; c < n*k; c += 8 {
+		word := qweight[c/8]
+		d := F16ToFloat32(scales[c/g])
+		for i := range 8 {
+			dst[c+i] = float32(int32(word>>(4*i)&0xf)-8) * d
+		}
+	}
 }
 
 // MatMulQ4 computes out[m, n] = x[m, k] · Wᵀ (+ bias) for a q4 weight W [n, k], the CPU

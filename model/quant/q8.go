@@ -82,23 +82,30 @@ func DequantizeQ8(qweight []uint32, scales []uint16, n, k, g int) []float32 {
 }
 
 // DequantizeQ8Into writes w[r][c] = q·scale[r][c/g] into dst [n, k]; the product is exact
-// in float32. Slices of the wrong length panic.
+// in float32. Rows are spread over GOMAXPROCS goroutines. Slices of the wrong length
+// panic.
 func DequantizeQ8Into(dst []float32, qweight []uint32, scales []uint16, n, k, g int) {
 	mustLen("dst", len(dst), n*k)
 	mustLen("qweight", len(qweight), n*k/4)
 	mustLen("scales", len(scales), n*k/g)
 	_ = parallelRows(n, k, func(r0, r1 int) error {
-		for r := r0; r < r1; r++ {
-			for c := 0; c < k; c += 4 {
-				word := qweight[(r*k+c)/4]
-				d := F16ToFloat32(scales[(r*k+c)/g])
-				for i := range 4 {
-					dst[r*k+c+i] = float32(int8(word>>(8*i))) * d
-				}
-			}
-		}
+		DequantizeQ8Rows(dst[r0*k:r1*k], qweight[r0*k/4:r1*k/4], scales[r0*k/g:r1*k/g], r1-r0, k, g)
 		return nil
 	})
+}
+
+// DequantizeQ8Rows is DequantizeQ8Into on the calling goroutine (see DequantizeQ4Rows).
+func DequantizeQ8Rows(dst []float32, qweight []uint32, scales []uint16, n, k, g int) {
+	mustLen("dst", len(dst), n*k)
+	mustLen("qweight", len(qweight), n*k/4)
+	mustLen("scales", len(scales), n*k/g)
+	for c := 0; c < n*k; c += 4 {
+		word := qweight[c/4]
+		d := F16ToFloat32(scales[c/g])
+		for i := range 4 {
+			dst[c+i] = float32(int8(word>>(8*i))) * d
+		}
+	}
 }
 
 // MatMulQ8 computes out[m, n] = x[m, k] · Wᵀ (+ bias) for a q8 weight W [n, k], in the
