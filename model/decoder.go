@@ -1,8 +1,11 @@
 package model
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 )
 
 // decoderState is the run state of one sequence: the KV cache, sized once for the whole
@@ -14,6 +17,10 @@ type decoderState struct {
 	maxRows  int // rows of the activation buffers
 	length   int // tokens in the KV cache
 	lastPos  int // position id of the last token
+
+	// cached is what the KV cache holds, one entry per token of [0, length): a later
+	// prompt reuses the longest prefix that agrees with it (PrefillReuse).
+	cached cachedTokens
 
 	key, value [][]float32 // per layer (capacity, H): rotated keys, values
 
@@ -30,6 +37,69 @@ type decoderState struct {
 	decodeID  []int          // (1) token of a decode step
 	langRun   [1]ExpertRun   // a decode step: one language row
 	observe   LinearObserver // the model's ObserveLinear during the current call
+}
+
+// cachedTokens describes the tokens whose keys and values are in a KV cache. A token's
+// keys and values depend on its id (or its image row), its position, its expert and every
+// token before it, so two sequences share cache rows exactly as far as all of those agree.
+type cachedTokens struct {
+	ids, types, positions []int
+	vision                []bool   // expert routing (VisionExpertMask of the full prompt)
+	image                 ImageKey // the image rows of the vision tokens; zero without
+}
+
+// ImageKey identifies image rows by content: the SHA-256 of their float32 bytes.
+type ImageKey [sha256.Size]byte
+
+// imageKey is the key of EncodeImage's rows (or of pixel values); the zero key for none.
+func imageKey(rows []float32) ImageKey {
+	if len(rows) == 0 {
+		return ImageKey{}
+	}
+	h := sha256.New()
+	var buf [4096]byte
+	for len(rows) > 0 {
+		n := min(len(rows), len(buf)/4)
+		for i, v := range rows[:n] {
+			binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
+		}
+		h.Write(buf[:4*n])
+		rows = rows[n:]
+	}
+	var k ImageKey
+	copy(k[:], h.Sum(nil))
+	return k
+}
+
+// truncate keeps the first n tokens.
+func (c *cachedTokens) truncate(n int) {
+	c.ids, c.types, c.positions, c.vision = c.ids[:n], c.types[:n], c.positions[:n], c.vision[:n]
+}
+
+func (c *cachedTokens) append(id, typ, pos int, vision bool) {
+	c.ids = append(c.ids, id)
+	c.types = append(c.types, typ)
+	c.positions = append(c.positions, pos)
+	c.vision = append(c.vision, vision)
+}
+
+// commonPrefix is how many leading tokens of in (routed by vision, with image rows
+// image) have the keys and values the cache holds: none for another image; otherwise the
+// longest prefix whose ids, token types, position ids and experts all agree. Ids are
+// compared, never text: an answer's re-tokenized text may split differently from the
+// generated ids, and only the ids that match are reused.
+func (c *cachedTokens) commonPrefix(in Inputs, vision []bool, image ImageKey) int {
+	if image != c.image {
+		return 0
+	}
+	n := min(len(c.ids), len(in.InputIDs))
+	for i := range n {
+		if c.ids[i] != in.InputIDs[i] || c.types[i] != in.TokenTypeIDs[i] ||
+			c.positions[i] != in.PositionIDs[i] || c.vision[i] != vision[i] {
+			return i
+		}
+	}
+	return n
 }
 
 // ExpertRun is a range of rows [Start, End) that goes through one expert. The GPU engine
@@ -85,12 +155,46 @@ func ExpertRuns(dst []ExpertRun, vision []bool) []ExpertRun {
 // output [H] at its last token. imageRows are EncodeImage's rows for the vision tokens
 // (nil without an image); they replace those tokens' embeddings in order. The KV cache is
 // sized for maxNewTokens more tokens. The returned slices are the model's buffers, valid
-// until the next Prefill or Decode.
+// until the next Prefill or Decode. Every token runs through every layer (ObserveLinear
+// sees them all); PrefillReuse skips the ones the cache already holds.
 func (m *Model) Prefill(in Inputs, imageRows []float32, maxNewTokens int) (logits, hidden []float32, err error) {
+	logits, hidden, _, err = m.prefill(in, imageRows, maxNewTokens, false)
+	return logits, hidden, err
+}
+
+// PrefillReuse is Prefill that keeps the keys and values of the longest prefix of the
+// prompt that the KV cache already holds (the previous prompt and the tokens generated
+// after it, up to the first token that differs: see cachedTokens.commonPrefix) and runs
+// only the rest, as llama.cpp's prompt cache does. It returns how many tokens it reused:
+// at most len(in.InputIDs) − 1, since the last token's logits are the output. The result
+// is Prefill's bit for bit: each row's sums run in the same order however many rows a
+// call has. Another image, by content, reuses nothing.
+func (m *Model) PrefillReuse(in Inputs, imageRows []float32, maxNewTokens int) (logits, hidden []float32, reused int, err error) {
+	return m.prefill(in, imageRows, maxNewTokens, true)
+}
+
+// ResetCache forgets the tokens in the KV cache (a new conversation); the buffers stay.
+func (m *Model) ResetCache() {
+	if m.dec != nil {
+		m.dec.length = 0
+		m.dec.cached.truncate(0)
+		m.dec.cached.image = ImageKey{}
+	}
+}
+
+// CachedTokens is the number of tokens whose keys and values the KV cache holds.
+func (m *Model) CachedTokens() int {
+	if m.dec == nil {
+		return 0
+	}
+	return m.dec.length
+}
+
+func (m *Model) prefill(in Inputs, imageRows []float32, maxNewTokens int, reuse bool) (logits, hidden []float32, reused int, err error) {
 	cfg := m.Config
 	H := cfg.HiddenSize
 	if err := checkInputs(in, cfg); err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	vision := 0
 	for _, t := range in.TokenTypeIDs {
@@ -99,34 +203,80 @@ func (m *Model) Prefill(in Inputs, imageRows []float32, maxNewTokens int) (logit
 		}
 	}
 	if len(imageRows) != vision*H {
-		return nil, nil, fmt.Errorf("inputs have %d vision tokens but %d image rows of width %d were given",
+		return nil, nil, 0, fmt.Errorf("inputs have %d vision tokens but %d image rows of width %d were given",
 			vision, len(imageRows)/H, H)
 	}
 	if maxNewTokens < 0 {
-		return nil, nil, fmt.Errorf("max new tokens %d is negative", maxNewTokens)
+		return nil, nil, 0, fmt.Errorf("max new tokens %d is negative", maxNewTokens)
 	}
 	rows := len(in.InputIDs)
+	if maxNewTokens > math.MaxInt-rows {
+		return nil, nil, 0, fmt.Errorf("max new tokens %d is too large", maxNewTokens)
+	}
+	mask := in.VisionExpertMask()
+	image := imageKey(imageRows)
+	if reuse && m.dec != nil {
+		reused = min(m.dec.cached.commonPrefix(in, mask, image), rows-1)
+	}
 	capacity := rows + maxNewTokens
-	if m.dec == nil || m.dec.capacity < capacity || m.dec.maxRows < rows {
-		m.dec = nil // let the old cache go before allocating the new one
-		m.dec = newDecoderState(cfg, capacity, rows)
+	if st := m.dec; st == nil || st.capacity < capacity || st.maxRows < rows-reused {
+		m.dec = m.growDecoderState(capacity, rows-reused, reused)
 	}
 	st := m.dec
-	st.length = 0
+	// From here the cache claims only the reused prefix: the rows after it are rewritten,
+	// and a call that stops part way leaves a cache that is consistent, only shorter.
+	st.length = reused
+	st.cached.truncate(reused)
+	st.cached.image = image
+	if reused > 0 {
+		st.lastPos = in.PositionIDs[reused-1]
+	}
 
-	// token embeddings; the vision tokens' rows come from the image
-	m.Weights.EmbedTokens.Embed(st.x, in.InputIDs)
+	// token embeddings of the new rows; the vision tokens' rows come from the image
+	m.Weights.EmbedTokens.Embed(st.x, in.InputIDs[reused:])
 	next := 0
-	for i, t := range in.TokenTypeIDs {
+	for _, t := range in.TokenTypeIDs[:reused] {
+		if t == VisionTokenType {
+			next++
+		}
+	}
+	for i, t := range in.TokenTypeIDs[reused:] {
 		if t == VisionTokenType {
 			copy(st.x[i*H:][:H], imageRows[next*H:][:H])
 			next++
 		}
 	}
-	st.runs = ExpertRuns(st.runs, in.VisionExpertMask())
+	// routing and positions are the full prompt's
+	st.runs = ExpertRuns(st.runs, mask[reused:])
 	st.observe = m.ObserveLinear
-	st.forward(m.Weights, rows, in.PositionIDs, st.runs)
-	return st.logits, st.hidden, nil
+	st.forward(m.Weights, rows-reused, in.PositionIDs[reused:], st.runs)
+	for i := reused; i < rows; i++ {
+		st.cached.append(in.InputIDs[i], in.TokenTypeIDs[i], in.PositionIDs[i], mask[i])
+	}
+	return st.logits, st.hidden, reused, nil
+}
+
+// growDecoderState makes the run state for capacity tokens and calls of maxRows rows,
+// keeping the first keep tokens of the current cache. A reused cache grows at least
+// twofold (up to the context), so that a conversation reallocates a few times, not every
+// turn.
+func (m *Model) growDecoderState(capacity, maxRows, keep int) *decoderState {
+	old := m.dec
+	if old == nil || keep == 0 {
+		m.dec = nil // let the old cache go before allocating the new one
+		return newDecoderState(m.Config, capacity, maxRows)
+	}
+	if capacity > old.capacity {
+		capacity = max(capacity, min(2*old.capacity, m.Config.MaxPositionEmbeddings))
+	}
+	st := newDecoderState(m.Config, max(capacity, old.capacity), max(maxRows, old.maxRows))
+	H := m.Config.HiddenSize
+	for l := range st.key {
+		copy(st.key[l], old.key[l][:keep*H])
+		copy(st.value[l], old.value[l][:keep*H])
+	}
+	st.cached = old.cached
+	return st
 }
 
 // Decode appends one generated token (a language token at the previous position + 1) to
@@ -148,6 +298,7 @@ func (m *Model) Decode(id int) ([]float32, error) {
 	m.Weights.EmbedTokens.Embed(st.x, st.decodeID)
 	st.observe = m.ObserveLinear
 	st.forward(m.Weights, 1, st.decodePos, st.langRun[:])
+	st.cached.append(id, LanguageTokenType, st.decodePos[0], false)
 	return st.logits, nil
 }
 

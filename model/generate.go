@@ -48,17 +48,29 @@ type Result struct {
 	Stats Stats
 }
 
-// Stats are a generation's timings.
+// Stats are a generation's timings. PrefillTokens ran through the decoder now;
+// ReusedTokens, the prompt's first tokens, came from the KV cache of the previous
+// generation (PrefillReuse), so the prompt has PrefillTokens + ReusedTokens tokens.
+// FirstToken is the time from the request to the first generated token (image, prefill
+// and the first choice), the wait a follow-up question saves.
 type Stats struct {
 	Vision, Prefill, Decode     time.Duration
 	PrefillTokens, DecodeTokens int
+	ReusedTokens                int
+	FirstToken                  time.Duration
 }
 
 // Generate runs the whole pipeline: the image (pixels, CHW pixel_values, or nil without
 // one) through the vision tower, the prompt through the decoder, then one token at a
 // time until EOS, s.MaxNewTokens tokens, or onToken (may be nil) returns false; onToken
 // sees every generated token except EOS.
+//
+// A conversation's next turn costs only its new tokens: the image's rows are kept for
+// the same pixels, and the prompt's prefix that the KV cache holds from the previous
+// generation is reused (PrefillReuse; not while ObserveLinear is set), with the same
+// result as a fresh model's. ResetCache starts over.
 func (m *Model) Generate(in Inputs, pixels []float32, s Sampling, onToken func(id int) bool) (*Result, error) {
+	begin := time.Now()
 	cfg := m.Config
 	sampler, err := NewSampler(s, cfg.VocabSize)
 	if err != nil {
@@ -84,18 +96,19 @@ func (m *Model) Generate(in Inputs, pixels []float32, s Sampling, onToken func(i
 		return nil, fmt.Errorf("inputs have %d image tokens, want %d for one image", imageTokens, cfg.NumImageTokens())
 	case pixels != nil:
 		start := time.Now()
-		if res.VisionOut, err = m.EncodeImage(pixels); err != nil {
+		if res.VisionOut, err = m.encodeImageCached(pixels); err != nil {
 			return nil, err
 		}
 		res.Stats.Vision = time.Since(start)
 	}
 
 	start := time.Now()
-	logits, hidden, err := m.Prefill(in, res.VisionOut, s.MaxNewTokens)
+	// an observer sees every row, as without a cache
+	logits, hidden, reused, err := m.prefill(in, res.VisionOut, s.MaxNewTokens, m.ObserveLinear == nil)
 	if err != nil {
 		return nil, err
 	}
-	res.Stats.Prefill, res.Stats.PrefillTokens = time.Since(start), len(in.InputIDs)
+	res.Stats.Prefill, res.Stats.PrefillTokens, res.Stats.ReusedTokens = time.Since(start), len(in.InputIDs)-reused, reused
 	res.PrefillLogitsLast = slices.Clone(logits)
 	res.PrefillHiddenLast = slices.Clone(hidden)
 
@@ -111,6 +124,9 @@ func (m *Model) Generate(in Inputs, pixels []float32, s Sampling, onToken func(i
 			res.Stats.DecodeTokens++
 		}
 		id := sampler.Sample(logits, seq)
+		if len(res.GeneratedIDs) == 0 {
+			res.Stats.FirstToken = time.Since(begin)
+		}
 		if id == cfg.EOSTokenID {
 			res.StopReason = StopEOS
 			break
@@ -120,6 +136,7 @@ func (m *Model) Generate(in Inputs, pixels []float32, s Sampling, onToken func(i
 		if s.KeepStepLogits {
 			res.StepLogits = append(res.StepLogits, logits...)
 		}
+
 		if onToken != nil && !onToken(id) {
 			res.StopReason = StopCallback
 			break
@@ -127,6 +144,21 @@ func (m *Model) Generate(in Inputs, pixels []float32, s Sampling, onToken func(i
 	}
 	res.Stats.Decode = time.Since(start)
 	return res, nil
+}
+
+// encodeImageCached is EncodeImage that keeps the last image's rows: a follow-up about
+// the same pixels (by content) gets a copy instead of another run of the vision tower.
+func (m *Model) encodeImageCached(pixels []float32) ([]float32, error) {
+	key := imageKey(pixels)
+	if m.vision != nil && m.vision.pixels == key {
+		return slices.Clone(m.vision.rows), nil
+	}
+	rows, err := m.EncodeImage(pixels)
+	if err != nil {
+		return nil, err
+	}
+	m.vision = &visionCache{pixels: key, rows: slices.Clone(rows)}
+	return rows, nil
 }
 
 // Sampler picks the next token from logits. Its buffers are allocated once.

@@ -10,7 +10,14 @@ type Model struct {
 	// ObserveLinear, when set, sees the input of every Linear layer run (LinearObserver).
 	ObserveLinear LinearObserver
 
-	dec *decoderState // nil until the first Prefill
+	dec    *decoderState // nil until the first Prefill
+	vision *visionCache  // Generate's last image; nil before one
+}
+
+// visionCache is an image's rows from EncodeImage, keyed by its pixel values' content.
+type visionCache struct {
+	pixels ImageKey
+	rows   []float32
 }
 
 // Load validates cfg and reads the weights from src (see LoadWeights).
