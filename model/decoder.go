@@ -249,7 +249,9 @@ func (m *Model) prefill(in Inputs, imageRows []float32, maxNewTokens int, reuse 
 	// routing and positions are the full prompt's
 	st.runs = ExpertRuns(st.runs, mask[reused:])
 	st.observe = m.ObserveLinear
-	st.forward(m.Weights, rows-reused, in.PositionIDs[reused:], st.runs)
+	if !st.forward(m.Weights, rows-reused, in.PositionIDs[reused:], st.runs, m.Stop) {
+		return nil, nil, reused, ErrStopped
+	}
 	for i := reused; i < rows; i++ {
 		st.cached.append(in.InputIDs[i], in.TokenTypeIDs[i], in.PositionIDs[i], mask[i])
 	}
@@ -297,7 +299,7 @@ func (m *Model) Decode(id int) ([]float32, error) {
 	st.decodePos[0] = st.lastPos + 1
 	m.Weights.EmbedTokens.Embed(st.x, st.decodeID)
 	st.observe = m.ObserveLinear
-	st.forward(m.Weights, 1, st.decodePos, st.langRun[:])
+	st.forward(m.Weights, 1, st.decodePos, st.langRun[:], nil)
 	st.cached.append(id, LanguageTokenType, st.decodePos[0], false)
 	return st.logits, nil
 }
@@ -329,10 +331,15 @@ func checkInputs(in Inputs, cfg Config) error {
 
 // forward runs rows new tokens, whose embeddings are in st.x, through every layer,
 // appending their keys and values to the cache, then computes the final norm and the
-// logits of the last row.
-func (st *decoderState) forward(w *Weights, rows int, positions []int, runs []ExpertRun) {
+// logits of the last row. stop (may be nil) is asked before each layer; when it says
+// true, forward returns false with the cache's length unchanged: the rows it wrote past
+// the end are not part of the cache.
+func (st *decoderState) forward(w *Weights, rows int, positions []int, runs []ExpertRun, stop func() bool) bool {
 	H := st.cfg.HiddenSize
 	for l := range w.Layers {
+		if stop != nil && stop() {
+			return false
+		}
 		st.layer(&w.Layers[l], l, rows, positions, runs)
 	}
 	st.length += rows
@@ -342,6 +349,7 @@ func (st *decoderState) forward(w *Weights, rows int, positions []int, runs []Ex
 	RMSNorm(st.hidden, st.x[(rows-1)*H:rows*H], w.Norm, st.cfg.RMSNormEps, 1, H)
 	st.observe.see(nameLMHead, -1, st.hidden, 1, H)
 	w.LMHead.MatMul(st.logits, st.hidden, nil, 1)
+	return true
 }
 
 // layer is one decoder layer over rows new tokens at cache rows [length, length+rows).

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -147,8 +148,9 @@ func TestGenerateReuseEqualsFresh(t *testing.T) {
 	}
 }
 
-// TestGenerateReuseAfterError: a request refused part way (a bad token, a context that
-// does not fit) leaves the cache as it was, and ResetCache empties it.
+// TestGenerateReuseAfterError: a refused request (a bad token, a context that does not
+// fit) leaves the cache as it was, a prefill stopped part way leaves the reused prefix,
+// and ResetCache empties it.
 func TestGenerateReuseAfterError(t *testing.T) {
 	m := goldenModel(t)
 	cfg := m.Config
@@ -173,6 +175,27 @@ func TestGenerateReuseAfterError(t *testing.T) {
 			t.Fatalf("a refused request changed the cache from %d to %d tokens", cached, chat.CachedTokens())
 		}
 	}
+	// stopped after the first layer of a longer prompt's new tokens: the cache keeps the
+	// reused prefix, whose rows are intact
+	longer := BuildInputs([]int{450, 4996, 17354, 29889, 450}, false, cfg)
+	layers := 0
+	chat.Stop = func() bool { layers++; return layers > 1 }
+	if _, err := chat.Generate(longer, nil, s, nil); !errors.Is(err, ErrStopped) {
+		t.Fatalf("a stopped prefill: %v, want ErrStopped", err)
+	}
+	chat.Stop = nil
+	if n := chat.CachedTokens(); n != len(in.InputIDs) {
+		t.Fatalf("after a stopped prefill the cache holds %d tokens, want the reused %d", n, len(in.InputIDs))
+	}
+	got, err := chat.Generate(longer, nil, s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := (&Model{Config: cfg, Weights: m.Weights}).Generate(longer, nil, s, nil)
+	if err != nil || !slices.Equal(got.GeneratedIDs, want.GeneratedIDs) || !slices.Equal(got.PrefillLogitsLast, want.PrefillLogitsLast) {
+		t.Fatalf("after a stopped prefill: %v, fresh %v (%v)", got.GeneratedIDs, want.GeneratedIDs, err)
+	}
+
 	again, err := chat.Generate(in, nil, s, nil)
 	if err != nil {
 		t.Fatal(err)
