@@ -33,6 +33,7 @@ type env struct {
 
 var commands = []command{
 	{"generate", "answer a query, optionally about an image, with the CPU reference", generateDoc, generateFlags},
+	{"chat", "a conversation in the terminal, one question per line, reusing the KV cache", chatDoc, chatFlags},
 	{"tokenize", "print the token ids of JSON strings read from stdin, one per line", tokenizeDoc, tokenizeFlags},
 	{"convert", "convert a Hugging Face checkpoint into a browser package", convertDoc, convertFlags},
 	{"accuracy", "compare a package's logits with its reference checkpoint", accuracyDoc, accuracyFlags},

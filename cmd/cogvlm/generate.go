@@ -30,25 +30,45 @@ type generateOpts struct {
 
 func generateFlags(fs *flag.FlagSet) func(env) error {
 	var o generateOpts
-	s := &o.sampling
-	// model.DefaultSampling: greedy, as upstream; generation_config.json may say otherwise
-	def := model.DefaultSampling()
-	fs.StringVar(&o.model, "model", "", "checkpoint `DIR` (Hugging Face layout: config.json, safetensors, tokenizer); required")
+	fs.StringVar(&o.model, "model", "", modelFlagDoc)
 	fs.StringVar(&o.query, "query", "", "the question `TEXT`; required")
 	fs.StringVar(&o.image, "image", "", "image `FILE` (PNG, JPEG, GIF, WebP); without it the prompt is text only")
 	fs.StringVar(&o.history, "history", "", "earlier turns, a JSON `FILE` of [[\"question\", \"answer\"], ...]")
-	fs.StringVar(&o.template, "template", "", "prompt `template`: "+strings.Join(model.Templates, ", ")+
-		" (default: vicuna without --image; with one, config.json's template_version, else chat)")
+	fs.StringVar(&o.template, "template", "", templateFlagDoc)
+	samplingFlags(fs, &o.sampling)
+	fs.BoolVar(&o.json, "json", false, "print one JSON line with the ids and text instead of streaming the text")
+	fs.StringVar(&o.dump, "dump", "", "write the reference tensors (pixel_values, vision_out, prefill_logits_last, step_logits, prefill_hidden_last) as float32 safetensors to `FILE`")
+	boxesFlags(fs, &o)
+	return func(e env) error { return generate(e, o) }
+}
+
+// The help of the flags generate and chat share.
+var (
+	modelFlagDoc    = "checkpoint `DIR` (Hugging Face layout: config.json, safetensors, tokenizer) or package; required"
+	templateFlagDoc = "prompt `template`: " + strings.Join(model.Templates, ", ") +
+		" (default: vicuna without --image; with one, config.json's template_version, else chat)"
+)
+
+// samplingFlags adds the generation settings of generate and chat, with
+// model.DefaultSampling's values: greedy, as upstream (generation_config.json may say
+// otherwise: applyGenerationConfig).
+func samplingFlags(fs *flag.FlagSet, s *model.Sampling) {
+	def := model.DefaultSampling()
 	fs.IntVar(&s.MaxNewTokens, "max-new-tokens", def.MaxNewTokens, "generate at most `N` tokens; when not given, capped to the context left")
 	fs.Float64Var(&s.Temperature, "temperature", def.Temperature, "sampling temperature `T`; 0, the default, is greedy (as upstream)")
 	fs.Float64Var(&s.TopP, "top-p", def.TopP, "nucleus sampling: keep the most likely tokens up to probability `P`; 1 is off")
 	fs.IntVar(&s.TopK, "top-k", def.TopK, "keep the `K` most likely tokens; 0 is off")
 	fs.Float64Var(&s.RepetitionPenalty, "repetition-penalty", def.RepetitionPenalty, "Hugging Face repetition penalty `R`; 1 is off")
 	fs.Uint64Var(&s.Seed, "seed", def.Seed, "sampling seed `S`: equal settings and seed give equal text")
-	fs.BoolVar(&o.json, "json", false, "print one JSON line with the ids and text instead of streaming the text")
-	fs.StringVar(&o.dump, "dump", "", "write the reference tensors (pixel_values, vision_out, prefill_logits_last, step_logits, prefill_hidden_last) as float32 safetensors to `FILE`")
-	boxesFlags(fs, &o)
-	return func(e env) error { return generate(e, o) }
+}
+
+// capMaxNewTokens makes the default --max-new-tokens a cap, not a demand: it shrinks to
+// the context left after a prompt of n tokens (but asks for at least one token, so that a
+// prompt filling the context is an error).
+func capMaxNewTokens(set map[string]bool, s *model.Sampling, n int, cfg model.Config) {
+	if !set["max-new-tokens"] {
+		s.MaxNewTokens = min(s.MaxNewTokens, max(1, cfg.MaxPositionEmbeddings-n))
+	}
 }
 
 // checkUsage refuses a command line that cannot mean anything (exit 2), before any file
@@ -108,11 +128,7 @@ func generate(e env, o generateOpts) error {
 		return err
 	}
 	in := model.BuildInputs(textIDs, pixels != nil, cfg)
-	if !e.set["max-new-tokens"] {
-		// The default is a cap, not a demand: shrink it to the context left (but ask for
-		// at least one token, so that a prompt filling the context is an error).
-		o.sampling.MaxNewTokens = min(o.sampling.MaxNewTokens, max(1, cfg.MaxPositionEmbeddings-len(in.InputIDs)))
-	}
+	capMaxNewTokens(e.set, &o.sampling, len(in.InputIDs), cfg)
 	if err := model.CheckContextLength(len(in.InputIDs), o.sampling.MaxNewTokens, cfg); err != nil {
 		return err
 	}
@@ -355,6 +371,10 @@ type jsonStats struct {
 	PrefillTokens int     `json:"prefill_tokens"`
 	DecodeMs      float64 `json:"decode_ms"`
 	DecodeTokens  int     `json:"decode_tokens"`
+	// ReusedTokens of the prompt came from the KV cache (chat's follow-ups); FirstTokenMs
+	// is the time from the question to the first token.
+	ReusedTokens int     `json:"reused_tokens"`
+	FirstTokenMs float64 `json:"first_token_ms"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -370,6 +390,7 @@ func writeJSONResult(e env, res *model.Result, text string, boxes []grounding.Pi
 		LoadMs: ms(load), VisionMs: ms(res.Stats.Vision),
 		PrefillMs: ms(res.Stats.Prefill), PrefillTokens: res.Stats.PrefillTokens,
 		DecodeMs: ms(res.Stats.Decode), DecodeTokens: res.Stats.DecodeTokens,
+		ReusedTokens: res.Stats.ReusedTokens, FirstTokenMs: ms(res.Stats.FirstToken),
 	})
 	fmt.Fprintf(e.stderr, "stats: %s\n", stats)
 	enc := json.NewEncoder(e.stdout) // one line, newline included
