@@ -148,16 +148,21 @@ func TestGenerateReuseEqualsFresh(t *testing.T) {
 	}
 }
 
+// newChatModel is a model with the golden weights and an empty cache, and a short text
+// prompt; the test holds goldenMu until it ends.
+func newChatModel(t *testing.T) (golden, chat *Model, in Inputs) {
+	m := goldenModel(t)
+	goldenMu.Lock()
+	t.Cleanup(goldenMu.Unlock)
+	return m, &Model{Config: m.Config, Weights: m.Weights}, BuildInputs([]int{450, 4996, 17354}, false, m.Config)
+}
+
 // TestGenerateReuseAfterError: a refused request (a bad token, a context that does not
 // fit) leaves the cache as it was, a prefill stopped part way leaves the reused prefix,
 // and ResetCache empties it.
 func TestGenerateReuseAfterError(t *testing.T) {
-	m := goldenModel(t)
+	m, chat, in := newChatModel(t)
 	cfg := m.Config
-	goldenMu.Lock()
-	defer goldenMu.Unlock()
-	chat := &Model{Config: cfg, Weights: m.Weights}
-	in := BuildInputs([]int{450, 4996, 17354}, false, cfg)
 	s := Sampling{MaxNewTokens: 4}
 	first, err := chat.Generate(in, nil, s, nil)
 	if err != nil {
@@ -216,12 +221,7 @@ func TestGenerateReuseAfterError(t *testing.T) {
 // TestPrefillDoesNotReuse: Prefill runs every token (an observer sees them all), and so
 // does Generate while an observer is set.
 func TestPrefillDoesNotReuse(t *testing.T) {
-	m := goldenModel(t)
-	cfg := m.Config
-	goldenMu.Lock()
-	defer goldenMu.Unlock()
-	chat := &Model{Config: cfg, Weights: m.Weights}
-	in := BuildInputs([]int{450, 4996, 17354}, false, cfg)
+	_, chat, in := newChatModel(t)
 	rows := 0
 	chat.ObserveLinear = func(weight string, x []float32, n, k int) {
 		if strings.Contains(weight, "query_key_value") && strings.HasPrefix(weight, "model.layers.0.") {
