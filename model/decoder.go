@@ -20,7 +20,7 @@ type decoderState struct {
 
 	// cached is what the KV cache holds, one entry per token of [0, length): a later
 	// prompt reuses the longest prefix that agrees with it (PrefillReuse).
-	cached cachedTokens
+	cached KVTokens
 
 	key, value [][]float32 // per layer (capacity, H): rotated keys, values
 
@@ -39,19 +39,23 @@ type decoderState struct {
 	observe   LinearObserver // the model's ObserveLinear during the current call
 }
 
-// cachedTokens describes the tokens whose keys and values are in a KV cache. A token's
-// keys and values depend on its id (or its image row), its position, its expert and every
-// token before it, so two sequences share cache rows exactly as far as all of those agree.
-type cachedTokens struct {
+// KVTokens describes the tokens whose keys and values are in a KV cache (the CPU
+// reference's and the GPU engine's). A token's keys and values depend on its id (or its
+// image row), its position, its expert and every token before it, so two sequences share
+// cache rows exactly as far as all of those agree: CommonPrefix.
+type KVTokens struct {
 	ids, types, positions []int
-	vision                []bool   // expert routing (VisionExpertMask of the full prompt)
-	image                 ImageKey // the image rows of the vision tokens; zero without
+	vision                []bool // expert routing (VisionExpertMask of the full prompt)
+	// Image identifies the image whose rows the vision tokens hold, by content (the
+	// caller's hash); zero without one.
+	Image ImageKey
 }
 
-// ImageKey identifies image rows by content: the SHA-256 of their float32 bytes.
+// ImageKey identifies an image by content: a SHA-256.
 type ImageKey [sha256.Size]byte
 
-// imageKey is the key of EncodeImage's rows (or of pixel values); the zero key for none.
+// imageKey is the key of EncodeImage's rows (or of pixel values): the SHA-256 of their
+// float32 bytes; the zero key for none.
 func imageKey(rows []float32) ImageKey {
 	if len(rows) == 0 {
 		return ImageKey{}
@@ -71,25 +75,54 @@ func imageKey(rows []float32) ImageKey {
 	return k
 }
 
-// truncate keeps the first n tokens.
-func (c *cachedTokens) truncate(n int) {
+// Len is the number of tokens.
+func (c *KVTokens) Len() int { return len(c.ids) }
+
+// IDs are the tokens' ids (a view: do not modify).
+func (c *KVTokens) IDs() []int { return c.ids }
+
+// Truncate keeps the first n tokens.
+func (c *KVTokens) Truncate(n int) {
 	c.ids, c.types, c.positions, c.vision = c.ids[:n], c.types[:n], c.positions[:n], c.vision[:n]
 }
 
-func (c *cachedTokens) append(id, typ, pos int, vision bool) {
+// Reset forgets every token and the image.
+func (c *KVTokens) Reset() {
+	c.Truncate(0)
+	c.Image = ImageKey{}
+}
+
+// Append records one token after the others.
+func (c *KVTokens) Append(id, typ, pos int, vision bool) {
 	c.ids = append(c.ids, id)
 	c.types = append(c.types, typ)
 	c.positions = append(c.positions, pos)
 	c.vision = append(c.vision, vision)
 }
 
-// commonPrefix is how many leading tokens of in (routed by vision, with image rows
-// image) have the keys and values the cache holds: none for another image; otherwise the
-// longest prefix whose ids, token types, position ids and experts all agree. Ids are
-// compared, never text: an answer's re-tokenized text may split differently from the
-// generated ids, and only the ids that match are reused.
-func (c *cachedTokens) commonPrefix(in Inputs, vision []bool, image ImageKey) int {
-	if image != c.image {
+// AppendInputs records in's tokens from index from on, routed by vision.
+func (c *KVTokens) AppendInputs(in Inputs, vision []bool, from int) {
+	for i := from; i < len(in.InputIDs); i++ {
+		c.Append(in.InputIDs[i], in.TokenTypeIDs[i], in.PositionIDs[i], vision[i])
+	}
+}
+
+// AppendGenerated records a generated token fed back at the position after the last.
+func (c *KVTokens) AppendGenerated(id int) {
+	pos := 0
+	if n := len(c.positions); n > 0 {
+		pos = c.positions[n-1] + 1
+	}
+	c.Append(id, LanguageTokenType, pos, false)
+}
+
+// CommonPrefix is how many leading tokens of in (routed by vision, with the image image)
+// have the keys and values the cache holds: none for another image; otherwise the longest
+// prefix whose ids, token types, position ids and experts all agree. Ids are compared,
+// never text: an answer's re-tokenized text may split differently from the generated ids,
+// and only the ids that match are reused.
+func (c *KVTokens) CommonPrefix(in Inputs, vision []bool, image ImageKey) int {
+	if image != c.Image {
 		return 0
 	}
 	n := min(len(c.ids), len(in.InputIDs))
@@ -164,7 +197,7 @@ func (m *Model) Prefill(in Inputs, imageRows []float32, maxNewTokens int) (logit
 
 // PrefillReuse is Prefill that keeps the keys and values of the longest prefix of the
 // prompt that the KV cache already holds (the previous prompt and the tokens generated
-// after it, up to the first token that differs: see cachedTokens.commonPrefix) and runs
+// after it, up to the first token that differs: KVTokens.CommonPrefix) and runs
 // only the rest, as llama.cpp's prompt cache does. It returns how many tokens it reused:
 // at most len(in.InputIDs) − 1, since the last token's logits are the output. The result
 // is Prefill's bit for bit: each row's sums run in the same order however many rows a
@@ -177,13 +210,12 @@ func (m *Model) PrefillReuse(in Inputs, imageRows []float32, maxNewTokens int) (
 func (m *Model) ResetCache() {
 	if m.dec != nil {
 		m.dec.length = 0
-		m.dec.cached.truncate(0)
-		m.dec.cached.image = ImageKey{}
+		m.dec.cached.Reset()
 	}
 }
 
-// CachedTokens is the number of tokens whose keys and values the KV cache holds.
-func (m *Model) CachedTokens() int {
+// CacheLength is the number of tokens whose keys and values the KV cache holds.
+func (m *Model) CacheLength() int {
 	if m.dec == nil {
 		return 0
 	}
@@ -216,7 +248,7 @@ func (m *Model) prefill(in Inputs, imageRows []float32, maxNewTokens int, reuse 
 	mask := in.VisionExpertMask()
 	image := imageKey(imageRows)
 	if reuse && m.dec != nil {
-		reused = min(m.dec.cached.commonPrefix(in, mask, image), rows-1)
+		reused = min(m.dec.cached.CommonPrefix(in, mask, image), rows-1)
 	}
 	capacity := rows + maxNewTokens
 	if st := m.dec; st == nil || st.capacity < capacity || st.maxRows < rows-reused {
@@ -226,8 +258,8 @@ func (m *Model) prefill(in Inputs, imageRows []float32, maxNewTokens int, reuse 
 	// From here the cache claims only the reused prefix: the rows after it are rewritten,
 	// and a call that stops part way leaves a cache that is consistent, only shorter.
 	st.length = reused
-	st.cached.truncate(reused)
-	st.cached.image = image
+	st.cached.Truncate(reused)
+	st.cached.Image = image
 	if reused > 0 {
 		st.lastPos = in.PositionIDs[reused-1]
 	}
@@ -252,9 +284,7 @@ func (m *Model) prefill(in Inputs, imageRows []float32, maxNewTokens int, reuse 
 	if !st.forward(m.Weights, rows-reused, in.PositionIDs[reused:], st.runs, m.Stop) {
 		return nil, nil, reused, ErrStopped
 	}
-	for i := reused; i < rows; i++ {
-		st.cached.append(in.InputIDs[i], in.TokenTypeIDs[i], in.PositionIDs[i], mask[i])
-	}
+	st.cached.AppendInputs(in, mask, reused)
 	return st.logits, st.hidden, reused, nil
 }
 
@@ -286,7 +316,7 @@ func (m *Model) growDecoderState(capacity, maxRows, keep int) *decoderState {
 // valid until the next Prefill or Decode.
 func (m *Model) Decode(id int) ([]float32, error) {
 	st := m.dec
-	if st == nil {
+	if st == nil || st.length == 0 { // no Prefill yet, or ResetCache since
 		return nil, errors.New("Decode called before Prefill")
 	}
 	if st.length >= st.capacity {
@@ -300,7 +330,7 @@ func (m *Model) Decode(id int) ([]float32, error) {
 	m.Weights.EmbedTokens.Embed(st.x, st.decodeID)
 	st.observe = m.ObserveLinear
 	st.forward(m.Weights, 1, st.decodePos, st.langRun[:], nil)
-	st.cached.append(id, LanguageTokenType, st.decodePos[0], false)
+	st.cached.AppendGenerated(id)
 	return st.logits, nil
 }
 

@@ -138,7 +138,7 @@ func TestGenerateReuseEqualsFresh(t *testing.T) {
 					fed = fed[:len(fed)-1]
 				}
 				cachedIDs = append(slices.Clone(in.InputIDs), fed...)
-				if n := chat.CachedTokens(); n != len(cachedIDs) {
+				if n := chat.CacheLength(); n != len(cachedIDs) {
 					t.Errorf("turn %d: the cache holds %d tokens, want %d", i, n, len(cachedIDs))
 				}
 				history = append(history, [2]string{turn.query, tok.Decode(got.GeneratedIDs)})
@@ -168,7 +168,7 @@ func TestGenerateReuseAfterError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cached := chat.CachedTokens()
+	cached := chat.CacheLength()
 	for _, bad := range []Inputs{
 		BuildInputs([]int{450, 4996, 32000}, false, cfg),
 		BuildInputs(make([]int, cfg.MaxPositionEmbeddings), false, cfg),
@@ -176,8 +176,8 @@ func TestGenerateReuseAfterError(t *testing.T) {
 		if _, err := chat.Generate(bad, nil, s, nil); err == nil {
 			t.Fatal("a bad request was accepted")
 		}
-		if chat.CachedTokens() != cached {
-			t.Fatalf("a refused request changed the cache from %d to %d tokens", cached, chat.CachedTokens())
+		if chat.CacheLength() != cached {
+			t.Fatalf("a refused request changed the cache from %d to %d tokens", cached, chat.CacheLength())
 		}
 	}
 	// stopped after the first layer of a longer prompt's new tokens: the cache keeps the
@@ -189,7 +189,7 @@ func TestGenerateReuseAfterError(t *testing.T) {
 		t.Fatalf("a stopped prefill: %v, want ErrStopped", err)
 	}
 	chat.Stop = nil
-	if n := chat.CachedTokens(); n != len(in.InputIDs) {
+	if n := chat.CacheLength(); n != len(in.InputIDs) {
 		t.Fatalf("after a stopped prefill the cache holds %d tokens, want the reused %d", n, len(in.InputIDs))
 	}
 	got, err := chat.Generate(longer, nil, s, nil)
@@ -209,8 +209,8 @@ func TestGenerateReuseAfterError(t *testing.T) {
 		t.Errorf("the same request again: %v reusing %d tokens, want %v reusing %d", again.GeneratedIDs, again.Stats.ReusedTokens, first.GeneratedIDs, len(in.InputIDs)-1)
 	}
 	chat.ResetCache()
-	if chat.CachedTokens() != 0 {
-		t.Fatalf("ResetCache left %d tokens", chat.CachedTokens())
+	if chat.CacheLength() != 0 {
+		t.Fatalf("ResetCache left %d tokens", chat.CacheLength())
 	}
 	after, err := chat.Generate(in, nil, s, nil)
 	if err != nil || after.Stats.ReusedTokens != 0 || !slices.Equal(after.GeneratedIDs, first.GeneratedIDs) {
@@ -253,12 +253,9 @@ func TestPrefillDoesNotReuse(t *testing.T) {
 func TestCommonPrefixRoutingAndPositions(t *testing.T) {
 	cached := Inputs{InputIDs: []int{1, 0, 0, 0, 0, 5}, TokenTypeIDs: []int{0, 1, 1, 1, 1, 0}}
 	cached.PositionIDs = PositionIDs(cached.TokenTypeIDs)
-	var c cachedTokens
-	mask := cached.VisionExpertMask()
-	for i := range cached.InputIDs {
-		c.append(cached.InputIDs[i], cached.TokenTypeIDs[i], cached.PositionIDs[i], mask[i])
-	}
-	c.image = ImageKey{1}
+	var c KVTokens
+	c.AppendInputs(cached, cached.VisionExpertMask(), 0)
+	c.Image = ImageKey{1}
 
 	longer := Inputs{InputIDs: []int{1, 0, 0, 0, 0, 0, 0, 5}, TokenTypeIDs: []int{0, 1, 1, 1, 1, 1, 1, 0}}
 	longer.PositionIDs = PositionIDs(longer.TokenTypeIDs)
@@ -272,7 +269,7 @@ func TestCommonPrefixRoutingAndPositions(t *testing.T) {
 		{"eoi becomes a patch", longer, ImageKey{1}, 4},
 		{"another image", cached, ImageKey{2}, 0},
 	} {
-		if got := c.commonPrefix(tc.in, tc.in.VisionExpertMask(), tc.image); got != tc.want {
+		if got := c.CommonPrefix(tc.in, tc.in.VisionExpertMask(), tc.image); got != tc.want {
 			t.Errorf("%s: common prefix %d, want %d", tc.name, got, tc.want)
 		}
 	}
