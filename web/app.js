@@ -502,6 +502,7 @@ async function ask() {
       },
     });
     finishTurn(turn, 'done', out.text);
+    showTurnStats(turn, out.stats);
     showStats(out.stats);
   } catch (err) {
     answerFailed(err, turn);
@@ -516,8 +517,24 @@ async function ask() {
 
 function showStats(s) {
   ui.statVision.textContent = s.visionMs > 0 ? fmt.milliseconds(s.visionMs) : 'no image';
-  ui.statPrefill.textContent = `${fmt.tokens(s.prefillTokens)}, ${fmt.tokensPerSecond(s.prefillTokens, s.prefillMs)}`;
+  const reused = s.reusedTokens > 0 ? ` (+${fmt.tokens(s.reusedTokens)} reused)` : '';
+  ui.statPrefill.textContent = `${fmt.tokens(s.prefillTokens)}, ${fmt.tokensPerSecond(s.prefillTokens, s.prefillMs)}${reused}`;
   ui.statDecode.textContent = s.decodeTokens > 0 ? `${fmt.tokens(s.decodeTokens)}, ${fmt.tokensPerSecond(s.decodeTokens, s.decodeMs)}` : '–';
+}
+
+/**
+ * showTurnStats puts under an answer its time to the first token and whether the
+ * conversation so far was reused (its keys and values kept by the engine), e.g.
+ * "first token 85 ms · reused 1,240 of 1,262 prompt tokens".
+ */
+function showTurnStats(turn, s) {
+  const meta = document.createElement('small');
+  meta.className = 'turn-stats';
+  const prompt = s.prefillTokens + s.reusedTokens;
+  meta.textContent = `first token ${fmt.milliseconds(s.firstTokenMs)} · ${s.reusedTokens > 0 ? `reused ${s.reusedTokens} of ${prompt} prompt tokens` : `${prompt} prompt tokens`}`;
+  meta.dataset.reusedTokens = s.reusedTokens;
+  meta.dataset.firstTokenMs = s.firstTokenMs;
+  turn.el.append(meta);
 }
 
 function answerFailed(err, turn) {
@@ -542,9 +559,10 @@ function answerFailed(err, turn) {
   }
 }
 
-/** newChat forgets the conversation (and the image, unless keepImage). */
+/** newChat forgets the conversation (and the image, unless keepImage), and the engine's cache of it. */
 function newChat({ keepImage }) {
   app.answering?.abort();
+  app.model?.resetCache().catch((err) => console.warn('resetCache:', err.message));
   app.turns = [];
   ui.conversation.replaceChildren();
   boxOverlay.clear();

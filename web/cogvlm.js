@@ -4,8 +4,9 @@
 //   const model = await CogVLM.load('/models/demo/manifest.json', { onProgress });
 //   const out = await model.generate({ image, query, history, template, maxNewTokens,
 //                                      temperature, topP, topK, seed, onToken, signal });
-//   // out: {tokenIds, text, inputIds, stats: {visionMs, prefillMs, prefillTokens, decodeMs, decodeTokens},
-//   //       boxes: [{x0, y0, x1, y1, label}]}  (grounding boxes of the answer, in image pixels)
+//   // out: {tokenIds, text, inputIds, stats: {visionMs, prefillMs, prefillTokens, reusedTokens,
+//   //       firstTokenMs, decodeMs, decodeTokens}, boxes: [{x0, y0, x1, y1, label}]}
+//   //       (boxes: the grounding boxes of the answer, in image pixels)
 //   await model.dispose();
 //
 // Options left out take the engine's defaults (model.DefaultSampling, listed in
@@ -18,10 +19,19 @@
 // {phase, loadedBytes, totalBytes, text}, with phase probe → manifest → download → upload
 // → ready. Failures reject with a CogVLMError whose `code` is one of ErrorCodes.
 //
+// A follow-up costs only its new tokens: the engine keeps the conversation's keys and values
+// (its KV cache) and prefills only the prompt's tokens after the longest common prefix of
+// token ids with what the cache holds (the previous prompt and its answer), with the same
+// answer as a fresh model's. stats.reusedTokens counts the prompt's tokens taken from the
+// cache, stats.prefillTokens those run now (the prompt has both), stats.firstTokenMs the
+// wait from the request to the first token. Another image (by content) or template reuses
+// nothing; model.resetCache() forgets the conversation (a new chat).
+//
 // Beyond the contract: load also takes a package folder from disk (a FileList or File[]
 // from <input webkitdirectory>, or a FileSystemDirectoryHandle) and a `signal`; generate
 // takes `repetitionPenalty`; its result also has `stopReason`; `model.info` describes
-// the loaded model; CogVLM.probe() checks WebGPU without downloading anything.
+// the loaded model; CogVLM.probe() checks WebGPU without downloading anything;
+// model.resetCache().
 
 import { CogVLMError, fromWire } from './errors.js';
 import { answerBoxes } from './grounding.js';
@@ -220,6 +230,14 @@ export class CogVLM {
     } finally {
       this.#busy = false;
     }
+  }
+
+  /**
+   * resetCache forgets the conversation the engine keeps (its KV cache): the next question
+   * prefills its whole prompt. For a new chat; answers are the same either way.
+   */
+  resetCache() {
+    return this.#client.request('resetCache', {});
   }
 
   /** dispose frees the GPU memory and stops the worker. */

@@ -96,6 +96,12 @@ const handlers = {
     }
   },
 
+  /** resetCache() forgets the conversation's KV cache (a new chat). */
+  async resetCache() {
+    if (loaded) (await engine()).resetCache();
+    return null;
+  },
+
   /** memory() → {wasmMemoryBytes}: the engine's WebAssembly heap (its peak: it never shrinks). */
   memory() {
     return { wasmMemoryBytes: wasmMemory?.buffer.byteLength ?? 0 };
