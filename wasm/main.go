@@ -18,8 +18,12 @@
 //	                        an image, the model's template_version with one)
 //	                        imageBytes: Uint8Array of an image file (PNG, JPEG, GIF, WebP),
 //	                        decoded in Go exactly as the CPU reference does; the vision
-//	                        tower runs once per image and is reused for follow-ups
+//	                        tower runs once per image and is reused for follow-ups, and
+//	                        so is the conversation's KV cache (the prompt's longest
+//	                        common prefix of ids with it: stats.reusedTokens)
 //	                        → {tokenIds, text, inputIds, stopReason, stats}
+//	resetCache()            forgets the conversation's KV cache (a new chat), before the
+//	                        next generate
 //	abort()                 → stops a running generate at the next token
 //	dispose()               → frees the GPU memory
 //
@@ -55,6 +59,7 @@ func main() {
 	bridge.Export(obj, "load", e.load)
 	bridge.Export(obj, "generate", e.generate)
 	bridge.Export(obj, "abort", func([]safejs.Value) (any, error) { e.aborted.Store(true); return nil, nil })
+	bridge.Export(obj, "resetCache", func([]safejs.Value) (any, error) { e.resetCache.Store(true); return nil, nil })
 	bridge.Export(obj, "dispose", e.dispose)
 	safejs.Global().Set("cogvlmEngine", obj)
 	if ready, err := safejs.Global().Get("cogvlmEngineReady"); err == nil && ready.Type() == safejs.TypeFunction {
@@ -72,6 +77,9 @@ type exports struct {
 	session *engine.Session
 	aborted atomic.Bool
 	busy    atomic.Bool
+	// resetCache asks the next generate to start from an empty KV cache: a request can
+	// arrive while an answer runs, and only generate touches the session.
+	resetCache atomic.Bool
 }
 
 // coded maps engine errors to the JS API's error codes.
@@ -264,6 +272,9 @@ func (e *exports) generate(args []safejs.Value) (any, error) {
 		req.Template = model.DefaultTemplate(e.session.Cfg, req.Image != nil)
 	}
 	onToken, _ := o.Get("onToken")
+	if e.resetCache.Swap(false) {
+		e.session.ResetCache()
+	}
 	res, err := e.session.Generate(req, func(id int, text string) bool {
 		if onToken.Type() == safejs.TypeFunction {
 			onToken.Invoke(id, text)
@@ -296,6 +307,8 @@ func (e *exports) generate(args []safejs.Value) (any, error) {
 			"visionMs":      float64(res.Stats.Vision.Microseconds()) / 1000,
 			"prefillMs":     float64(res.Stats.Prefill.Microseconds()) / 1000,
 			"prefillTokens": res.Stats.PrefillTokens,
+			"reusedTokens":  res.Stats.ReusedTokens,
+			"firstTokenMs":  float64(res.Stats.FirstToken.Microseconds()) / 1000,
 			"decodeMs":      float64(res.Stats.Decode.Microseconds()) / 1000,
 			"decodeTokens":  res.Stats.DecodeTokens,
 		},
