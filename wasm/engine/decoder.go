@@ -232,12 +232,23 @@ func u32s(v []int) []byte {
 // makes them) from an empty cache and returns the greedy next token. image holds the
 // image tokens' rows (Vision.Out) when the prompt has image tokens.
 func (d *Decoder) Prefill(in model.Inputs, image *Tensor) (int, error) {
+	return d.PrefillFrom(in, image, 0)
+}
+
+// PrefillFrom is Prefill over a cache whose first reused rows already hold the keys and
+// values of in's first reused tokens (the Session checks that they are the same tokens,
+// model.KVTokens): it runs only the tokens after them, at their positions and experts in
+// the full prompt, and attends over all. Until it returns, the cache counts only the
+// reused rows, so a failure leaves it consistent.
+func (d *Decoder) PrefillFrom(in model.Inputs, image *Tensor, reused int) (int, error) {
 	n := len(in.InputIDs)
 	switch {
 	case n == 0:
 		return 0, fmt.Errorf("empty prompt")
-	case n > d.maxPrefill:
-		return 0, fmt.Errorf("prompt of %d tokens exceeds this session's %d", n, d.maxPrefill)
+	case reused < 0 || reused >= n || reused > d.length:
+		return 0, fmt.Errorf("reusing %d of %d prompt tokens from a cache of %d", reused, n, d.length)
+	case n-reused > d.maxPrefill:
+		return 0, fmt.Errorf("prompt of %d tokens exceeds this session's %d", n-reused, d.maxPrefill)
 	case n >= d.maxSeq:
 		return 0, fmt.Errorf("prompt of %d tokens leaves no room in a KV cache of %d", n, d.maxSeq)
 	}
@@ -256,31 +267,47 @@ func (d *Decoder) Prefill(in model.Inputs, image *Tensor) (int, error) {
 	case img.count > 0 && img.count != d.cfg.NumImageTokens():
 		return 0, fmt.Errorf("the prompt has %d image tokens, want %d for one image", img.count, d.cfg.NumImageTokens())
 	case img.count > 0:
-		img.src = *image
+		// the image's rows after the reused ones, at their rows among the new tokens
+		skip := min(max(reused-img.start, 0), img.count)
+		img.src = rows(*image, skip, img.count-skip, d.cfg.HiddenSize)
+		img.start, img.count = max(img.start-reused, 0), img.count-skip
+	}
+	d.length = reused
+	if reused > 0 {
+		d.lastPos = in.PositionIDs[reused-1]
 	}
 	mark := d.k.params.Mark()
 	defer d.k.params.Release(mark)
-	plan, err := d.plan(n, d.prefillIDs, d.prefillPos, model.ExpertRuns(nil, in.VisionExpertMask()), img, d.sampling != nil)
+	plan, err := d.plan(n-reused, d.prefillIDs, d.prefillPos, model.ExpertRuns(nil, in.VisionExpertMask()[reused:]), img, d.sampling != nil)
 	if err != nil {
 		return 0, err
 	}
 	dev := d.k.Dev
-	if err := dev.WriteBuffer(d.prefillIDs.Buf, 0, u32s(in.InputIDs)); err != nil {
+	if err := dev.WriteBuffer(d.prefillIDs.Buf, 0, u32s(in.InputIDs[reused:])); err != nil {
 		return 0, err
 	}
-	if err := dev.WriteBuffer(d.prefillPos.Buf, 0, u32s(in.PositionIDs)); err != nil {
+	if err := dev.WriteBuffer(d.prefillPos.Buf, 0, u32s(in.PositionIDs[reused:])); err != nil {
 		return 0, err
 	}
-	if err := d.state.Set(dev, n, 0); err != nil {
+	if err := d.state.Set(dev, n, reused); err != nil {
 		return 0, err
 	}
 	tok, err := d.k.RunRead(plan, d.token, d.staging)
 	if err != nil {
 		return 0, err
 	}
+	if err := d.k.Dev.Err(); err != nil {
+		return 0, err
+	}
 	d.length, d.lastPos = n, in.PositionIDs[n-1]
-	return int(tok), d.k.Dev.Err()
+	return int(tok), nil
 }
+
+// Length is the number of tokens in the KV cache.
+func (d *Decoder) Length() int { return d.length }
+
+// Reset empties the KV cache: the next step must be a Prefill.
+func (d *Decoder) Reset() { d.length = 0 }
 
 // Decode feeds the last returned token (already on the GPU) at the next position and
 // returns the greedy next token.
@@ -312,9 +339,12 @@ func (d *Decoder) Decode() (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := d.k.Dev.Err(); err != nil {
+		return 0, err
+	}
 	d.length++
 	d.lastPos++
-	return int(tok), d.k.Dev.Err()
+	return int(tok), nil
 }
 
 // Logits reads back the logits of the last step (for checks against the CPU reference).

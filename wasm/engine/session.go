@@ -28,6 +28,31 @@ type Session struct {
 	imageHash  [32]byte // of the image whose rows are in vision.Out
 	hasImage   bool
 	visionRuns int // images encoded so far (follow-ups about the same image reuse its rows)
+
+	// kv are the tokens whose keys and values dec's cache holds (dec.Length() of them),
+	// with kv.Image the SHA-256 of their image file, and kvTemplate the template of their
+	// prompt: a request reuses the longest common prefix with them.
+	kv         model.KVTokens
+	kvTemplate string
+}
+
+// ResetCache forgets the conversation in the KV cache: the next request prefills its
+// whole prompt (a new chat).
+func (s *Session) ResetCache() {
+	s.kv.Reset()
+	s.kvTemplate = ""
+	s.dec.Reset()
+}
+
+// reusable is how many of in's tokens the KV cache holds for a request with this image
+// key and template, at most all but the last (whose logits are the output): none for
+// another image or template; otherwise the longest prefix of ids, token types, positions
+// and experts that agrees (model.KVTokens.CommonPrefix).
+func (s *Session) reusable(in model.Inputs, mask []bool, image model.ImageKey, template string) int {
+	if template != s.kvTemplate || s.kv.Len() != s.dec.Length() {
+		return 0
+	}
+	return min(s.kv.CommonPrefix(in, mask, image), len(in.InputIDs)-1)
 }
 
 // ErrBadRequest marks a request the engine refuses as given: an unknown template, sampling
@@ -87,7 +112,26 @@ type Result struct {
 // back per token); other settings read the logits back and use the CPU reference's
 // sampler. Both draw from the CPU sampler's seeded generator, so a seed gives the same
 // tokens either way.
+//
+// The conversation's keys and values stay in the KV cache between requests: a follow-up
+// prefills only the prompt's tokens after its longest common prefix of ids with them
+// (the previous prompt and the answer's ids as generated), with the same tokens as a
+// fresh session. Another image (by content) or template reuses nothing, an edited
+// history the prefix before the edit; a stopped answer keeps what it fed back; a refused
+// request leaves the cache as it was, and a failure on the GPU empties it.
 func (s *Session) Generate(req Request, onToken func(id int, text string) bool) (*Result, error) {
+	begin := time.Now()
+	res, err := s.generate(req, begin, onToken)
+	refused := errors.Is(err, ErrBadRequest) || errors.Is(err, ErrContextLength) || errors.Is(err, ErrBadImage)
+	if err != nil && !refused {
+		// A step failed part way (a device lost, out of memory): the cache counts only
+		// complete steps, but the GPU's buffers are no longer to be trusted; start over.
+		s.ResetCache()
+	}
+	return res, err
+}
+
+func (s *Session) generate(req Request, begin time.Time, onToken func(id int, text string) bool) (*Result, error) {
 	cfg := s.Cfg
 	// Ids, not text: a vicuna prompt's earlier answers end in the eos id, which no text
 	// tokenizes to (model.PromptIDs); the prompt's byte bound is checked before tokenizing.
@@ -153,15 +197,27 @@ func (s *Session) Generate(req Request, onToken func(id int, text string) bool) 
 		return id, s.dec.SetToken(id)
 	}
 
+	var image model.ImageKey
+	if req.Image != nil {
+		image = s.imageHash
+	}
+	mask := in.VisionExpertMask()
+	reused := s.reusable(in, mask, image, req.Template)
+	// from here the cache holds the reused prefix, then what this request adds to it
+	s.kv.Truncate(reused)
+	s.kv.Image, s.kvTemplate = image, req.Template
+
 	start := time.Now()
 	if err := draw(); err != nil {
 		return nil, err
 	}
-	tok, err := s.dec.Prefill(in, imageOut)
+	tok, err := s.dec.PrefillFrom(in, imageOut, reused)
 	if err != nil {
 		return nil, err
 	}
-	res.Stats.Prefill, res.Stats.PrefillTokens = time.Since(start), len(in.InputIDs)
+	s.kv.AppendInputs(in, mask, reused)
+	res.Stats.Prefill = time.Since(start)
+	res.Stats.PrefillTokens, res.Stats.ReusedTokens = len(in.InputIDs)-reused, reused
 	start = time.Now()
 	for len(res.TokenIDs) < req.Sampling.MaxNewTokens {
 		if len(res.TokenIDs) > 0 {
@@ -171,11 +227,15 @@ func (s *Session) Generate(req Request, onToken func(id int, text string) bool) 
 			if tok, err = s.dec.Decode(); err != nil {
 				return nil, err
 			}
+			s.kv.AppendGenerated(res.TokenIDs[len(res.TokenIDs)-1]) // the token that step fed
 			res.Stats.DecodeTokens++
 		}
 		id, err := next(tok)
 		if err != nil {
 			return nil, err
+		}
+		if len(res.TokenIDs) == 0 {
+			res.Stats.FirstToken = time.Since(begin)
 		}
 		if id == cfg.EOSTokenID {
 			res.StopReason = model.StopEOS
