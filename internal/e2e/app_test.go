@@ -155,6 +155,11 @@ func TestApp(t *testing.T) {
 	if a3 := lastAnswer(tb); a3.Status != "done" || a3.Text != ref3.Text {
 		t.Errorf("follow-up answer %+v, the CPU reference's %q", a3, ref3.Text)
 	}
+	// the follow-up says how long its first token took and that the conversation was
+	// reused (the stopped answer's tokens included)
+	if s := eval[string](tb, `document.querySelector('#conversation .turn:last-child .turn-stats')?.textContent ?? ''`); !strings.HasPrefix(s, "first token ") || !strings.Contains(s, "reused") {
+		t.Errorf("the follow-up's stats line %q, want its first token time and what it reused", s)
+	}
 	tb.screenshot("04-conversation")
 
 	t.Log("== images: a picked file, a large photo, a file that is no image, drag and drop, paste")
