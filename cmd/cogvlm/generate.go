@@ -77,6 +77,9 @@ func generate(e env, o generateOpts) error {
 	if err := o.checkUsage(); err != nil {
 		return err
 	}
+	if err := checkDumpTarget(o.dump); err != nil {
+		return err
+	}
 	cfg, err := loadConfig(o.model)
 	if err != nil {
 		return err
@@ -287,6 +290,9 @@ func preprocessImage(path string, size int) ([]float32, error) {
 // writeDump writes the tensors of testdata/golden/README.md's expected.safetensors that
 // this run computed, float32, so that they can be compared with the reference.
 func writeDump(path string, cfg model.Config, pixels []float32, res *model.Result) error {
+	if err := checkDumpTarget(path); err != nil {
+		return err
+	}
 	H, V := cfg.HiddenSize, cfg.VocabSize
 	var tensors []safetensors.Tensor
 	add := func(name string, shape []int, v []float32) {
