@@ -37,7 +37,7 @@ func TestConvertRemovesStalePartials(t *testing.T) {
 	writeMarker(t, elsewhere, partialMagic+"pid 1\n")
 
 	writeMarker(t, out+".partial-111", partialMagic+"pid 1\n") // killed: removed
-	killed, err := newPartial(out)                               // killed after its start: removed
+	killed, err := newPartial(out)                             // killed after its start: removed
 	if err != nil {
 		t.Fatal(err)
 	}
