@@ -105,6 +105,11 @@ func generate(e env, o generateOpts) error {
 	// multi-gigabyte load.
 	var pixels []float32
 	if o.image != "" {
+		// An image_size the preprocessing cannot produce is the model's fault: say so
+		// before the image is opened, naming the model rather than the image.
+		if err := imageproc.CheckTargetSize(cfg.Vision.ImageSize, 0); err != nil {
+			return named(o.model, err)
+		}
 		if pixels, err = preprocessImage(o.image, cfg.Vision.ImageSize); err != nil {
 			return err
 		}

@@ -441,8 +441,8 @@ func TestPreprocessErrors(t *testing.T) {
 		size, max int
 		want      string
 	}{
-		{"zero size", good, 0, 0, "image: target size 0 is not positive"},
-		{"size over the budget", good, 100, 9999, "image: target size 100x100 exceeds the limit of 9999 pixels"},
+		{"zero size", good, 0, 0, "vision_config.image_size 0 is not positive"},
+		{"size over the budget", good, 100, 9999, "vision_config.image_size 100: the 100x100 resized image exceeds the limit of 9999 pixels"},
 		{"bad image", []byte("GIF89a"), 28, 0, "image: reading GIF header: file is truncated"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
