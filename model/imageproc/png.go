@@ -12,8 +12,9 @@ import (
 
 // decodePNG decodes a PNG straight into RGB, one scanline at a time. image/png would first
 // build the whole image at its own depth, 8 bytes a pixel for 16-bit RGBA, 4 for 8-bit
-// RGB, and the RGB copy came on top: an 8000×8000 16-bit PNG peaked at 730 MB. Here the
-// only image in memory is the RGB result (3 bytes a pixel) and two scanlines.
+// RGB, and the RGB copy came on top: an 8000×8000 16-bit PNG peaked at 680 MiB of RSS.
+// Here the only image in memory is the RGB result (3 bytes a pixel) and two scanlines:
+// 189 MiB (TestPNGPeakRSS).
 //
 // It accepts and refuses what image/png does, with its messages (png.FormatError,
 // png.UnsupportedError): the same chunk order rules, CRC checks, IHDR, PLTE and tRNS
