@@ -228,6 +228,7 @@ func (t tree) serve(w http.ResponseWriter, r *http.Request, name string, wantDir
 		hd.Add(kv[0], kv[1])
 	}
 	if rng, ok := checkRange(r.Header.Get("Range"), info.Size()); ok {
+		r = r.Clone(r.Context()) // a handler must not change the request it is given
 		r.Header.Set("Range", rng)
 	}
 	// ServeContent does Range (206, 416), If-Range, If-None-Match, If-Modified-Since and

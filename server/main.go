@@ -6,8 +6,9 @@
 // "models") under /models/<name>/, and /models/index.json lists those packages. Every
 // response carries the headers that make the page cross-origin isolated and lock it to its
 // own origin. Only requests for localhost names, the listening address and the names
-// given with --allow-host are answered (DNS rebinding, see host.go). On start it prints one line, "serving http://HOST:PORT/ (models: DIR)", with
-// the port actually bound; SIGINT or SIGTERM shut it down gracefully.
+// given with --allow-host are answered (DNS rebinding, see host.go). On start it prints
+// one line, "serving http://HOST:PORT/ (models: DIR)", with the port actually bound;
+// SIGINT or SIGTERM shut it down gracefully.
 package main
 
 import (
