@@ -83,7 +83,9 @@ type ConvertOptions struct {
 // tensor by tensor (memory: a few buffers the size of the largest tensor) into
 // out.partial-XXXX next to out, writes manifest.json last, fsyncs, and renames the folder
 // into place. A failure, cancellation or crash never leaves a folder named out that looks
-// complete; a crash can leave the .partial-XXXX folder behind. A non-empty out is replaced
+// complete; a crash can leave the .partial-XXXX folder behind, which the next conversion to
+// out removes (partial.go). A cancellation's error says so, with the context's cause (the
+// signal). A non-empty out is replaced
 // only with opts.Force. With opts.Calibrate the q4 tensors are quantized with GPTQ in
 // memory, after the checks and before the first write (ConvertOptions.Calibrate).
 //
@@ -104,6 +106,12 @@ func Convert(in, out string, opts ConvertOptions) (err error) {
 	if err := checkOutput(out, opts.Force); err != nil {
 		return err
 	}
+	removeStalePartials(out)
+	defer func() {
+		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			err = interruptedError{out: out, cause: context.Cause(ctx), err: err}
+		}
+	}()
 	c, err := prepare(in, opts)
 	if err != nil {
 		return err
@@ -115,19 +123,18 @@ func Convert(in, out string, opts ConvertOptions) (err error) {
 		}
 	}
 
-	partial, err := os.MkdirTemp(filepath.Dir(out), filepath.Base(out)+".partial-")
+	work, err := newPartial(out)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
-			os.RemoveAll(partial)
+			work.remove()
+		} else {
+			work.installed(out)
 		}
 	}()
-	// MkdirTemp makes the folder private; a package is served to browsers
-	if err := os.Chmod(partial, 0o755); err != nil {
-		return err
-	}
+	partial := work.path
 	if err := c.writeTokenizer(partial); err != nil {
 		return err
 	}
