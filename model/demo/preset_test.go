@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/model/pkg"
 )
 
 func mustPlan(t *testing.T, opts Options) *Plan {
@@ -205,4 +206,32 @@ func decodeBF16(b []byte) []float32 {
 		v[i] = math.Float32frombits(uint32(b[2*i])<<16 | uint32(b[2*i+1])<<24)
 	}
 	return v
+}
+
+// TestPresetFigures logs, per published preset, the figures README.md and DESIGN.md
+// quote: parameters, image tokens, the q4 package (pkg.PlanManifest, as `convert`
+// writes it) and the bytes one decode step reads. Run with -v to see them.
+func TestPresetFigures(t *testing.T) {
+	for _, name := range PresetNames()[1:] {
+		p := mustPlan(t, Options{Preset: name})
+		m, err := pkg.PlanManifest(p.Config, pkg.ConvertOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var params, size, decode int64
+		for _, tn := range m.Tensors {
+			params += tn.Numel()
+			if strings.HasPrefix(tn.Name, "model.layers.") && !strings.Contains(tn.Name, "vision") || tn.Name == "lm_head.weight" || tn.Name == "model.norm.weight" {
+				decode += tn.Bytes()
+			}
+		}
+		for _, s := range m.Shards {
+			size += s.Size
+		}
+		t.Logf("%s: %.3f B parameters, %d image tokens, checkpoint %.2f GB (bf16), q4 package %.3f GB in %d shards, %.2f GB read per decoded token",
+			name, float64(params)/1e9, p.Config.NumPatches()+2, float64(p.TotalSize)/1e9, float64(size)/1e9, len(m.Shards), float64(decode)/1e9)
+		if size < 9.5e9 || size > 11e9 {
+			t.Errorf("%s: q4 package %d bytes, want about 10 GB", name, size)
+		}
+	}
 }
