@@ -77,6 +77,15 @@ type source struct {
 	seed  uint64 // the tensor's seed; chunk k uses splitmix64(seed ^ k)
 }
 
+// fill writes chunk k of the tensor into out (its length: the chunk's bytes).
+func (s *source) fill(k int, out []byte) {
+	if s.fixed != nil {
+		copy(out, s.fixed[k*2*chunkValues:])
+		return
+	}
+	fillBF16(out, s.table, splitmix64(s.seed^uint64(k)))
+}
+
 func (p *Plan) source(i int) (source, error) {
 	t := p.Tensors[i]
 	if _, ok := model.RotaryInvFreqLayer(t.Name); ok {
@@ -150,11 +159,7 @@ func (p *Plan) writeShard(dir string, i int, written func(int64)) error {
 		go func() {
 			defer wg.Done()
 			for c := range work {
-				if c.src.fixed != nil {
-					copy(c.out, c.src.fixed[c.k*2*chunkValues:])
-				} else {
-					fillBF16(c.out, c.src.table, splitmix64(c.src.seed^uint64(c.k)))
-				}
+				c.src.fill(c.k, c.out)
 				close(c.done)
 			}
 		}()

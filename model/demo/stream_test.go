@@ -3,6 +3,7 @@ package demo
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -154,5 +155,86 @@ func TestGenerateRealPreset(t *testing.T) {
 	}
 	if _, std := stats(v); std < 0.0154 || std > 0.0159 { // 1/sqrt(4096) = 0.015625
 		t.Errorf("language qkv std %g, want 1/64", std)
+	}
+}
+
+// planSource reads a plan's tensors as Generate draws them, without writing a file (the
+// inv_freq buffers left out).
+type planSource struct{ p *Plan }
+
+func (s planSource) index(name string) int {
+	return slices.IndexFunc(s.p.Tensors, func(t PlannedTensor) bool { return t.Name == name })
+}
+
+func (s planSource) Names() []string {
+	var names []string
+	for _, t := range s.p.Tensors {
+		if _, ok := model.RotaryInvFreqLayer(t.Name); !ok {
+			names = append(names, t.Name)
+		}
+	}
+	return names
+}
+
+func (s planSource) Shape(name string) ([]int, bool) {
+	if i := s.index(name); i >= 0 {
+		return s.p.Tensors[i].Shape, true
+	}
+	return nil, false
+}
+
+func (s planSource) ReadFloat32(name string, dst []float32) error {
+	i := s.index(name)
+	src, err := s.p.source(i)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, s.p.Tensors[i].Bytes())
+	for k := 0; k*2*chunkValues < len(buf); k++ {
+		src.fill(k, buf[k*2*chunkValues:min(len(buf), (k+1)*2*chunkValues)])
+	}
+	copy(dst, decodeBF16(buf))
+	return nil
+}
+
+// The drawn scales keep the real depth finite and the logits varied: a preset's 32 decoder
+// and 63 vision layers at small widths (the scales follow the fan-in, so depth is what
+// matters), with an image, greedy.
+func TestPresetScalesStayFinite(t *testing.T) {
+	cfg := realConfig("chat", 56)
+	cfg.HiddenSize, cfg.IntermediateSize, cfg.NumAttentionHeads = 256, 688, 4
+	cfg.Vision.HiddenSize, cfg.Vision.IntermediateSize, cfg.Vision.NumHeads = 128, 512, 2
+	p, err := newPlan(Preset{Name: "deep", NameOrPath: "deep", Config: cfg}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Load(cfg, planSource{p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pixels := make([]float32, 3*56*56)
+	for i := range pixels {
+		pixels[i] = float32(math.Sin(float64(i) * 0.37))
+	}
+	in := model.BuildInputs([]int{894, 29901, 1724, 338, 297, 445, 1967, 29973, 673, 29901}, true, cfg)
+	res, err := m.Generate(in, pixels, model.Sampling{MaxNewTokens: 8}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range [][]float32{res.VisionOut, res.PrefillHiddenLast, res.PrefillLogitsLast} {
+		for _, x := range v {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				t.Fatalf("non-finite activation %g", x)
+			}
+		}
+	}
+	_, std := stats(res.PrefillLogitsLast)
+	distinct := map[int]bool{}
+	for _, id := range res.GeneratedIDs {
+		distinct[id] = true
+	}
+	t.Logf("logit std %.2f, generated %v", std, res.GeneratedIDs)
+	if std < 0.5 || std > 50 || len(distinct) < 2 {
+		t.Errorf("logit std %.2f, generated %v: want varied tokens", std, res.GeneratedIDs)
 	}
 }
