@@ -483,11 +483,12 @@ func TestPanicIsOneLine(t *testing.T) {
 }
 
 // TestPresetConvertsAndAnswers: `demo-model --preset P --layers 1 --vision-layers 1` at the
-// real widths (1.76 GB), `convert` to q4 and greedy `generate` from the package, with and
-// without an image, answer the same tokens twice, with the preset's image tokens (490:
-// boi + 35² + eoi = 1227; 224: 16² + 2 = 258). On 2 cores about 2 minutes a preset (write
-// 15 s, convert 50 s, generate 35 s of which the image prefill most): run with
-// COGVLM_PRESET_TESTS=1 (COGVLM_PRESETS=a,b picks presets; default chat and base-224).
+// real widths (1.76 GB), `convert` to q4 and greedy `generate` from the package answer,
+// without an image (the same tokens twice) and with one (the preset's image tokens — 490:
+// boi + 35² + eoi = 1227; 224: 16² + 2 = 258). Minutes a preset on 2 cores (write 15 s,
+// convert 50 s, each generate 35 s plus the image prefill of 1240 tokens on the float32
+// reference): run with COGVLM_PRESET_TESTS=1 (COGVLM_PRESETS=a,b picks presets; default
+// chat and base-224).
 func TestPresetConvertsAndAnswers(t *testing.T) {
 	if os.Getenv("COGVLM_PRESET_TESTS") == "" {
 		t.Skip("writes, converts and runs 1.76 GB checkpoints: set COGVLM_PRESET_TESTS=1")
@@ -524,8 +525,10 @@ func TestPresetConvertsAndAnswers(t *testing.T) {
 				if code != 0 {
 					t.Fatalf("%s: exit %d: %s", tc.name, code, stderr)
 				}
-				if _, again, _ := cli(t, "", args...); again != first {
-					t.Errorf("%s: greedy decoding differs between two runs:\n%s%s", tc.name, first, again)
+				if tc.tokens == 0 { // once is enough: the image prefill is the slow part
+					if _, again, _ := cli(t, "", args...); again != first {
+						t.Errorf("%s: greedy decoding differs between two runs:\n%s%s", tc.name, first, again)
+					}
 				}
 				var got goldenExpected
 				if err := json.Unmarshal([]byte(first[strings.LastIndex(strings.TrimSpace(first), "\n")+1:]), &got); err != nil {
