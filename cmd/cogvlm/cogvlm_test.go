@@ -286,6 +286,9 @@ func TestErrors(t *testing.T) {
 		{"tokenize missing folder", []string{"tokenize", "--model", filepath.Join(tmp, "nowhere"), "--jsonl"}, "", 1, filepath.Join(tmp, "nowhere")},
 		{"demo-model without --out", []string{"demo-model"}, "", 2, "--out is required"},
 		{"demo-model into a full folder", []string{"demo-model", "--out", nonEmpty}, "", 1, nonEmpty + ": folder exists and is not empty"},
+		{"demo-model unknown preset", []string{"demo-model", "--preset", "cogvlm-chat", "--out", filepath.Join(tmp, "p")}, "", 2, `unknown preset "cogvlm-chat" (have tiny, cogvlm-chat-hf,`},
+		{"demo-model zero layers", []string{"demo-model", "--layers", "0", "--out", filepath.Join(tmp, "p")}, "", 2, "--layers and --vision-layers must be at least 1"},
+		{"demo-model more layers than published", []string{"demo-model", "--preset", "cogvlm-base-224-hf", "--vision-layers", "64", "--out", filepath.Join(tmp, "p")}, "", 1, "vision layers 64 out of range 1…63"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := cli(t, tc.stdin, tc.args...)
