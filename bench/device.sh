@@ -13,8 +13,8 @@
 #   local  (here) the same run on SwiftShader through Dawn for Node, to check the script
 #          before spending device time on it (OUT defaults to test-output/device).
 #
-# bench/device/host.cjs makes Node look like the test page to the engine (replay.js, the
-# repository served under /repo/).
+# internal/gpunode/host.cjs makes Node look like the test page to the engine (replay.js, the
+# repository served under /repo/), as in ./build.sh's tests on lavapipe.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -24,7 +24,7 @@ engine_run() { # engine_run SECONDS NAME ARGS...: the test binary under Dawn, ou
   local secs=$1 name=$2
   shift 2
   echo "== $name"
-  NODE_OPTIONS="--require $repo/bench/device/host.cjs" timeout "$secs" \
+  WASMEXEC_SCRIPTS=wasm/engine/replay.js NODE_OPTIONS="--require $repo/internal/gpunode/host.cjs" timeout "$secs" \
     "$GPU_NODE/go_js_wasm_webgpu_exec" .gpu-node/engine.wasm "$@" > "$OUT/$name.txt" 2>&1
   local rc=$?
   grep -E '^(--- FAIL|FAIL|PASS|ok)|adapter|roofline|share of the copy' "$OUT/$name.txt" | head -40

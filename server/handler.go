@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log"
 	"net/http"
 	"net/url"
 	"os"
@@ -25,6 +26,13 @@ var securityHeaders = [][2]string{
 	{"Cross-Origin-Resource-Policy", "same-origin"},
 	{"Referrer-Policy", "no-referrer"},
 	{"X-Content-Type-Options", "nosniff"},
+}
+
+// setSecurityHeaders puts securityHeaders on h.
+func setSecurityHeaders(h http.Header) {
+	for _, kv := range securityHeaders {
+		h.Set(kv[0], kv[1])
+	}
 }
 
 // contentTypes is the whole list of types we serve. It is ours rather than
@@ -55,6 +63,27 @@ func contentType(name string) string {
 	return "application/octet-stream"
 }
 
+// modelsContentType is the type of a file under /models/. A package is data (JSON and
+// shards), and the folder may hold whatever a user copied into it: HTML, JS or SVG there
+// must not run on the app's origin, where it could read the offline cache or script the
+// page. So only JSON keeps its type; everything else is application/octet-stream, which a
+// browser with nosniff neither renders nor runs (modelsHeaders adds more).
+func modelsContentType(name string) string {
+	if strings.EqualFold(path.Ext(name), ".json") {
+		return "application/json"
+	}
+	return "application/octet-stream"
+}
+
+// modelsHeaders are added to every file served under /models/: a navigation to one
+// downloads it instead of displaying it, and were it displayed anyway, the second policy
+// (browsers enforce every Content-Security-Policy header) sandboxes it: an opaque origin,
+// scripts off.
+var modelsHeaders = [][2]string{
+	{"Content-Disposition", "attachment"},
+	{"Content-Security-Policy", "sandbox"},
+}
+
 // Cache policy. Everything revalidates through the ETag, which costs a 304 and no body.
 // The app shell and the files that say what a package holds (manifest.json, index.json)
 // revalidate on every use, so a rebuilt app or a re-converted package shows up on reload.
@@ -80,16 +109,20 @@ func modelsCacheControl(name string) string {
 type tree struct {
 	dir          string // absolute; its symlinks are resolved per request (see statIn)
 	cacheControl func(name string) string
+	contentType  func(name string) string
+	extra        [][2]string // headers added to every file served
 }
 
 // handler serves the app at / and model packages under /models/, GET and HEAD only.
 type handler struct {
 	web, models tree
+	index       indexCache
+	log         *log.Logger // problems the operator should see (an unreadable package)
 }
 
 // newHandler serves webDir at / and modelsDir under /models/. webDir must exist; a missing
 // modelsDir only means there are no packages yet (it is looked up again on every request).
-func newHandler(webDir, modelsDir string) (http.Handler, error) {
+func newHandler(webDir, modelsDir string) (*handler, error) {
 	web, err := filepath.Abs(webDir)
 	if err != nil {
 		return nil, fmt.Errorf("web dir %q: %v", webDir, err)
@@ -114,15 +147,14 @@ func newHandler(webDir, modelsDir string) (http.Handler, error) {
 		return nil, fmt.Errorf("models dir %q: not a directory", modelsDir)
 	}
 	return &handler{
-		web:    tree{dir: web, cacheControl: appCacheControl},
-		models: tree{dir: models, cacheControl: modelsCacheControl},
+		web:    tree{dir: web, cacheControl: appCacheControl, contentType: contentType},
+		models: tree{dir: models, cacheControl: modelsCacheControl, contentType: modelsContentType, extra: modelsHeaders},
+		log:    log.New(os.Stderr, "server: ", 0),
 	}, nil
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	for _, kv := range securityHeaders {
-		w.Header().Set(kv[0], kv[1])
-	}
+	setSecurityHeaders(w.Header())
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		fail(w, http.StatusMethodNotAllowed)
@@ -189,9 +221,16 @@ func (t tree) serve(w http.ResponseWriter, r *http.Request, name string, wantDir
 	}
 	defer f.Close()
 	hd := w.Header()
-	hd.Set("Content-Type", contentType(name))
+	hd.Set("Content-Type", t.contentType(name))
 	hd.Set("Cache-Control", t.cacheControl(name))
 	hd.Set("ETag", fileETag(info))
+	for _, kv := range t.extra {
+		hd.Add(kv[0], kv[1])
+	}
+	if rng, ok := checkRange(r.Header.Get("Range"), info.Size()); ok {
+		r = r.Clone(r.Context()) // a handler must not change the request it is given
+		r.Header.Set("Range", rng)
+	}
 	// ServeContent does Range (206, 416), If-Range, If-None-Match, If-Modified-Since and
 	// HEAD, and sets Last-Modified; it streams the file without reading it whole.
 	http.ServeContent(w, r, name, info.ModTime(), f)

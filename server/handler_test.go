@@ -46,7 +46,7 @@ var shard = func() []byte {
 
 const demoManifest = `{"format":"test"}`
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	root := t.TempDir()
 	files := map[string]string{

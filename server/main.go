@@ -1,12 +1,14 @@
 // Command server serves the cogvlm-web app and converted model packages on localhost:
 //
-//	go run ./server [--addr 127.0.0.1:8080] [--models DIR] [--web DIR] [--log]
+//	go run ./server [--addr 127.0.0.1:8080] [--models DIR] [--web DIR] [--allow-host NAME,...] [--log]
 //
 // The app (--web, default "web") is served at /, the packages in --models (default
 // "models") under /models/<name>/, and /models/index.json lists those packages. Every
 // response carries the headers that make the page cross-origin isolated and lock it to its
-// own origin. On start it prints one line, "serving http://HOST:PORT/ (models: DIR)", with
-// the port actually bound; SIGINT or SIGTERM shut it down gracefully.
+// own origin. Only requests for localhost names, the listening address and the names
+// given with --allow-host are answered (DNS rebinding, see host.go). On start it prints
+// one line, "serving http://HOST:PORT/ (models: DIR)", with the port actually bound;
+// SIGINT or SIGTERM shut it down gracefully.
 package main
 
 import (
@@ -21,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -45,6 +48,7 @@ func run(ctx context.Context, releaseSignals func(), args []string, stdout, stde
 	modelsDir := flags.String("models", "models", "`dir`ectory of converted model packages, served under /models/")
 	webDir := flags.String("web", "web", "`dir`ectory of the app, served at /")
 	logRequests := flags.Bool("log", false, "log every request to stderr")
+	allowHosts := flags.String("allow-host", "", "comma-separated host `names` to answer besides localhost and the listening address (e.g. the machine's name on a LAN)")
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -56,18 +60,24 @@ func run(ctx context.Context, releaseSignals func(), args []string, stdout, stde
 		return 2
 	}
 
-	h, err := newHandler(*webDir, *modelsDir)
+	files, err := newHandler(*webDir, *modelsDir)
 	if err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err)
 		return 1
 	}
-	if *logRequests {
-		h = logged(h, log.New(stderr, "", log.LstdFlags))
-	}
+	files.log = log.New(stderr, "server: ", 0)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err) // e.g. "listen tcp 127.0.0.1:8080: bind: address already in use"
 		return 1
+	}
+	var names []string
+	if *allowHosts != "" {
+		names = strings.Split(*allowHosts, ",")
+	}
+	h := checkHost(files, newHostPolicy(ln.Addr(), names))
+	if *logRequests {
+		h = logged(h, log.New(stderr, "", log.LstdFlags))
 	}
 	srv := &http.Server{
 		Handler:           h,
@@ -82,7 +92,7 @@ func run(ctx context.Context, releaseSignals func(), args []string, stdout, stde
 	fmt.Fprintf(stdout, "serving %s (models: %s)\n", serveURL(ln.Addr()), models)
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(withServerErrorHeaders(ln)) }()
 	select {
 	case err := <-served:
 		fmt.Fprintf(stderr, "server: %v\n", err)

@@ -37,7 +37,7 @@ var commands = []command{
 	{"tokenize", "print the token ids of JSON strings read from stdin, one per line", tokenizeDoc, tokenizeFlags},
 	{"convert", "convert a Hugging Face checkpoint into a browser package", convertDoc, convertFlags},
 	{"accuracy", "compare a package's logits with its reference checkpoint", accuracyDoc, accuracyFlags},
-	{"demo-model", "write the tiny random-weights demo checkpoint", demoModelDoc, demoModelFlags},
+	{"demo-model", "write a random-weights checkpoint: the tiny demo, or a published layout", demoModelDoc, demoModelFlags},
 }
 
 // usageError is a bad command line: exit 2 with the usage text.

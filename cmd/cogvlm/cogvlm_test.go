@@ -295,6 +295,9 @@ func TestErrors(t *testing.T) {
 		{"tokenize missing folder", []string{"tokenize", "--model", filepath.Join(tmp, "nowhere"), "--jsonl"}, "", 1, filepath.Join(tmp, "nowhere")},
 		{"demo-model without --out", []string{"demo-model"}, "", 2, "--out is required"},
 		{"demo-model into a full folder", []string{"demo-model", "--out", nonEmpty}, "", 1, nonEmpty + ": folder exists and is not empty"},
+		{"demo-model unknown preset", []string{"demo-model", "--preset", "cogvlm-chat", "--out", filepath.Join(tmp, "p")}, "", 2, `unknown preset "cogvlm-chat" (have tiny, cogvlm-chat-hf,`},
+		{"demo-model zero layers", []string{"demo-model", "--layers", "0", "--out", filepath.Join(tmp, "p")}, "", 2, "--layers and --vision-layers must be at least 1"},
+		{"demo-model more layers than published", []string{"demo-model", "--preset", "cogvlm-base-224-hf", "--vision-layers", "64", "--out", filepath.Join(tmp, "p")}, "", 1, "vision layers 64 out of range 1…63"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := cli(t, tc.stdin, tc.args...)
@@ -564,5 +567,70 @@ func TestPanicIsOneLine(t *testing.T) {
 	code, _, stderr := cli(t, "", "boom")
 	if code != 1 || stderr != "cogvlm: internal error: broken; invariant\n" {
 		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestPresetConvertsAndAnswers: `demo-model --preset P --layers 1 --vision-layers 1` at the
+// real widths (1.76 GB), `convert` to q4 and greedy `generate` from the package answer,
+// without an image (the same tokens twice) and with one (the preset's image tokens — 490:
+// boi + 35² + eoi = 1227; 224: 16² + 2 = 258). Minutes a preset on 2 cores (write 15 s,
+// convert 50 s, each generate 35 s plus the image prefill of 1240 tokens on the float32
+// reference): run with COGVLM_PRESET_TESTS=1 (COGVLM_PRESETS=a,b picks presets; default
+// chat and base-224).
+func TestPresetConvertsAndAnswers(t *testing.T) {
+	if os.Getenv("COGVLM_PRESET_TESTS") == "" {
+		t.Skip("writes, converts and runs 1.76 GB checkpoints: set COGVLM_PRESET_TESTS=1")
+	}
+	presets := []string{"cogvlm-chat-hf", "cogvlm-base-224-hf"}
+	if s := os.Getenv("COGVLM_PRESETS"); s != "" {
+		presets = strings.Split(s, ",")
+	}
+	image := filepath.Join(golden, "tiny-chat", "image.png")
+	for _, preset := range presets {
+		t.Run(preset, func(t *testing.T) {
+			root := t.TempDir()
+			ckpt, pkgDir := filepath.Join(root, "ckpt"), filepath.Join(root, "pkg")
+			for _, args := range [][]string{
+				{"demo-model", "--preset", preset, "--layers", "1", "--vision-layers", "1", "--out", ckpt},
+				{"convert", "--in", ckpt, "--out", pkgDir},
+			} {
+				if code, _, stderr := cli(t, "", args...); code != 0 {
+					t.Fatalf("%s: exit %d: %s", args[0], code, stderr)
+				}
+			}
+			os.RemoveAll(ckpt) // the disk space
+			imageTokens := 1227
+			if strings.Contains(preset, "224") {
+				imageTokens = 258
+			}
+			for _, tc := range []struct {
+				name   string
+				extra  []string
+				tokens int
+			}{{"text", nil, 0}, {"image", []string{"--image", image}, imageTokens}} {
+				args := append([]string{"generate", "--model", pkgDir, "--query", "What is in the picture?", "--temperature", "0", "--max-new-tokens", "3", "--json"}, tc.extra...)
+				code, first, stderr := cli(t, "", args...)
+				if code != 0 {
+					t.Fatalf("%s: exit %d: %s", tc.name, code, stderr)
+				}
+				if tc.tokens == 0 { // once is enough: the image prefill is the slow part
+					if _, again, _ := cli(t, "", args...); again != first {
+						t.Errorf("%s: greedy decoding differs between two runs:\n%s%s", tc.name, first, again)
+					}
+				}
+				var got goldenExpected
+				if err := json.Unmarshal([]byte(first[strings.LastIndex(strings.TrimSpace(first), "\n")+1:]), &got); err != nil {
+					t.Fatal(err)
+				}
+				vision := 0
+				for _, ty := range got.TokenTypeIDs {
+					vision += ty
+				}
+				if vision != tc.tokens || len(got.GeneratedIDs) == 0 {
+					t.Errorf("%s: %d image tokens (want %d), generated %v", tc.name, vision, tc.tokens, got.GeneratedIDs)
+				}
+				t.Logf("%s: generated %v %q", tc.name, got.GeneratedIDs, got.GeneratedText)
+			}
+		})
 	}
 }

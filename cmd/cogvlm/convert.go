@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"os/signal"
+	"syscall"
 
 	"github.com/cogvlm-web/cogvlm-web/model/pkg"
 	"github.com/cogvlm-web/cogvlm-web/model/pkg/progress"
@@ -27,8 +28,10 @@ func convertFlags(fs *flag.FlagSet) func(env) error {
 		if err != nil {
 			return usagef("--quant: %v", err)
 		}
-		// Ctrl-C stops between tensors; the partial folder is removed, never left looking complete.
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		// Ctrl-C, or SIGTERM (kill, a service manager, a CI timeout), stops between tensors;
+		// the partial folder is removed, never left looking complete, and the error names the
+		// signal. A SIGKILL's partial folder is removed by the next convert to PKG_DIR.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		bar := progress.New(e.stderr, "convert")
 		if err := pkg.Convert(in, out, pkg.ConvertOptions{Quant: enc, Force: force, Calibrate: calibrate, Progress: bar.Update, Context: ctx}); err != nil {

@@ -96,6 +96,9 @@ func generate(e env, o generateOpts) error {
 	if err := o.checkUsage(); err != nil {
 		return err
 	}
+	if err := checkDumpTarget(o.dump); err != nil {
+		return err
+	}
 	cfg, err := loadConfig(o.model)
 	if err != nil {
 		return err
@@ -118,6 +121,11 @@ func generate(e env, o generateOpts) error {
 	// multi-gigabyte load.
 	var pixels []float32
 	if o.image != "" {
+		// An image_size the preprocessing cannot produce is the model's fault: say so
+		// before the image is opened, naming the model rather than the image.
+		if err := imageproc.CheckTargetSize(cfg.Vision.ImageSize, 0); err != nil {
+			return named(o.model, err)
+		}
 		if pixels, err = preprocessImage(o.image, cfg.Vision.ImageSize); err != nil {
 			return err
 		}
@@ -334,6 +342,9 @@ func preprocessImage(path string, size int) ([]float32, error) {
 // writeDump writes the tensors of testdata/golden/README.md's expected.safetensors that
 // this run computed, float32, so that they can be compared with the reference.
 func writeDump(path string, cfg model.Config, pixels []float32, res *model.Result) error {
+	if err := checkDumpTarget(path); err != nil {
+		return err
+	}
 	H, V := cfg.HiddenSize, cfg.VocabSize
 	var tensors []safetensors.Tensor
 	add := func(name string, shape []int, v []float32) {

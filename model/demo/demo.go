@@ -1,8 +1,10 @@
-// Package demo writes the deterministic tiny CogVLM checkpoint that the app ships as its
-// embedded default: random weights in the exact Hugging Face layout of THUDM's
+// Package demo writes deterministic CogVLM checkpoints with random weights. The tiny one
+// is what the app ships as its embedded default: the Hugging Face layout of THUDM's
 // cogvlm-chat-hf (config.json, sharded BF16 safetensors with an index, tokenizer files)
-// and the real 32000-piece LLaMA tokenizer. It answers with nonsense, but it exercises
+// with the real 32000-piece LLaMA tokenizer; it answers with nonsense, but it exercises
 // every code path of the real model (vision tower, adapter, both experts) in a few MB.
+// The published presets (PresetNames) are THUDM's four v1 checkpoints at real widths, in
+// their exact published layout (Plan), streamed to disk.
 package demo
 
 import (
@@ -69,10 +71,26 @@ var Config = model.Config{
 // goes through model.safetensors.index.json.
 const numShards = 2
 
-// Write creates dir holding the demo checkpoint. The folder appears complete or not at
-// all: everything is written to a temporary sibling that is renamed at the end. dir must
-// not exist or be empty.
-func Write(dir string) (err error) {
+// Write creates dir holding the demo checkpoint: Generate with the tiny preset.
+func Write(dir string) error { return Generate(dir, Options{}) }
+
+// Generate creates dir holding the checkpoint opts describes: tiny (the default), or a
+// published preset's layout at real widths (NewPlan), streamed. The folder appears
+// complete or not at all: everything is written to a temporary sibling that is renamed at
+// the end. dir must not exist or be empty.
+func Generate(dir string, opts Options) (err error) {
+	cfg, preset, err := opts.config()
+	if err != nil {
+		return err
+	}
+	fill := func(tmp string) error { return writeTiny(tmp, cfg) }
+	if preset != nil {
+		plan, err := NewPlan(opts)
+		if err != nil {
+			return err
+		}
+		fill = func(tmp string) error { return plan.write(tmp, opts.Progress) }
+	}
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 		return fmt.Errorf("%s: folder exists and is not empty", dir)
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -94,7 +112,7 @@ func Write(dir string) (err error) {
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return err
 	}
-	if err := writeFiles(tmp); err != nil {
+	if err := fill(tmp); err != nil {
 		return err
 	}
 	// rename(2) replaces an empty folder on Unix but not on Windows: remove it first.
@@ -104,10 +122,25 @@ func Write(dir string) (err error) {
 	return os.Rename(tmp, dir)
 }
 
-func writeFiles(dir string) error {
-	if err := writeJSON(filepath.Join(dir, "config.json"), configJSON(Config)); err != nil {
+// writeTiny writes the tiny checkpoint of cfg (Config, or it with other layer counts).
+func writeTiny(dir string, cfg model.Config) error {
+	if err := writeJSON(filepath.Join(dir, "config.json"), configJSON(cfg)); err != nil {
 		return err
 	}
+	if err := writeCommonFiles(dir); err != nil {
+		return err
+	}
+	tensors, err := Weights(cfg, Seed)
+	if err != nil {
+		return err
+	}
+	return writeShards(dir, tensors)
+}
+
+// writeCommonFiles writes what every preset shares: generation_config.json and the
+// tokenizer (vicuna-7b-v1.5's tokenizer.model, tokenizer.json made from it, and its
+// tokenizer_config.json and special_tokens_map.json).
+func writeCommonFiles(dir string) error {
 	for name, content := range map[string]any{
 		"generation_config.json":  generationConfig,
 		"tokenizer_config.json":   tokenizerConfig,
@@ -118,7 +151,7 @@ func writeFiles(dir string) error {
 		}
 	}
 	tokModel := filepath.Join(dir, "tokenizer.model")
-	if err := os.WriteFile(tokModel, tokenizerModel, 0o644); err != nil {
+	if err := writeFile(tokModel, tokenizerModel); err != nil {
 		return err
 	}
 	// tokenizer.json too, for readers that only know the Hugging Face form.
@@ -130,15 +163,10 @@ func writeFiles(dir string) error {
 	if err := tok.WriteJSON(&js); err != nil {
 		return fmt.Errorf("demo: tokenizer.json: %v", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), js.Bytes(), 0o644); err != nil {
-		return err
-	}
-	tensors, err := Weights(Config, Seed)
-	if err != nil {
-		return err
-	}
-	return writeShards(dir, tensors)
+	return writeFile(filepath.Join(dir, "tokenizer.json"), js.Bytes())
 }
+
+func writeFile(path string, data []byte) error { return os.WriteFile(path, data, 0o644) }
 
 // Weights draws every tensor of cfg's checkpoint, in model.TensorSpecs order, as BF16
 // rounded from float32 normal draws of one seeded generator: the recipe of the golden
@@ -271,7 +299,7 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("%s: %v", path, err)
 	}
-	return os.WriteFile(path, append(data, '\n'), 0o644)
+	return writeFile(path, append(data, '\n'))
 }
 
 // configJSON is cfg as THUDM's config.json, including the keys inference ignores.

@@ -95,31 +95,6 @@ func toRGB(m image.Image) *RGB {
 	return out
 }
 
-// gray16ToRGB converts a 16-bit greyscale PNG (Gray16, or NRGBA64 when it had a tRNS
-// chunk) as Pillow does: the value clipped to 255, not scaled.
-func gray16ToRGB(m image.Image) *RGB {
-	b := m.Bounds()
-	w, h := b.Dx(), b.Dy()
-	var grey func(x, y int) uint16
-	switch m := m.(type) {
-	case *image.Gray16:
-		grey = func(x, y int) uint16 { return m.Gray16At(x, y).Y }
-	case *image.NRGBA64:
-		grey = func(x, y int) uint16 { return m.NRGBA64At(x, y).R } // R = G = B
-	default:
-		grey = func(x, y int) uint16 { return color.Gray16Model.Convert(m.At(x, y)).(color.Gray16).Y }
-	}
-	out := &RGB{W: w, H: h, Pix: make([]uint8, w*h*3)}
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			g := uint8(min(grey(b.Min.X+x, b.Min.Y+y), 255))
-			i := (y*w + x) * 3
-			out.Pix[i], out.Pix[i+1], out.Pix[i+2] = g, g, g
-		}
-	}
-	return out
-}
-
 // paletteRGB returns the straight RGB of every palette index. Indices past the end of
 // the palette read as black.
 func paletteRGB(p color.Palette) *[256][3]uint8 {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
-	"image/png"
 	"io"
 	"os"
 
@@ -80,7 +79,7 @@ func Decode(r io.Reader, maxPixels int) (*RGB, error) {
 	}
 	switch format := sniff(head); format {
 	case "PNG":
-		return decodePNG(br, head, limit)
+		return decodePNG(br, limit)
 	case "JPEG":
 		m, err := configThenDecode(br, format, jpeg.DecodeConfig, jpeg.Decode, limit)
 		if err != nil {
@@ -204,18 +203,3 @@ type truncatedError struct{ err error }
 
 func (e truncatedError) Error() string { return "file is truncated" }
 func (e truncatedError) Unwrap() error { return e.err }
-
-// decodePNG decodes a PNG. head holds the file's first bytes, enough for IHDR.
-func decodePNG(br *bufio.Reader, head []byte, limit int) (*RGB, error) {
-	m, err := configThenDecode(br, "PNG", png.DecodeConfig, png.Decode, limit)
-	if err != nil {
-		return nil, err
-	}
-	// IHDR is always the first chunk: bit depth at byte 24, colour type at 25.
-	// 16-bit greyscale (colour type 0) decodes to Gray16, or to NRGBA64 when a tRNS
-	// chunk is present; Pillow clips both to 255 (see Decode).
-	if len(head) >= 26 && head[24] == 16 && head[25] == 0 {
-		return gray16ToRGB(m), nil
-	}
-	return toRGB(m), nil
-}

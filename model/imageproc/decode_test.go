@@ -13,6 +13,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -441,8 +442,8 @@ func TestPreprocessErrors(t *testing.T) {
 		size, max int
 		want      string
 	}{
-		{"zero size", good, 0, 0, "image: target size 0 is not positive"},
-		{"size over the budget", good, 100, 9999, "image: target size 100x100 exceeds the limit of 9999 pixels"},
+		{"zero size", good, 0, 0, "vision_config.image_size 0 is not positive"},
+		{"size over the budget", good, 100, 9999, "vision_config.image_size 100: the 100x100 resized image exceeds the limit of 9999 pixels"},
 		{"bad image", []byte("GIF89a"), 28, 0, "image: reading GIF header: file is truncated"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -470,12 +471,15 @@ func randomImage(w, h int) *image.NRGBA {
 }
 
 // FuzzDecode feeds arbitrary bytes to Decode: it must return an error or a consistent
-// image within the pixel budget, and never panic. The seeds are one file of every
+// image within the pixel budget, and never panic; a PNG must decode as image/png decodes
+// it. The seeds are one file of every
 // kind the other tests use.
 func FuzzDecode(f *testing.F) {
 	f.Add(encodePNG(f, randomImage(5, 4)))
 	f.Add(encodePNG(f, image.NewGray16(image.Rect(0, 0, 3, 2))))
 	f.Add(rawPNG(f, 3, 1, 16, 0, [][]byte{be16(1, 2, 3)}, pngChunk("tRNS", be16(2))))
+	f.Add(randomPNG(f, rand.New(rand.NewPCG(5, 6)), 5, 3, 2, pngPalette, true, true))
+	f.Add(randomPNG(f, rand.New(rand.NewPCG(7, 8)), 3, 5, 16, pngRGBA, true, false))
 	f.Add(encodeJPEG(f, randomImage(17, 9)))
 	f.Add(encodeGIF(f, &gif.GIF{Image: []*image.Paletted{gifFrame(gifPalette)}, Delay: []int{0},
 		Config: image.Config{ColorModel: gifPalette, Width: 8, Height: 6}}))
@@ -492,6 +496,15 @@ func FuzzDecode(f *testing.F) {
 	const limit = 1 << 16
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := Decode(bytes.NewReader(data), limit)
+		if sniff(data) == "PNG" { // decodePNG accepts what image/png accepts, to the same pixels
+			want, wantErr := legacyPNG(data, limit)
+			if (err == nil) != (wantErr == nil) {
+				t.Fatalf("PNG: error %v, image/png's %v", err, wantErr)
+			}
+			if err == nil && !bytes.Equal(m.Pix, want.Pix) {
+				t.Fatal("PNG: pixels differ from image/png's")
+			}
+		}
 		if err != nil {
 			if strings.Contains(err.Error(), "\n") {
 				t.Fatalf("multi-line error %q", err)

@@ -68,16 +68,26 @@ func Normalize(img *RGB, mean, std [3]float32) []float32 {
 	return out
 }
 
+// CheckTargetSize checks the model's image size (vision_config.image_size), the side of the
+// square Preprocess resizes to, against the same pixel budget as the input (maxPixels, 0
+// meaning DefaultMaxPixels). The fault is then the model's config, not the image given,
+// and the error says so; callers check it before opening the image.
+func CheckTargetSize(size, maxPixels int) error {
+	if size <= 0 {
+		return fmt.Errorf("vision_config.image_size %d is not positive", size)
+	}
+	if limit := pixelLimit(maxPixels); int64(size)*int64(size) > int64(limit) {
+		return fmt.Errorf("vision_config.image_size %d: the %dx%d resized image exceeds the limit of %d pixels", size, size, size, limit)
+	}
+	return nil
+}
+
 // Preprocess reads an image and returns CogVLM's pixel_values for it: decoded to RGB
 // (at most maxPixels pixels; 0 means DefaultMaxPixels), resized to size×size with
 // Pillow's bicubic, normalised with CLIPMean and CLIPStd, as float32 [3][size][size].
 func Preprocess(r io.Reader, size, maxPixels int) ([]float32, error) {
-	if size <= 0 {
-		return nil, fmt.Errorf("image: target size %d is not positive", size)
-	}
-	limit := pixelLimit(maxPixels)
-	if int64(size)*int64(size) > int64(limit) {
-		return nil, fmt.Errorf("image: target size %dx%d exceeds the limit of %d pixels", size, size, limit)
+	if err := CheckTargetSize(size, maxPixels); err != nil {
+		return nil, err
 	}
 	img, err := Decode(r, maxPixels)
 	if err != nil {

@@ -78,12 +78,16 @@ type ConvertOptions struct {
 // Convert turns the Hugging Face CogVLM checkpoint in folder in into a package in folder
 // out (FORMAT.md). It first checks everything it can without writing: config.json (a
 // CogVLM config), the tensor list against the config (missing, unexpected and
-// wrongly-shaped tensors all listed), dtypes (BF16, F16, F32), the tokenizer, every
+// wrongly-shaped tensors all listed; the per-layer rotary inv_freq buffers of the
+// published checkpoints are checked against the config and dropped, present or not),
+// dtypes (BF16, F16, F32), the tokenizer, every
 // tensor's encoding and group size, and the binding limit. Then it streams the weights
 // tensor by tensor (memory: a few buffers the size of the largest tensor) into
 // out.partial-XXXX next to out, writes manifest.json last, fsyncs, and renames the folder
 // into place. A failure, cancellation or crash never leaves a folder named out that looks
-// complete; a crash can leave the .partial-XXXX folder behind. A non-empty out is replaced
+// complete; a crash can leave the .partial-XXXX folder behind, which the next conversion to
+// out removes (partial.go). A cancellation's error says so, with the context's cause (the
+// signal). A non-empty out is replaced
 // only with opts.Force. With opts.Calibrate the q4 tensors are quantized with GPTQ in
 // memory, after the checks and before the first write (ConvertOptions.Calibrate).
 //
@@ -104,6 +108,12 @@ func Convert(in, out string, opts ConvertOptions) (err error) {
 	if err := checkOutput(out, opts.Force); err != nil {
 		return err
 	}
+	removeStalePartials(out)
+	defer func() {
+		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			err = interruptedError{out: out, cause: context.Cause(ctx), err: err}
+		}
+	}()
 	c, err := prepare(in, opts)
 	if err != nil {
 		return err
@@ -115,19 +125,18 @@ func Convert(in, out string, opts ConvertOptions) (err error) {
 		}
 	}
 
-	partial, err := os.MkdirTemp(filepath.Dir(out), filepath.Base(out)+".partial-")
+	work, err := newPartial(out)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
-			os.RemoveAll(partial)
+			work.remove()
+		} else {
+			work.installed(out)
 		}
 	}()
-	// MkdirTemp makes the folder private; a package is served to browsers
-	if err := os.Chmod(partial, 0o755); err != nil {
-		return err
-	}
+	partial := work.path
 	if err := c.writeTokenizer(partial); err != nil {
 		return err
 	}
@@ -270,7 +279,7 @@ func prepare(in string, opts ConvertOptions) (_ *conversion, err error) {
 	}()
 	c := &conversion{in: in, ckpt: ckpt, cfg: cfg}
 	c.manifest = Manifest{Format: FormatName, FormatVersion: FormatVersion, Config: rawConfig}
-	if err := checkTensors(in, specs, c.ckpt); err != nil {
+	if err := checkTensors(in, cfg, specs, c.ckpt); err != nil {
 		return nil, err
 	}
 	if err := c.findTokenizer(cfg); err != nil {
@@ -302,7 +311,7 @@ func plan(specs []model.TensorSpec, opts ConvertOptions) ([]TensorEntry, []FileE
 
 // checkTensors compares the checkpoint's tensors with what the config implies and lists
 // every mismatch in one error; then it checks that every dtype converts to float32.
-func checkTensors(in string, specs []model.TensorSpec, ckpt *safetensors.Checkpoint) error {
+func checkTensors(in string, cfg model.Config, specs []model.TensorSpec, ckpt *safetensors.Checkpoint) error {
 	var missing, shapes, dtypes []string
 	expected := map[string]bool{}
 	for _, s := range specs {
@@ -319,9 +328,18 @@ func checkTensors(in string, specs []model.TensorSpec, ckpt *safetensors.Checkpo
 	}
 	var unexpected []string
 	for _, name := range ckpt.Names() {
-		if !expected[name] {
-			unexpected = append(unexpected, name)
+		if expected[name] {
+			continue
 		}
+		if _, ok := model.RotaryInvFreqLayer(name); ok {
+			// The published checkpoints save RoPE's inv_freq per layer: checked, then
+			// dropped (the package computes RoPE from the config).
+			if err := checkRotary(cfg, name, ckpt); err != nil {
+				return fmt.Errorf("%s: checkpoint cannot be converted: %v", in, err)
+			}
+			continue
+		}
+		unexpected = append(unexpected, name)
 	}
 	var parts []string
 	for _, p := range []struct {
@@ -337,6 +355,23 @@ func checkTensors(in string, specs []model.TensorSpec, ckpt *safetensors.Checkpo
 		return fmt.Errorf("%s: checkpoint cannot be converted: %s", in, strings.Join(parts, "; "))
 	}
 	return nil
+}
+
+// checkRotary checks a saved rotary inv_freq buffer against cfg (model.CheckRotaryInvFreq);
+// its size is checked before it is read.
+func checkRotary(cfg model.Config, name string, ckpt *safetensors.Checkpoint) error {
+	info, _, _ := ckpt.Info(name)
+	if !model.RotaryShapeOK(cfg, info.Shape) {
+		return model.CheckRotaryInvFreq(cfg, name, info.Shape, nil)
+	}
+	if info.DType != safetensors.BF16 && info.DType != safetensors.F16 && info.DType != safetensors.F32 {
+		return fmt.Errorf("tensor %q: unsupported dtype %s (want BF16, F16 or F32)", name, info.DType)
+	}
+	values := make([]float32, info.Shape[0])
+	if err := ckpt.ReadFloat32(name, values); err != nil {
+		return err
+	}
+	return model.CheckRotaryInvFreq(cfg, name, info.Shape, values)
 }
 
 // maxListedNames caps each list of a mismatch error: the first few already say what is

@@ -1,9 +1,11 @@
 package pkg
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -288,6 +290,46 @@ func TestConvertTokenizerFromModel(t *testing.T) {
 	}
 }
 
+// rotary is cfg's inv_freq as util.py computes it, in float32.
+func rotary(cfg model.Config) []float32 {
+	var v []float32
+	for _, x := range model.RotaryInvFreq(cfg) {
+		v = append(v, float32(x))
+	}
+	return v
+}
+
+// TestConvertDropsRotaryInvFreq: a checkpoint with the published per-layer inv_freq
+// buffers (bf16, as saved) converts to exactly the package of the same checkpoint
+// without them.
+func TestConvertDropsRotaryInvFreq(t *testing.T) {
+	cfg := smallConfig()
+	cfg.NumHiddenLayers = 2
+	root := t.TempDir()
+	packages := map[bool]string{}
+	for _, withRotary := range []bool{false, true} {
+		tensors := synthTensors(t, cfg, safetensors.BF16)
+		if withRotary {
+			for l := range cfg.NumHiddenLayers {
+				tensors = append(tensors, synthTensor{Name: model.RotaryInvFreqName(l), DType: safetensors.BF16, Shape: []int{cfg.HeadDim() / 2}, Values: rotary(cfg)})
+			}
+		}
+		in, out := filepath.Join(root, fmt.Sprint("in-", withRotary)), filepath.Join(root, fmt.Sprint("out-", withRotary))
+		writeSynthCheckpoint(t, in, cfg, nil, tensors)
+		if err := Convert(in, out, ConvertOptions{}); err != nil {
+			t.Fatalf("with inv_freq %v: %v", withRotary, err)
+		}
+		packages[withRotary] = out
+	}
+	for _, name := range listDir(t, packages[false]) {
+		a, errA := os.ReadFile(filepath.Join(packages[false], name))
+		b, errB := os.ReadFile(filepath.Join(packages[true], name))
+		if errA == nil && (errB != nil || !bytes.Equal(a, b)) {
+			t.Errorf("%s differs when the checkpoint holds inv_freq buffers (%v)", name, errB)
+		}
+	}
+}
+
 // TestConvertRefuses: inputs and outputs Convert cannot handle fail before anything is
 // written, with a message naming what is wrong.
 func TestConvertRefuses(t *testing.T) {
@@ -319,9 +361,36 @@ func TestConvertRefuses(t *testing.T) {
 			want: "1 missing: model.norm.weight"},
 		{name: "unexpected tensor",
 			tensors: func(t *testing.T) []synthTensor {
-				return append(base(t), synthTensor{"model.layers.0.self_attn.rotary_emb.inv_freq", safetensors.BF16, []int{8}})
+				return append(base(t), synthTensor{Name: "model.layers.0.self_attn.rotary_emb.cos_cached", DType: safetensors.BF16, Shape: []int{8}})
 			},
-			want: "1 unexpected: model.layers.0.self_attn.rotary_emb.inv_freq"},
+			want: "1 unexpected: model.layers.0.self_attn.rotary_emb.cos_cached"},
+		{name: "rotary inv_freq of another base",
+			tensors: func(t *testing.T) []synthTensor {
+				v := rotary(cfg)
+				v[1] = float32(1 / math.Pow(500000, 2.0/16)) // LLaMA-3's base
+				return append(base(t), synthTensor{Name: model.RotaryInvFreqName(0), DType: safetensors.BF16, Shape: []int{8}, Values: v})
+			},
+			want: `tensor "model.layers.0.self_attn.rotary_emb.inv_freq": value [1] is 0.19`},
+		{name: "rotary inv_freq of random values",
+			tensors: func(t *testing.T) []synthTensor {
+				return append(base(t), synthTensor{Name: model.RotaryInvFreqName(0), DType: safetensors.F32, Shape: []int{8}})
+			},
+			want: `tensor "model.layers.0.self_attn.rotary_emb.inv_freq": value [0]`},
+		{name: "rotary inv_freq of the wrong shape",
+			tensors: func(t *testing.T) []synthTensor {
+				return append(base(t), synthTensor{Name: model.RotaryInvFreqName(0), DType: safetensors.BF16, Shape: []int{16}})
+			},
+			want: `tensor "model.layers.0.self_attn.rotary_emb.inv_freq": shape [16], want [8]`},
+		{name: "rotary inv_freq of a layer that does not exist",
+			tensors: func(t *testing.T) []synthTensor {
+				return append(base(t), synthTensor{Name: model.RotaryInvFreqName(1), DType: safetensors.BF16, Shape: []int{8}, Values: rotary(cfg)})
+			},
+			want: `tensor "model.layers.1.self_attn.rotary_emb.inv_freq": layer 1 does not exist (num_hidden_layers 1)`},
+		{name: "rotary inv_freq in an integer dtype",
+			tensors: func(t *testing.T) []synthTensor {
+				return append(base(t), synthTensor{Name: model.RotaryInvFreqName(0), DType: safetensors.I32, Shape: []int{8}})
+			},
+			want: `tensor "model.layers.0.self_attn.rotary_emb.inv_freq": unsupported dtype I32`},
 		{name: "wrong shape",
 			tensors: func(t *testing.T) []synthTensor {
 				ts := base(t)

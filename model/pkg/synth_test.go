@@ -20,6 +20,8 @@ type synthTensor struct {
 	Name  string
 	DType safetensors.DType
 	Shape []int
+	// Values, when set, are written (encoded in DType) instead of random data.
+	Values []float32
 }
 
 func (s synthTensor) bytes() int64 {
@@ -53,7 +55,7 @@ func synthTensors(t testing.TB, cfg model.Config, dtype safetensors.DType) []syn
 	}
 	out := make([]synthTensor, len(specs))
 	for i, s := range specs {
-		out[i] = synthTensor{s.Name, dtype, s.Shape}
+		out[i] = synthTensor{Name: s.Name, DType: dtype, Shape: s.Shape}
 	}
 	return out
 }
@@ -107,6 +109,12 @@ func writeSynthCheckpoint(t testing.TB, dir string, cfg model.Config, configJSON
 	r := rand.New(rand.NewPCG(42, 42))
 	chunk := make([]byte, 1<<20)
 	for _, s := range tensors {
+		if s.Values != nil {
+			if _, err := w.Write(safetensors.EncodeFloat32(s.Name, s.Shape, s.Values, s.DType).Data); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
 		for left := s.bytes(); left > 0; {
 			part := chunk[:min(left, int64(len(chunk)))]
 			fillRandom(r, s.DType, part)

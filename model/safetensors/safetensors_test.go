@@ -603,3 +603,63 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// Create + Write in pieces gives the bytes WriteFile gives; a short or long data stream
+// is refused and leaves no file.
+func TestStreamWriter(t *testing.T) {
+	dir := t.TempDir()
+	tensors := []Tensor{
+		EncodeFloat32("b", []int{2, 3}, []float32{1, 2, 3, 4, 5, 6}, BF16),
+		EncodeFloat32("a", []int{3}, []float32{-1, 0.5, 7}, F32),
+	}
+	if err := WriteFile(filepath.Join(dir, "whole.safetensors"), tensors, map[string]string{"format": "pt"}); err != nil {
+		t.Fatal(err)
+	}
+	entries := []Entry{{"b", BF16, []int{2, 3}}, {"a", F32, []int{3}}}
+	w, err := Create(filepath.Join(dir, "streamed.safetensors"), entries, map[string]string{"format": "pt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := append(append([]byte(nil), tensors[0].Data...), tensors[1].Data...)
+	for i := 0; i < len(all); i += 5 {
+		if _, err := w.Write(all[i:min(i+5, len(all))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(filepath.Join(dir, "whole.safetensors"))
+	b, _ := os.ReadFile(filepath.Join(dir, "streamed.safetensors"))
+	if !bytes.Equal(a, b) {
+		t.Error("streamed file differs from WriteFile's")
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"short", all[:len(all)-1], "1 bytes of tensor data missing"},
+		{"long", append(all, 0), "1 bytes of data past the 0 the header announces"},
+	} {
+		path := filepath.Join(dir, tc.name+".safetensors")
+		w, err := Create(path, entries, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := min(len(tc.data), len(all))
+		_, werr := w.Write(tc.data[:n])
+		if werr == nil && len(tc.data) > n {
+			_, werr = w.Write(tc.data[n:])
+		}
+		if cerr := w.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr == nil || !strings.Contains(werr.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, werr, tc.want)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+			t.Errorf("%s: left %d files", tc.name, len(entries))
+		}
+	}
+}

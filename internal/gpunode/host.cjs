@@ -1,17 +1,30 @@
-// Loaded with `node --require` before Go's wasm runner (bench/device.sh), so that the
-// engine's test binary runs under Dawn for Node as it does in the test page:
-//  - replay.js sets globalThis.cogvlmReplay (the engine's one-call-per-step encoder);
-//  - the repository (the current directory) is served on 127.0.0.1 under /repo/, as
-//    internal/cmd/wasmexec serves it to Chromium, and fetch() of a path ("/repo/…")
-//    goes there: Node's fetch has no page to resolve a path against.
+// Makes Node look like the test page of internal/cmd/wasmexec to a Go js/wasm program, so
+// that the engine's test binary runs under Dawn for Node as it does in headless Chromium:
+//  - the module root (the nearest folder above the current one with a go.mod) is served on
+//    127.0.0.1 under /repo/, and fetch() of a path ("/repo/…") goes there: Node's fetch has
+//    no page to resolve a path against;
+//  - the scripts in WASMEXEC_SCRIPTS (module-relative, comma-separated, e.g. the engine's
+//    wasm/engine/replay.js) are loaded first, as the page loads them.
+// runwasm.cjs requires it; bench/device.sh loads it with `node --require` beside the packed
+// runner.
 'use strict';
 const fs = require('fs');
 const http = require('http');
 const path = require('path');
 
-require(path.join(__dirname, '..', '..', 'wasm', 'engine', 'replay.js'));
+function moduleRoot(dir) {
+  for (;;) {
+    if (fs.existsSync(path.join(dir, 'go.mod'))) return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) return process.cwd();
+    dir = parent;
+  }
+}
+const root = moduleRoot(process.cwd());
 
-const root = process.cwd();
+const scripts = (process.env.WASMEXEC_SCRIPTS || '').split(',').map((s) => s.trim()).filter(Boolean);
+for (const s of scripts) require(path.join(root, s));
+
 const types = { '.json': 'application/json', '.bin': 'application/octet-stream', '.png': 'image/png' };
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://host');

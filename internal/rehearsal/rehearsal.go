@@ -1,0 +1,714 @@
+// Package rehearsal is the full-size rehearsal (bench/fullsize.sh, and at one layer the
+// real-width test of internal/e2e): a random-weights
+// checkpoint at a published preset's real widths goes through every step a user's copy of
+// CogVLM goes through — demo-model → convert (q4) → the server → the real page's JS API in
+// headless Chromium (download, verify, store, upload, answer) → the same answer from the
+// CPU reference → a reload with the server stopped → deleting the stored copy — and each
+// step is measured into a Report. Run's error names the step that failed.
+package rehearsal
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/cogvlm-web/cogvlm-web/internal/browser"
+)
+
+// Options choose what is rehearsed. Repo is the repository root (built from); the zero
+// value of every other field but Preset and Tokens means the default.
+type Options struct {
+	Repo                string
+	Preset              string
+	Layers, VisionLayer int // 0: the preset's full depth
+	Tokens              int
+	Image, Work, Query  string
+	Template            string
+	Keep                bool
+	// Log receives progress lines (nil: discarded).
+	Log func(format string, args ...any)
+}
+
+// Report is the last line of stdout.
+// DefaultQuery is the text question when Options.Query is empty.
+const DefaultQuery = "What is the capital of France?"
+
+// Report is what a rehearsal measured: bench/fullsize.sh prints it as its last line.
+type Report struct {
+	Preset       string `json:"preset"`
+	Layers       int    `json:"layers,omitempty"`
+	VisionLayers int    `json:"vision_layers,omitempty"`
+	Tokens       int    `json:"tokens"`
+
+	CheckpointBytes   int64   `json:"checkpoint_bytes"`
+	DemoModelSeconds  float64 `json:"demo_model_s"`
+	DemoModelPeakRSS  int64   `json:"demo_model_peak_rss"`
+	PackageBytes      int64   `json:"package_bytes"`
+	PackageShards     int     `json:"package_shards"`
+	ConvertSeconds    float64 `json:"convert_s"`
+	ConvertPeakRSS    int64   `json:"convert_peak_rss"`
+	LoadSeconds       float64 `json:"load_s"`
+	BrowserPeakPSS    int64   `json:"browser_peak_pss"`
+	StorageBytes      int64   `json:"storage_bytes_after_load"`
+	WASMHeapBytes     int64   `json:"wasm_heap_bytes"`
+	MemoryPlan        string  `json:"memory_plan"`
+	MemoryPlanBytes   int64   `json:"memory_plan_bytes"`
+	AdapterMaxBuffer  int64   `json:"adapter_max_buffer_size"`
+	AdapterMaxBinding int64   `json:"adapter_max_storage_binding"`
+
+	PageTextSecondsPerToken float64 `json:"page_text_s_per_token"`
+	PageTextPrefillSeconds  float64 `json:"page_text_prefill_s"`
+	CLITextSecondsPerToken  float64 `json:"cli_text_s_per_token"`
+	CLITextPrefillSeconds   float64 `json:"cli_text_prefill_s"`
+	CLILoadSeconds          float64 `json:"cli_load_s"`
+	CLIPeakRSS              int64   `json:"cli_peak_rss"`
+	PageImageVisionSeconds  float64 `json:"page_image_vision_s,omitempty"`
+	CLIImageVisionSeconds   float64 `json:"cli_image_vision_s,omitempty"`
+
+	// ProgressMaxGapSeconds is the longest wait between two progress events of the load
+	// (or the last one and the end): a stalled progress bar shows here.
+	ProgressMaxGapSeconds float64    `json:"progress_max_gap_s"`
+	Progress              []Progress `json:"-"`
+
+	OfflineLoadSeconds float64 `json:"offline_load_s"`
+	StorageBytesFreed  int64   `json:"storage_bytes_freed"`
+
+	TextIDs      []int  `json:"text_ids"`
+	ImageIDs     []int  `json:"image_ids,omitempty"`
+	TokensEqual  bool   `json:"tokens_equal"`
+	OfflineEqual bool   `json:"offline_equal"`
+	Failed       string `json:"failed,omitempty"`
+}
+
+// stepError names the step that failed.
+func stepError(step string, err error) error { return fmt.Errorf("step %s: %w", step, err) }
+
+// Run rehearses o into r (filled as far as it got), and names the failed step.
+func Run(o Options, r *Report) error {
+	r.Preset, r.Layers, r.VisionLayers, r.Tokens = o.Preset, o.Layers, o.VisionLayer, o.Tokens
+	logf := o.Log
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	repo := o.Repo
+	if _, err := os.Stat(filepath.Join(repo, "go.mod")); err != nil {
+		return fmt.Errorf("%s is not the repository root: %v", repo, err)
+	}
+	if o.Tokens < 1 {
+		return fmt.Errorf("tokens %d: want at least 1", o.Tokens)
+	}
+	if o.Query == "" {
+		o.Query = DefaultQuery
+	}
+	work := o.Work
+	var err error
+	if work == "" {
+		if work, err = os.MkdirTemp("", "cogvlm-fullsize-"); err != nil {
+			return err
+		}
+		if !o.Keep {
+			defer os.RemoveAll(work)
+		}
+	}
+	bin := filepath.Join(work, "bin")
+	web := filepath.Join(work, "web")
+	models := filepath.Join(work, "models")
+	hf := filepath.Join(work, "hf")
+	name := "fullsize"
+	pkgDir := filepath.Join(models, name)
+
+	logf("building the CLI, the server and the app into %s", work)
+	if err := build(repo, bin, web); err != nil {
+		return stepError("build", err)
+	}
+	cli := filepath.Join(bin, "cogvlm")
+
+	// demo-model → convert
+	os.RemoveAll(hf)
+	args := []string{"demo-model", "--out", hf}
+	if o.Preset != "" {
+		args = append(args, "--preset", o.Preset)
+	}
+	if o.Layers > 0 {
+		args = append(args, "--layers", strconv.Itoa(o.Layers))
+	}
+	if o.VisionLayer > 0 {
+		args = append(args, "--vision-layers", strconv.Itoa(o.VisionLayer))
+	}
+	logf("demo-model: %s", strings.Join(args[1:], " "))
+	res, err := measure(cli, args...)
+	if err != nil {
+		return stepError("demo-model", err)
+	}
+	r.DemoModelSeconds, r.DemoModelPeakRSS = res.seconds, res.peakRSS
+	r.CheckpointBytes = dirBytes(hf)
+	logf("demo-model: %.2f GB in %.1f s (%.2f GB/s), peak RSS %.0f MB", gb(r.CheckpointBytes), res.seconds, gb(r.CheckpointBytes)/res.seconds, mb(res.peakRSS))
+
+	os.RemoveAll(pkgDir)
+	if err := os.MkdirAll(models, 0o755); err != nil {
+		return err
+	}
+	logf("convert (q4)")
+	if res, err = measure(cli, "convert", "--in", hf, "--out", pkgDir, "--quant", "q4"); err != nil {
+		return stepError("convert", err)
+	}
+	r.ConvertSeconds, r.ConvertPeakRSS = res.seconds, res.peakRSS
+	r.PackageBytes = dirBytes(pkgDir)
+	if m, err := readManifestShards(pkgDir); err == nil {
+		r.PackageShards = m
+	}
+	logf("convert: %.2f GB package in %d shards, %.1f s, peak RSS %.0f MB", gb(r.PackageBytes), r.PackageShards, res.seconds, mb(res.peakRSS))
+	if !o.Keep && o.Work == "" {
+		os.RemoveAll(hf) // the browser's stored copy needs the disk more
+	}
+
+	// the CPU reference's answers
+	text := question{Query: o.Query, Template: o.Template, Tokens: o.Tokens}
+	logf("the CPU reference answers the text question")
+	cliText, err := cliAnswer(cli, pkgDir, text, r)
+	if err != nil {
+		return stepError("cli text question", err)
+	}
+	r.TextIDs = cliText.GeneratedIDs
+	var cliImage *cliResult
+	if o.Image != "" {
+		img := text
+		img.Image = o.Image
+		img.Query = "What is in this image?"
+		logf("the CPU reference answers the image question")
+		if cliImage, err = cliAnswer(cli, pkgDir, img, nil); err != nil {
+			return stepError("cli image question", err)
+		}
+		r.ImageIDs = cliImage.GeneratedIDs
+		r.CLIImageVisionSeconds = cliImage.Stats.VisionMs / 1000
+	}
+
+	// the server and the page
+	srv, err := startServer(filepath.Join(bin, "server"), models, web)
+	if err != nil {
+		return stepError("server", err)
+	}
+	defer srv.stop()
+	profile := filepath.Join(work, "chromium-profile")
+	os.RemoveAll(profile)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Hour)
+	defer cancel()
+	bctx, bcancel, err := browser.Start(ctx, browser.Options{UserDataDir: profile})
+	if err != nil {
+		return stepError("browser", err)
+	}
+	defer bcancel()
+	sampler := startPSSSampler(srv.pid())
+	defer sampler.stop()
+
+	manifestURL := srv.url + "models/" + name + "/manifest.json"
+	if _, err := chromedp.Run(bctx, chromedp.Navigate(srv.url)); err != nil {
+		return stepError("page", err)
+	}
+	logf("the page loads the package through the JS API (%s)", manifestURL)
+	page, err := pageRun(bctx, manifestURL, text, o.Image, true)
+	if err != nil {
+		return stepError("page load and answer", err)
+	}
+	r.LoadSeconds = page.LoadMs / 1000
+	r.Progress = page.Progress
+	r.ProgressMaxGapSeconds = maxGap(page.Progress, page.LoadMs) / 1000
+	r.StorageBytes = page.StorageAfterLoad
+	r.WASMHeapBytes = page.WASMMemoryBytes
+	r.MemoryPlan, r.MemoryPlanBytes = page.Info.Memory, int64(page.Info.MemoryBytes)
+	r.AdapterMaxBuffer, r.AdapterMaxBinding = page.Adapter.MaxBufferSize, page.Adapter.MaxStorageBufferBindingSize
+	r.PageTextPrefillSeconds = page.Text.Stats.PrefillMs / 1000
+	r.PageTextSecondsPerToken = perToken(page.Text.Stats.DecodeMs, page.Text.Stats.DecodeTokens)
+	r.TokensEqual = slices.Equal(page.Text.TokenIDs, cliText.GeneratedIDs)
+	if !r.TokensEqual {
+		logf("text tokens differ: page %v, CPU reference %v", page.Text.TokenIDs, cliText.GeneratedIDs)
+	}
+	if cliImage != nil {
+		r.PageImageVisionSeconds = page.Image.Stats.VisionMs / 1000
+		if !slices.Equal(page.Image.TokenIDs, cliImage.GeneratedIDs) {
+			logf("image tokens differ: page %v, CPU reference %v", page.Image.TokenIDs, cliImage.GeneratedIDs)
+			r.TokensEqual = false
+		}
+	}
+	logf("page: load %.1f s, text %v (CPU reference %v), %.2f s/token (CPU reference %.2f), WASM heap %.0f MB, stored %.2f GB",
+		r.LoadSeconds, page.Text.TokenIDs, cliText.GeneratedIDs, r.PageTextSecondsPerToken, r.CLITextSecondsPerToken, mb(r.WASMHeapBytes), gb(r.StorageBytes))
+
+	// offline: the server stops, the page reloads from its service worker and the stored copy
+	logf("offline: reload with the server stopped")
+	if _, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`navigator.serviceWorker.ready.then(() => true)`, chromedp.EvalAwaitPromise)); err != nil {
+		return stepError("service worker", err)
+	}
+	srv.stop()
+	if _, err := chromedp.Run(bctx, chromedp.Navigate(srv.url)); err != nil {
+		return stepError("offline page", err)
+	}
+	offline, err := pageRun(bctx, manifestURL, text, "", false)
+	if err != nil {
+		return stepError("offline load and answer", err)
+	}
+	r.OfflineLoadSeconds = offline.LoadMs / 1000
+	r.OfflineEqual = offline.Info.Source == "storage" && slices.Equal(offline.Text.TokenIDs, page.Text.TokenIDs)
+	if !r.OfflineEqual {
+		logf("offline: source %q, tokens %v (online %v)", offline.Info.Source, offline.Text.TokenIDs, page.Text.TokenIDs)
+	}
+
+	// deleting the stored copy frees its bytes
+	// The browser accounts a deleted cache's bytes lazily: poll the estimate for a while.
+	freed, err := chromedp.Run(bctx, chromedp.Evaluate[float64](fmt.Sprintf(`(async () => {
+		const { deleteStoredPackage, storedPackages } = await import('/cogvlm.js');
+		const before = (await navigator.storage.estimate()).usage;
+		if (!await deleteStoredPackage(%q)) throw new Error('no stored copy to delete');
+		if ((await storedPackages()).some((p) => p.manifestURL === %q)) throw new Error('the stored copy is still listed');
+		let freed = 0;
+		for (let i = 0; i < 120 && freed < %d; i++) {
+			freed = before - (await navigator.storage.estimate()).usage;
+			if (freed < %d) await new Promise((r) => setTimeout(r, 500));
+		}
+		return freed;
+	})()`, manifestURL, manifestURL, r.PackageBytes*9/10, r.PackageBytes*9/10), chromedp.EvalAwaitPromise))
+	if err != nil {
+		return stepError("delete stored copy", err)
+	}
+	r.StorageBytesFreed = int64(freed)
+	r.BrowserPeakPSS = sampler.stop()
+	if r.StorageBytesFreed < r.PackageBytes*9/10 {
+		return stepError("delete stored copy", fmt.Errorf("freed %d bytes of a %d-byte package", r.StorageBytesFreed, r.PackageBytes))
+	}
+	logf("offline load %.1f s, equal %v; deleting freed %.2f GB; browser peak PSS %.2f GB", r.OfflineLoadSeconds, r.OfflineEqual, gb(r.StorageBytesFreed), gb(r.BrowserPeakPSS))
+	return nil
+}
+
+// maxGap is the longest time between consecutive events, counting the load's start and end.
+func maxGap(events []Progress, end float64) float64 {
+	last, gap := 0.0, 0.0
+	for _, e := range events {
+		gap = max(gap, e.T-last)
+		last = e.T
+	}
+	return max(gap, end-last)
+}
+
+func gb(n int64) float64 { return float64(n) / 1e9 }
+func mb(n int64) float64 { return float64(n) / 1e6 }
+
+func perToken(ms float64, tokens int) float64 {
+	if tokens == 0 {
+		return 0
+	}
+	return ms / 1000 / float64(tokens)
+}
+
+// build makes the CLI, the server and the app (web/ with a fresh cogvlm.wasm) from this tree.
+func build(repo, bin, web string) error {
+	goBuild := func(env []string, out string, args ...string) error {
+		cmd := exec.Command("go", append([]string{"build", "-o", out}, args...)...)
+		cmd.Dir = repo
+		cmd.Env = append(os.Environ(), env...)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %v\n%s", strings.Join(args, " "), err, b)
+		}
+		return nil
+	}
+	if err := goBuild(nil, filepath.Join(bin, "cogvlm"), "./cmd/cogvlm"); err != nil {
+		return err
+	}
+	if err := goBuild(nil, filepath.Join(bin, "server"), "./server"); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(web, 0o755); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(filepath.Join(repo, "web"))
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() || e.Name() == "cogvlm.wasm" {
+			continue
+		}
+		if err := copyFile(filepath.Join(repo, "web", e.Name()), filepath.Join(web, e.Name())); err != nil {
+			return err
+		}
+	}
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return err
+	}
+	if err := copyFile(filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec.js"), filepath.Join(web, "wasm_exec.js")); err != nil {
+		return err
+	}
+	if err := copyFile(filepath.Join(repo, "wasm", "engine", "replay.js"), filepath.Join(web, "cogvlm-replay.js")); err != nil {
+		return err
+	}
+	return goBuild([]string{"GOOS=js", "GOARCH=wasm"}, filepath.Join(web, "cogvlm.wasm"), "-trimpath", "-ldflags=-s -w", "./wasm")
+}
+
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, 0o644)
+}
+
+func dirBytes(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+func readManifestShards(dir string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		return 0, err
+	}
+	var m struct {
+		Shards []json.RawMessage `json:"shards"`
+	}
+	err = json.Unmarshal(b, &m)
+	return len(m.Shards), err
+}
+
+// measured is a finished child process: its wall time and peak resident memory.
+type measured struct {
+	seconds        float64
+	peakRSS        int64
+	stdout, stderr string
+}
+
+func measure(name string, args ...string) (measured, error) {
+	cmd := exec.Command(name, args...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	m := measured{seconds: time.Since(start).Seconds(), stdout: stdout.String(), stderr: stderr.String()}
+	if cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			m.peakRSS = ru.Maxrss * 1024 // kilobytes on Linux
+		}
+	}
+	if err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
+			msg = msg[i+1:]
+		}
+		return m, fmt.Errorf("%s %s: %v: %s", filepath.Base(name), args[0], err, msg)
+	}
+	return m, nil
+}
+
+type question struct {
+	Query, Template, Image string
+	Tokens                 int
+}
+
+type cliResult struct {
+	InputIDs     []int    `json:"input_ids"`
+	GeneratedIDs []int    `json:"generated_ids"`
+	Stats        struct { // generate --json's "stats: {…}" line on stderr
+		LoadMs        float64 `json:"load_ms"`
+		VisionMs      float64 `json:"vision_ms"`
+		PrefillMs     float64 `json:"prefill_ms"`
+		PrefillTokens int     `json:"prefill_tokens"`
+		DecodeMs      float64 `json:"decode_ms"`
+		DecodeTokens  int     `json:"decode_tokens"`
+	} `json:"stats"`
+}
+
+// cliAnswer runs `cogvlm generate --json` greedily; r, when given, gets its figures.
+func cliAnswer(cli, pkgDir string, q question, r *Report) (*cliResult, error) {
+	args := []string{"generate", "--model", pkgDir, "--query", q.Query, "--temperature", "0",
+		"--max-new-tokens", strconv.Itoa(q.Tokens), "--json"}
+	if q.Template != "" {
+		args = append(args, "--template", q.Template)
+	}
+	if q.Image != "" {
+		args = append(args, "--image", q.Image)
+	}
+	m, err := measure(cli, args...)
+	if err != nil {
+		return nil, err
+	}
+	out := strings.TrimSpace(m.stdout)
+	var res cliResult
+	if err := json.Unmarshal([]byte(out[strings.LastIndexByte(out, '\n')+1:]), &res); err != nil {
+		return nil, fmt.Errorf("generate --json: %v", err)
+	}
+	for _, line := range strings.Split(m.stderr, "\n") {
+		if s, ok := strings.CutPrefix(line, "stats: "); ok {
+			if err := json.Unmarshal([]byte(s), &res.Stats); err != nil {
+				return nil, fmt.Errorf("generate --json: stats: %v", err)
+			}
+		}
+	}
+	if r != nil {
+		r.CLIPeakRSS = m.peakRSS
+		r.CLILoadSeconds = res.Stats.LoadMs / 1000
+		r.CLITextPrefillSeconds = res.Stats.PrefillMs / 1000
+		r.CLITextSecondsPerToken = perToken(res.Stats.DecodeMs, res.Stats.DecodeTokens)
+	}
+	return &res, nil
+}
+
+// server is the real server binary.
+type server struct {
+	cmd  *exec.Cmd
+	url  string
+	done chan struct{}
+}
+
+func startServer(bin, models, web string) (*server, error) {
+	cmd := exec.Command(bin, "--addr", "127.0.0.1:0", "--models", models, "--web", web)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &server{cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(s.done) }()
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			lines <- sc.Text()
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case line := <-lines:
+		rest, _ := strings.CutPrefix(line, "serving ")
+		u, _, _ := strings.Cut(rest, " ")
+		if _, err := url.Parse(u); err != nil || !strings.HasPrefix(u, "http://") {
+			s.stop()
+			return nil, fmt.Errorf("server said %q", line)
+		}
+		s.url = u
+		return s, nil
+	case <-s.done:
+		return nil, errors.New("the server exited at start")
+	case <-time.After(30 * time.Second):
+		s.stop()
+		return nil, errors.New("the server printed nothing in 30 s")
+	}
+}
+
+func (s *server) pid() int { return s.cmd.Process.Pid }
+
+func (s *server) stop() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	s.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// pageResult is what the page's JS API reports.
+type pageResult struct {
+	LoadMs           float64 `json:"loadMs"`
+	StorageAfterLoad int64   `json:"storageAfterLoad"`
+	WASMMemoryBytes  int64   `json:"wasmMemoryBytes"`
+	Adapter          struct {
+		MaxBufferSize               int64 `json:"maxBufferSize"`
+		MaxStorageBufferBindingSize int64 `json:"maxStorageBufferBindingSize"`
+	} `json:"adapter"`
+	Info struct {
+		Source      string  `json:"source"`
+		Memory      string  `json:"memory"`
+		MemoryBytes float64 `json:"memoryBytes"`
+	} `json:"info"`
+	Text, Image pageAnswer
+	Progress    []Progress `json:"progress"`
+}
+
+// Progress is one of CogVLM.load's progress events, with its time since the load began.
+type Progress struct {
+	T           float64 `json:"t"` // ms
+	Phase       string  `json:"phase"`
+	LoadedBytes float64 `json:"loadedBytes"`
+	TotalBytes  float64 `json:"totalBytes"`
+	Text        string  `json:"text"`
+}
+
+type pageAnswer struct {
+	TokenIDs []int `json:"tokenIds"`
+	Stats    struct {
+		VisionMs      float64 `json:"visionMs"`
+		PrefillMs     float64 `json:"prefillMs"`
+		PrefillTokens int     `json:"prefillTokens"`
+		DecodeMs      float64 `json:"decodeMs"`
+		DecodeTokens  int     `json:"decodeTokens"`
+	} `json:"stats"`
+}
+
+// pageRun loads the package through the JS API in the page and asks the text question
+// (and, with image, the image question, whose bytes go in as a Blob), then disposes.
+func pageRun(ctx context.Context, manifestURL string, q question, image string, withImage bool) (*pageResult, error) {
+	opts := map[string]any{"query": q.Query, "maxNewTokens": q.Tokens, "temperature": 0}
+	if q.Template != "" {
+		opts["template"] = q.Template
+	}
+	textOpts, _ := json.Marshal(opts)
+	imageJS := "null"
+	if withImage && image != "" {
+		b, err := os.ReadFile(image)
+		if err != nil {
+			return nil, err
+		}
+		opts["query"] = "What is in this image?"
+		imageOpts, _ := json.Marshal(opts)
+		// the image travels as a JSON array of bytes: small next to the model
+		nums := make([]string, len(b))
+		for i, c := range b {
+			nums[i] = strconv.Itoa(int(c))
+		}
+		imageJS = fmt.Sprintf(`{ opts: %s, bytes: [%s] }`, imageOpts, strings.Join(nums, ","))
+	}
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](fmt.Sprintf(`(async () => {
+		const { CogVLM } = await import('/cogvlm.js');
+		const adapter = await CogVLM.probe();
+		const t0 = performance.now();
+		const progress = [];
+		const model = await CogVLM.load(%q, { onProgress: (p) => progress.push({ t: performance.now() - t0, ...p }) });
+		const loadMs = performance.now() - t0;
+		const storageAfterLoad = (await navigator.storage.estimate()).usage;
+		const text = await model.generate(%s);
+		const img = %s;
+		let image = null;
+		if (img) image = await model.generate({ ...img.opts, image: new Blob([new Uint8Array(img.bytes)]) });
+		const { wasmMemoryBytes } = await model.memory();
+		const info = model.info;
+		await model.dispose();
+		return { loadMs, storageAfterLoad, wasmMemoryBytes, adapter, info, text, image, progress };
+	})()`, manifestURL, textOpts, imageJS), chromedp.EvalAwaitPromise))
+	if err != nil {
+		return nil, err
+	}
+	var r pageResult
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, fmt.Errorf("the page's result: %v", err)
+	}
+	return &r, nil
+}
+
+// pssSampler sums the proportional set size (PSS: shared pages split between their users,
+// so the browser's processes add up honestly) of this process's descendants, but for the
+// server, four times a second, and keeps the peak.
+type pssSampler struct {
+	mu   sync.Mutex
+	peak int64
+	quit chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+func startPSSSampler(exclude int) *pssSampler {
+	s := &pssSampler{quit: make(chan struct{}), done: make(chan struct{})}
+	self := os.Getpid()
+	go func() {
+		defer close(s.done)
+		for {
+			n := descendantsPSS(self, exclude)
+			s.mu.Lock()
+			s.peak = max(s.peak, n)
+			s.mu.Unlock()
+			select {
+			case <-s.quit:
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}()
+	return s
+}
+
+func (s *pssSampler) stop() int64 {
+	s.once.Do(func() { close(s.quit); <-s.done })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peak
+}
+
+// descendantsPSS is the PSS of every process below root (root excluded), skipping the
+// subtree of exclude.
+func descendantsPSS(root, exclude int) int64 {
+	entries, _ := os.ReadDir("/proc")
+	children := map[int][]int{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …: comm may hold spaces, so split after the last ')'
+		rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
+		f := strings.Fields(rest)
+		if len(f) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		children[ppid] = append(children[ppid], pid)
+	}
+	var total int64
+	var walk func(pid int)
+	walk = func(pid int) {
+		for _, c := range children[pid] {
+			if c == exclude {
+				continue
+			}
+			total += pss(c)
+			walk(c)
+		}
+	}
+	walk(root)
+	return total
+}
+
+func pss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Pss:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
