@@ -58,6 +58,14 @@ func TestRealWidth(t *testing.T) {
 	if !r.OfflineEqual {
 		t.Error("the stored copy, loaded with the server stopped, gave other tokens or was not used")
 	}
+	// the follow-up reuses the conversation: its first token in under a tenth of the
+	// image question's time (issue 15's bar)
+	t.Logf("follow-up: first token %.3f s reusing %d tokens, image question %.3f s: ratio %.4f (CPU reference %.4f)",
+		r.PageFollowupFirstTokenSeconds, r.PageFollowupReusedTokens, r.PageImageFirstTokenSeconds, r.PageFollowupFirstTokenRatio, r.CLIFollowupFirstTokenRatio)
+	if r.PageFollowupReusedTokens <= r.PageFollowupPrefillTokens || !(r.PageFollowupFirstTokenRatio > 0 && r.PageFollowupFirstTokenRatio < 0.1) {
+		t.Errorf("the follow-up reused %d tokens and prefilled %d; its first token took %.4f of the image question's time, want under 0.1",
+			r.PageFollowupReusedTokens, r.PageFollowupPrefillTokens, r.PageFollowupFirstTokenRatio)
+	}
 	if r.WASMHeapBytes == 0 || r.WASMHeapBytes > wasmHeapLimit {
 		t.Errorf("the engine's WebAssembly heap is %d bytes, want (0, %d]", r.WASMHeapBytes, wasmHeapLimit)
 	}

@@ -48,6 +48,12 @@ type Options struct {
 // DefaultQuery is the text question when Options.Query is empty.
 const DefaultQuery = "What is the capital of France?"
 
+// The image question and its follow-up.
+const (
+	ImageQuery    = "What is in this image?"
+	FollowupQuery = "And the colours?"
+)
+
 // Report is what a rehearsal measured: bench/fullsize.sh prints it as its last line.
 type Report struct {
 	Preset       string `json:"preset"`
@@ -80,6 +86,18 @@ type Report struct {
 	PageImageVisionSeconds  float64 `json:"page_image_vision_s,omitempty"`
 	CLIImageVisionSeconds   float64 `json:"cli_image_vision_s,omitempty"`
 
+	// With an image, a follow-up (FollowupQuery, the image question as its history) reuses
+	// the conversation's KV cache: its time to the first token next to the image
+	// question's, in the page and in `cogvlm chat`, as a ratio of the same run.
+	PageImageFirstTokenSeconds    float64 `json:"page_image_first_token_s,omitempty"`
+	PageFollowupFirstTokenSeconds float64 `json:"page_followup_first_token_s,omitempty"`
+	PageFollowupReusedTokens      int     `json:"page_followup_reused_tokens,omitempty"`
+	PageFollowupPrefillTokens     int     `json:"page_followup_prefill_tokens,omitempty"`
+	PageFollowupFirstTokenRatio   float64 `json:"page_followup_first_token_ratio,omitempty"`
+	CLIImageFirstTokenSeconds     float64 `json:"cli_image_first_token_s,omitempty"`
+	CLIFollowupFirstTokenSeconds  float64 `json:"cli_followup_first_token_s,omitempty"`
+	CLIFollowupFirstTokenRatio    float64 `json:"cli_followup_first_token_ratio,omitempty"`
+
 	// ProgressMaxGapSeconds is the longest wait between two progress events of the load
 	// (or the last one and the end): a stalled progress bar shows here.
 	ProgressMaxGapSeconds float64    `json:"progress_max_gap_s"`
@@ -90,6 +108,7 @@ type Report struct {
 
 	TextIDs      []int  `json:"text_ids"`
 	ImageIDs     []int  `json:"image_ids,omitempty"`
+	FollowupIDs  []int  `json:"followup_ids,omitempty"`
 	TokensEqual  bool   `json:"tokens_equal"`
 	OfflineEqual bool   `json:"offline_equal"`
 	Failed       string `json:"failed,omitempty"`
@@ -185,17 +204,21 @@ func Run(o Options, r *Report) error {
 		return stepError("cli text question", err)
 	}
 	r.TextIDs = cliText.GeneratedIDs
-	var cliImage *cliResult
+	var cliImage, cliFollowup *cliResult
 	if o.Image != "" {
 		img := text
 		img.Image = o.Image
-		img.Query = "What is in this image?"
-		logf("the CPU reference answers the image question")
-		if cliImage, err = cliAnswer(cli, pkgDir, img, nil); err != nil {
+		logf("the CPU reference answers the image question and a follow-up (cogvlm chat)")
+		answers, err := cliChat(cli, pkgDir, img, ImageQuery, FollowupQuery)
+		if err != nil {
 			return stepError("cli image question", err)
 		}
-		r.ImageIDs = cliImage.GeneratedIDs
+		cliImage, cliFollowup = answers[0], answers[1]
+		r.ImageIDs, r.FollowupIDs = cliImage.GeneratedIDs, cliFollowup.GeneratedIDs
 		r.CLIImageVisionSeconds = cliImage.Stats.VisionMs / 1000
+		r.CLIImageFirstTokenSeconds = cliImage.Stats.FirstTokenMs / 1000
+		r.CLIFollowupFirstTokenSeconds = cliFollowup.Stats.FirstTokenMs / 1000
+		r.CLIFollowupFirstTokenRatio = cliFollowup.Stats.FirstTokenMs / cliImage.Stats.FirstTokenMs
 	}
 
 	// the server and the page
@@ -244,6 +267,18 @@ func Run(o Options, r *Report) error {
 			logf("image tokens differ: page %v, CPU reference %v", page.Image.TokenIDs, cliImage.GeneratedIDs)
 			r.TokensEqual = false
 		}
+		if !slices.Equal(page.Followup.TokenIDs, cliFollowup.GeneratedIDs) {
+			logf("follow-up tokens differ: page %v, CPU reference %v", page.Followup.TokenIDs, cliFollowup.GeneratedIDs)
+			r.TokensEqual = false
+		}
+		r.PageImageFirstTokenSeconds = page.Image.Stats.FirstTokenMs / 1000
+		r.PageFollowupFirstTokenSeconds = page.Followup.Stats.FirstTokenMs / 1000
+		r.PageFollowupReusedTokens = page.Followup.Stats.ReusedTokens
+		r.PageFollowupPrefillTokens = page.Followup.Stats.PrefillTokens
+		r.PageFollowupFirstTokenRatio = page.Followup.Stats.FirstTokenMs / page.Image.Stats.FirstTokenMs
+		logf("follow-up: first token after %.3f s reusing %d tokens (prefilling %d), the image question's after %.3f s: %.4f of it (CPU reference: %.4f)",
+			r.PageFollowupFirstTokenSeconds, r.PageFollowupReusedTokens, r.PageFollowupPrefillTokens, r.PageImageFirstTokenSeconds,
+			r.PageFollowupFirstTokenRatio, r.CLIFollowupFirstTokenRatio)
 	}
 	logf("page: load %.1f s, text %v (CPU reference %v), %.2f s/token (CPU reference %.2f), WASM heap %.0f MB, stored %.2f GB",
 		r.LoadSeconds, page.Text.TokenIDs, cliText.GeneratedIDs, r.PageTextSecondsPerToken, r.CLITextSecondsPerToken, mb(r.WASMHeapBytes), gb(r.StorageBytes))
@@ -428,14 +463,60 @@ type question struct {
 type cliResult struct {
 	InputIDs     []int    `json:"input_ids"`
 	GeneratedIDs []int    `json:"generated_ids"`
-	Stats        struct { // generate --json's "stats: {…}" line on stderr
-		LoadMs        float64 `json:"load_ms"`
-		VisionMs      float64 `json:"vision_ms"`
-		PrefillMs     float64 `json:"prefill_ms"`
-		PrefillTokens int     `json:"prefill_tokens"`
-		DecodeMs      float64 `json:"decode_ms"`
-		DecodeTokens  int     `json:"decode_tokens"`
-	} `json:"stats"`
+	Text         string   `json:"generated_text"`
+	Stats        cliStats `json:"stats"`
+}
+
+// cliStats is generate's (and chat's) --json "stats: {…}" line on stderr.
+type cliStats struct {
+	LoadMs        float64 `json:"load_ms"`
+	VisionMs      float64 `json:"vision_ms"`
+	PrefillMs     float64 `json:"prefill_ms"`
+	PrefillTokens int     `json:"prefill_tokens"`
+	DecodeMs      float64 `json:"decode_ms"`
+	DecodeTokens  int     `json:"decode_tokens"`
+	ReusedTokens  int     `json:"reused_tokens"`
+	FirstTokenMs  float64 `json:"first_token_ms"`
+}
+
+// cliChat asks the queries in turn in one `cogvlm chat --json` (with q's image, template
+// and tokens), each with the earlier ones as its history.
+func cliChat(cli, pkgDir string, q question, queries ...string) ([]*cliResult, error) {
+	args := []string{"chat", "--model", pkgDir, "--temperature", "0", "--max-new-tokens", strconv.Itoa(q.Tokens), "--json"}
+	if q.Template != "" {
+		args = append(args, "--template", q.Template)
+	}
+	if q.Image != "" {
+		args = append(args, "--image", q.Image)
+	}
+	cmd := exec.Command(cli, args...)
+	cmd.Stdin = strings.NewReader(strings.Join(queries, "\n") + "\n")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("cogvlm chat: %v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	var answers []*cliResult
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		var a cliResult
+		if err := json.Unmarshal([]byte(line), &a); err != nil {
+			return nil, fmt.Errorf("cogvlm chat --json: %v", err)
+		}
+		answers = append(answers, &a)
+	}
+	i := 0
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		if s, ok := strings.CutPrefix(line, "stats: "); ok && i < len(answers) {
+			if err := json.Unmarshal([]byte(s), &answers[i].Stats); err != nil {
+				return nil, fmt.Errorf("cogvlm chat --json: stats: %v", err)
+			}
+			i++
+		}
+	}
+	if len(answers) != len(queries) || i != len(answers) {
+		return nil, fmt.Errorf("cogvlm chat --json: %d answers and %d stats lines for %d questions", len(answers), i, len(queries))
+	}
+	return answers, nil
 }
 
 // cliAnswer runs `cogvlm generate --json` greedily; r, when given, gets its figures.
@@ -549,8 +630,8 @@ type pageResult struct {
 		Memory      string  `json:"memory"`
 		MemoryBytes float64 `json:"memoryBytes"`
 	} `json:"info"`
-	Text, Image pageAnswer
-	Progress    []Progress `json:"progress"`
+	Text, Image, Followup pageAnswer
+	Progress              []Progress `json:"progress"`
 }
 
 // Progress is one of CogVLM.load's progress events, with its time since the load began.
@@ -563,18 +644,22 @@ type Progress struct {
 }
 
 type pageAnswer struct {
-	TokenIDs []int `json:"tokenIds"`
+	TokenIDs []int  `json:"tokenIds"`
+	Text     string `json:"text"`
 	Stats    struct {
 		VisionMs      float64 `json:"visionMs"`
 		PrefillMs     float64 `json:"prefillMs"`
 		PrefillTokens int     `json:"prefillTokens"`
+		ReusedTokens  int     `json:"reusedTokens"`
+		FirstTokenMs  float64 `json:"firstTokenMs"`
 		DecodeMs      float64 `json:"decodeMs"`
 		DecodeTokens  int     `json:"decodeTokens"`
 	} `json:"stats"`
 }
 
 // pageRun loads the package through the JS API in the page and asks the text question
-// (and, with image, the image question, whose bytes go in as a Blob), then disposes.
+// (and, with image, the image question, whose bytes go in as a Blob, and a follow-up about
+// it), then disposes.
 func pageRun(ctx context.Context, manifestURL string, q question, image string, withImage bool) (*pageResult, error) {
 	opts := map[string]any{"query": q.Query, "maxNewTokens": q.Tokens, "temperature": 0}
 	if q.Template != "" {
@@ -587,14 +672,14 @@ func pageRun(ctx context.Context, manifestURL string, q question, image string, 
 		if err != nil {
 			return nil, err
 		}
-		opts["query"] = "What is in this image?"
+		opts["query"] = ImageQuery
 		imageOpts, _ := json.Marshal(opts)
 		// the image travels as a JSON array of bytes: small next to the model
 		nums := make([]string, len(b))
 		for i, c := range b {
 			nums[i] = strconv.Itoa(int(c))
 		}
-		imageJS = fmt.Sprintf(`{ opts: %s, bytes: [%s] }`, imageOpts, strings.Join(nums, ","))
+		imageJS = fmt.Sprintf(`{ opts: %s, bytes: [%s], followup: %q }`, imageOpts, strings.Join(nums, ","), FollowupQuery)
 	}
 	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](fmt.Sprintf(`(async () => {
 		const { CogVLM } = await import('/cogvlm.js');
@@ -607,11 +692,16 @@ func pageRun(ctx context.Context, manifestURL string, q question, image string, 
 		const text = await model.generate(%s);
 		const img = %s;
 		let image = null;
-		if (img) image = await model.generate({ ...img.opts, image: new Blob([new Uint8Array(img.bytes)]) });
+		let followup = null;
+		if (img) {
+			const blob = new Blob([new Uint8Array(img.bytes)]);
+			image = await model.generate({ ...img.opts, image: blob });
+			followup = await model.generate({ ...img.opts, image: blob, query: img.followup, history: [[img.opts.query, image.text]] });
+		}
 		const { wasmMemoryBytes } = await model.memory();
 		const info = model.info;
 		await model.dispose();
-		return { loadMs, storageAfterLoad, wasmMemoryBytes, adapter, info, text, image, progress };
+		return { loadMs, storageAfterLoad, wasmMemoryBytes, adapter, info, text, image, followup, progress };
 	})()`, manifestURL, textOpts, imageJS), chromedp.EvalAwaitPromise))
 	if err != nil {
 		return nil, err
