@@ -94,6 +94,10 @@ type Report struct {
 	PageFollowupReusedTokens      int     `json:"page_followup_reused_tokens,omitempty"`
 	PageFollowupPrefillTokens     int     `json:"page_followup_prefill_tokens,omitempty"`
 	PageFollowupFirstTokenRatio   float64 `json:"page_followup_first_token_ratio,omitempty"`
+	// the prefills alone (the image question's first token also waits for the vision
+	// tower, and on a first use for the pipelines' compilation)
+	PageImagePrefillSeconds    float64 `json:"page_image_prefill_s,omitempty"`
+	PageFollowupPrefillSeconds float64 `json:"page_followup_prefill_s,omitempty"`
 	CLIImageFirstTokenSeconds     float64 `json:"cli_image_first_token_s,omitempty"`
 	CLIFollowupFirstTokenSeconds  float64 `json:"cli_followup_first_token_s,omitempty"`
 	CLIFollowupFirstTokenRatio    float64 `json:"cli_followup_first_token_ratio,omitempty"`
@@ -276,6 +280,8 @@ func Run(o Options, r *Report) error {
 		r.PageFollowupReusedTokens = page.Followup.Stats.ReusedTokens
 		r.PageFollowupPrefillTokens = page.Followup.Stats.PrefillTokens
 		r.PageFollowupFirstTokenRatio = page.Followup.Stats.FirstTokenMs / page.Image.Stats.FirstTokenMs
+		r.PageImagePrefillSeconds = page.Image.Stats.PrefillMs / 1000
+		r.PageFollowupPrefillSeconds = page.Followup.Stats.PrefillMs / 1000
 		logf("follow-up: first token after %.3f s reusing %d tokens (prefilling %d), the image question's after %.3f s: %.4f of it (CPU reference: %.4f)",
 			r.PageFollowupFirstTokenSeconds, r.PageFollowupReusedTokens, r.PageFollowupPrefillTokens, r.PageImageFirstTokenSeconds,
 			r.PageFollowupFirstTokenRatio, r.CLIFollowupFirstTokenRatio)
