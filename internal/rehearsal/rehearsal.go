@@ -96,11 +96,11 @@ type Report struct {
 	PageFollowupFirstTokenRatio   float64 `json:"page_followup_first_token_ratio,omitempty"`
 	// the prefills alone (the image question's first token also waits for the vision
 	// tower, and on a first use for the pipelines' compilation)
-	PageImagePrefillSeconds    float64 `json:"page_image_prefill_s,omitempty"`
-	PageFollowupPrefillSeconds float64 `json:"page_followup_prefill_s,omitempty"`
-	CLIImageFirstTokenSeconds     float64 `json:"cli_image_first_token_s,omitempty"`
-	CLIFollowupFirstTokenSeconds  float64 `json:"cli_followup_first_token_s,omitempty"`
-	CLIFollowupFirstTokenRatio    float64 `json:"cli_followup_first_token_ratio,omitempty"`
+	PageImagePrefillSeconds      float64 `json:"page_image_prefill_s,omitempty"`
+	PageFollowupPrefillSeconds   float64 `json:"page_followup_prefill_s,omitempty"`
+	CLIImageFirstTokenSeconds    float64 `json:"cli_image_first_token_s,omitempty"`
+	CLIFollowupFirstTokenSeconds float64 `json:"cli_followup_first_token_s,omitempty"`
+	CLIFollowupFirstTokenRatio   float64 `json:"cli_followup_first_token_ratio,omitempty"`
 
 	// ProgressMaxGapSeconds is the longest wait between two progress events of the load
 	// (or the last one and the end): a stalled progress bar shows here.
