@@ -57,6 +57,19 @@ func (k *Kernels) subgroupMatVec(n, group int) (consts [4]Const, groups uint32) 
 	return [4]Const{{"ROWS", float64(rows)}, {"LANES", float64(lanes)}, {"GROUP_SIZE", float64(group)}}, uint32((n + rows - 1) / rows)
 }
 
+// linearParams binds x and *out from their storage-aligned starts (bindFrom) and returns
+// the Params of the quantized matmul kernels, which read x as vec4s: x must start at a
+// multiple of 4 floats (every row does, as k is a multiple of the 4 or 8 weights per word).
+func (k *Kernels) linearParams(out *Tensor, x Tensor, m, kdim, n, hasBias int) (Tensor, []byte, error) {
+	x, xStart := k.bindFrom(x)
+	if xStart%4 != 0 {
+		return Tensor{}, nil, fmt.Errorf("matmul: x starts at byte %d of buffer %q, not a multiple of 16 (the kernels read vec4s)", x.Offset+uint64(4*xStart), x.Buf.Label)
+	}
+	var outStart int
+	*out, outStart = k.bindFrom(*out)
+	return x, params(m, n, kdim, hasBias, xStart, outStart), nil
+}
+
 // biasOrNone returns the bias to bind and the kernels' has_bias flag: the no-bias
 // buffer and 0 for the zero Tensor.
 func (k *Kernels) biasOrNone(bias Tensor) (Tensor, int, error) {
@@ -77,9 +90,11 @@ func (k *Kernels) MatMul(out, x, w, bias Tensor, m, kdim, n int) (Step, error) {
 	if err != nil {
 		return Step{}, err
 	}
-	p := params(m, n, kdim, hasBias)
 	tw := twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, deqF32(w, n, kdim))
-	if m <= matVecMaxRows && kdim%4 == 0 {
+	x, xStart := k.bindFrom(x)
+	out, outStart := k.bindFrom(out)
+	p := params(m, n, kdim, hasBias, xStart, outStart)
+	if m <= matVecMaxRows && kdim%4 == 0 && xStart%4 == 0 {
 		rows, tpr := matVecShape(kdim / 4)
 		s, err := k.step("matvec", PipelineKey{Shader: "matvec.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"THREADS_PER_ROW", float64(tpr)}}},
 			p, uint32((n+rows-1)/rows), uint32(m), 1, x, w, bias, out)
@@ -138,7 +153,7 @@ func (k *Kernels) prefillQ4(m, kdim int) PrefillQ4 {
 // [n][k/8], f16 scales [n][k/group]); bias may be the zero Tensor. Decode (m ≤ 4) takes
 // the bandwidth-bound matrix-vector kernel, prefill one of two matrix-matrix kernels
 // (prefillQ4). CPU twin: quant.MatMulQ4.
-// The kernels read the x rows as vec4s, so the x binding must start 16-byte aligned.
+// The kernels read the x rows as vec4s, so x must start at a multiple of 4 floats.
 // Where the adapter has `subgroups`, decode reduces with subgroupAdd instead of
 // workgroup-memory trees (matvec_q4_subgroups.wgsl).
 func (k *Kernels) MatMulQ4(out, x, qweight, scales, bias Tensor, m, kdim, n, group int) (Step, error) {
@@ -155,8 +170,11 @@ func (k *Kernels) MatMulQ4(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 	if err != nil {
 		return Step{}, err
 	}
-	p := params(m, n, kdim, hasBias)
 	tw := twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, deqQ4(qweight, scales, n, kdim, group))
+	x, p, err := k.linearParams(&out, x, m, kdim, n, hasBias)
+	if err != nil {
+		return Step{}, err
+	}
 	var s Step
 	switch {
 	case prefill == PrefillRows:
