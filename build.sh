@@ -84,12 +84,13 @@ make_test_packages() {
 
 # The GPU property test's packages (wasm/engine/configs_test.go): checkpoints of randomly
 # drawn small configs (internal/cmd/randmodel: hidden sizes no multiple of 64, odd head
-# counts, a vision width other than the language model's, …), converted to f32 and, where
-# every size allows, q4, with the CPU reference's greedy tokens for a text and an image
+# counts, a vision width other than the language model's, …), converted to q4 where every
+# size allows, else f32, with the CPU reference's greedy tokens for a text and an image
 # prompt. RANDOM_CONFIG_SEEDS draws others, e.g. RANDOM_CONFIG_SEEDS="$RANDOM $RANDOM".
-# The fixed set covers an odd LM head count with head_dim ≡ 2 (mod 4) and a hidden size no
-# multiple of 4 (1), an odd vision head_dim (1, 7), q4 group sizes of 8–24 (3, 5, 8), a
-# one-patch image (5) and a vision width above the LM's (5, 12).
+# The fixed set: f32 — an odd LM head count with head_dim ≡ 2 (mod 4) and a hidden size no
+# multiple of 4 (1), odd vision head dims and a vision width above the LM's (1, 7, 12), one
+# patch (12); q4 — head_dim ≡ 2 (mod 4) (3, 8), q4 groups of 8–24, 3 layers (3, 8), an odd
+# head count and one patch (5).
 random_config_seeds=${RANDOM_CONFIG_SEEDS:-1 3 5 7 8 12}
 make_random_config_packages() {
   local dir=.bin/testpkg/random seed encodings q

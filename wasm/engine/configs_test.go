@@ -13,7 +13,7 @@ import (
 )
 
 // randomConfigs is where ./build.sh puts the property test's packages: randomly drawn
-// small configs (internal/cmd/randmodel), converted to f32 and, where the sizes allow, q4,
+// small configs (internal/cmd/randmodel), converted to q4 where the sizes allow, else f32,
 // with the CPU reference's greedy tokens (SEED-ENC.text.json, SEED-ENC.image.json).
 const randomConfigs = testPackages + "random/"
 
@@ -42,7 +42,7 @@ func TestRandomConfigs(t *testing.T) {
 			var cfg model.Config
 			// The app's f16 cache everywhere; the f32 one (the CPU reference's) too on the
 			// quantized packages, whose decode steps cost a fraction of an f32 package's
-			// (its f32 lm_head of 32000 rows dominates on SwiftShader).
+			// (whose f32 lm_head of 32000 rows dominates a step on SwiftShader).
 			kvs := []KVPrecision{KVF16}
 			if !strings.HasSuffix(name, "-f32") {
 				kvs = append(kvs, KVF32)
