@@ -111,7 +111,10 @@ func Whole(b *gpu.Buffer) Tensor { return Tensor{Buf: b} }
 // a row of a hidden size that is not a multiple of 64 floats is not a multiple of the
 // 256-byte alignment. At CogVLM's sizes the offsets are aligned and the start is 0.
 func (k *Kernels) bindFrom(t Tensor) (Tensor, int) {
-	align := uint64(k.Dev.Limits.MinStorageBufferOffsetAlignment)
+	align := k.Dev.Limits.MinStorageBufferOffsetAlignment
+	if align == 0 { // not reported: WebGPU's default
+		align = 256
+	}
 	rem := t.Offset % align
 	b := Tensor{Buf: t.Buf, Offset: t.Offset - rem}
 	if t.Size != 0 {
