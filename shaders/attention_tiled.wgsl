@@ -123,7 +123,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
         if (j < last) {
             let koff = j * width + h * hd;
             var dotp = vec4<f32>(0.0);
-            for (var d = 0u; d + 1u < hd; d += 2u) {
+            for (var d = 0u; d < (hd & ~1u); d += 2u) {
                 let kp = key_pair(koff + d);
                 dotp += qs[d] * kp.x + qs[d + 1u] * kp.y;
             }

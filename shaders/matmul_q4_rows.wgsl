@@ -23,6 +23,18 @@ struct Params {
     out_start: u32, // out[0, 0] in the out binding
 }
 
+// OFFSETS is set where a binding starts between storage-aligned offsets (engine.bindFrom);
+// unset, the starts are the constant 0 and the kernel compiles as if it had none.
+override OFFSETS: bool = false;
+
+fn x_start() -> u32 {
+    return select(0u, params.x_start, OFFSETS);
+}
+
+fn out_start() -> u32 {
+    return select(0u, params.out_start, OFFSETS);
+}
+
 override GROUP_SIZE: u32 = 32u;
 override THREADS: u32 = 64u;
 
@@ -52,7 +64,7 @@ fn store(r: u32, c: u32, v: vec4<f32>) {
             if (params.has_bias != 0u) {
                 o += bias[c + j];
             }
-            out[params.out_start + r * params.n + c + j] = o;
+            out[out_start() + r * params.n + c + j] = o;
         }
     }
 }
@@ -76,7 +88,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
     let words_per_row = params.k / 8u;
     let groups_per_row = params.k / GROUP_SIZE;
     let vecs_per_row = params.k / 4u;
-    let xs = params.x_start / 4u;
+    let xs = x_start() / 4u;
     // Columns past N read column N − 1 and rows past M read row M − 1 (in bounds, never
     // stored), so the loop has no branches.
     let cols = min(vec4<u32>(c0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(params.n - 1u));

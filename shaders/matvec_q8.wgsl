@@ -14,6 +14,18 @@ struct Params {
     out_start: u32, // out[0, 0] in the out binding
 }
 
+// OFFSETS is set where a binding starts between storage-aligned offsets (engine.bindFrom);
+// unset, the starts are the constant 0 and the kernel compiles as if it had none.
+override OFFSETS: bool = false;
+
+fn x_start() -> u32 {
+    return select(0u, params.x_start, OFFSETS);
+}
+
+fn out_start() -> u32 {
+    return select(0u, params.out_start, OFFSETS);
+}
+
 override ROWS: u32 = 4u;
 override THREADS_PER_ROW: u32 = 64u; // a power of two
 override GROUP_SIZE: u32 = 32u;
@@ -49,7 +61,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
     var acc = 0.0;
     if (n < params.n) {
         let wbase = n * blocks;
-        let xbase = params.x_start / 4u + m * (params.k / 4u);
+        let xbase = x_start() / 4u + m * (params.k / 4u);
         let sbase = n * (params.k / GROUP_SIZE);
         for (var b = lane; b < blocks; b += THREADS_PER_ROW) {
             let w = qweight[wbase + b];
@@ -72,6 +84,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
         if (params.has_bias != 0u) {
             v += bias[n];
         }
-        out[params.out_start + m * params.n + n] = v;
+        out[out_start() + m * params.n + n] = v;
     }
 }

@@ -33,7 +33,7 @@ func (k *Kernels) Copy(dst, src Tensor, n int) (Step, error) {
 		return s.with(tw), err
 	}
 	vec4s := n / 4
-	s, err := k.step("copy", PipelineKey{Shader: "copy.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}}},
+	s, err := k.step("copy", PipelineKey{Shader: "copy.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}, offsets(srcStart, dstStart)}},
 		params(vec4s, srcStart/4, dstStart/4, 0), elementwiseGroups(vec4s), 1, 1, srcB, dstB)
 	return s.with(tw), err
 }

@@ -123,6 +123,18 @@ func (k *Kernels) bindFrom(t Tensor) (Tensor, int) {
 	return b, int(rem / 4)
 }
 
+// offsets is the OFFSETS override of a kernel whose bindings start at starts (bindFrom):
+// set only where one is not 0, so that at CogVLM's sizes the kernels compile with constant
+// zero starts, exactly as before they had any.
+func offsets(starts ...int) Const {
+	for _, s := range starts {
+		if s != 0 {
+			return Const{"OFFSETS", 1}
+		}
+	}
+	return Const{}
+}
+
 func (t Tensor) binding(i int) gpu.Binding {
 	return gpu.Binding{Binding: i, Buffer: t.Buf, Offset: t.Offset, Size: t.Size}
 }

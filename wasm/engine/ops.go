@@ -40,7 +40,7 @@ func (k *Kernels) RMSNorm(out, x, weight Tensor, rows, dim int, eps float32) (St
 	tw := twinRMSNorm(out, x, weight, rows, dim, eps)
 	x, xStart := k.bindFrom(x) // the decoder's last prompt row starts anywhere
 	out, outStart := k.bindFrom(out)
-	s, err := k.step("rmsnorm", PipelineKey{Shader: "rmsnorm.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", rowWG}}},
+	s, err := k.step("rmsnorm", PipelineKey{Shader: "rmsnorm.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", rowWG}, offsets(xStart, outStart)}},
 		params(rows, dim, eps, xStart, outStart), uint32(rows), 1, 1, x, weight, out)
 	return s.with(tw), err
 }

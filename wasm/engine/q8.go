@@ -22,7 +22,7 @@ func (k *Kernels) MatMulQ8(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 		return Step{}, err
 	}
 	tw := twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, deqQ8(qweight, scales, n, kdim, group))
-	x, p, err := k.linearParams(&out, x, m, kdim, n, hasBias)
+	x, p, offs, err := k.linearParams(&out, x, m, kdim, n, hasBias)
 	if err != nil {
 		return Step{}, err
 	}
@@ -30,18 +30,18 @@ func (k *Kernels) MatMulQ8(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 	// hidden size that is not a multiple of 16) take the rows kernel at every M.
 	if m > matVecMaxRows || kdim%16 != 0 || group%16 != 0 {
 		gx, gy := rowsKernelGrid(m, n)
-		s, err := k.step("matmul_q8 (rows)", PipelineKey{Shader: "matmul_q8_rows.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}, {"THREADS", rowsKernelThreads}}},
+		s, err := k.step("matmul_q8 (rows)", PipelineKey{Shader: "matmul_q8_rows.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}, {"THREADS", rowsKernelThreads}, offs}},
 			p, gx, gy, 1, x, qweight, scales, bias, out)
 		return s.with(tw), err
 	}
 	if k.Dev.Has(gpu.FeatureSubgroups) && !k.NoSubgroups {
-		consts, groups := k.subgroupMatVec(n, group)
+		consts, groups := k.subgroupMatVec(n, group, offs)
 		s, err := k.step("matvec_q8 (subgroups)", PipelineKey{Shader: "matvec_q8_subgroups.wgsl", Consts: consts},
 			p, groups, uint32(m), 1, x, qweight, scales, bias, out)
 		return s.with(tw), err
 	}
 	rows, tpr := matVecShape(kdim / 16)
-	s, err := k.step("matvec_q8", PipelineKey{Shader: "matvec_q8.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"THREADS_PER_ROW", float64(tpr)}, {"GROUP_SIZE", float64(group)}}},
+	s, err := k.step("matvec_q8", PipelineKey{Shader: "matvec_q8.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"THREADS_PER_ROW", float64(tpr)}, {"GROUP_SIZE", float64(group)}, offs}},
 		p, uint32((n+rows-1)/rows), uint32(m), 1, x, qweight, scales, bias, out)
 	return s.with(tw), err
 }
