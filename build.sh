@@ -157,6 +157,37 @@ make_test_packages() {
   .bin/cogvlm generate --model .bin/testpkg/tiny-f32 --query "The quick brown fox" --template base \
     --temperature 0.9 --top-k 40 --top-p 0.95 --seed 7 --max-new-tokens 12 \
     --json | tail -n 1 > .bin/testpkg/tiny-f32.topk.json
+  make_random_config_packages
+}
+
+# The GPU property test's packages (wasm/engine/configs_test.go): checkpoints of randomly
+# drawn small configs (internal/cmd/randmodel: hidden sizes no multiple of 64, odd head
+# counts, a vision width other than the language model's, …), converted to q4 where every
+# size allows, else f32, with the CPU reference's greedy tokens for a text and an image
+# prompt. RANDOM_CONFIG_SEEDS draws others, e.g. RANDOM_CONFIG_SEEDS="$RANDOM $RANDOM".
+# The fixed set: f32 — an odd LM head count with head_dim ≡ 2 (mod 4) and a hidden size no
+# multiple of 4 (1), odd vision head dims and a vision width above the LM's (1, 7, 12), one
+# patch (12); q4 — head_dim ≡ 2 (mod 4) (3, 8), q4 groups of 8–24, 3 layers (3, 8), an odd
+# head count and one patch (5).
+random_config_seeds=${RANDOM_CONFIG_SEEDS:-1 3 5 7 8 12}
+make_random_config_packages() {
+  local dir=.bin/testpkg/random seed encodings q
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  go build -o .bin/randmodel ./internal/cmd/randmodel
+  for seed in $random_config_seeds; do
+    encodings=$(.bin/randmodel --seed "$seed" --tokenizer testdata/golden/tiny-chat/model --out "$dir/$seed-hf")
+    for q in $encodings; do
+      .bin/cogvlm convert --force --in "$dir/$seed-hf" --out "$dir/$seed-$q" --quant "$q" >/dev/null
+      .bin/cogvlm generate --model "$dir/$seed-$q" --query "The quick brown fox" --template base \
+        --temperature 0 --max-new-tokens 8 --json | tail -n 1 > "$dir/$seed-$q.text.json"
+      .bin/cogvlm generate --model "$dir/$seed-$q" --image testdata/golden/tiny-chat/image.png \
+        --query "What is in this image?" --template chat --temperature 0 --max-new-tokens 8 --json \
+        | tail -n 1 > "$dir/$seed-$q.image.json"
+      echo "$seed-$q" >> "$dir/packages.txt"
+    done
+    rm -rf "$dir/$seed-hf"
+  done
 }
 
 run_tests() {

@@ -8,7 +8,7 @@
 // uniform, so a decode plan's bindings never change. The queries are the last q_rows of
 // the kv_rows positions; with causal set, query i sees keys 0 … kv_rows − q_rows + i
 // (prefill, and decode over the KV cache); without it, all keys (the vision tower).
-// head_dim even, ≤ 4·KEYS. k and v are f32 bits, or f16 two to a word (F16_KV: the KV
+// head_dim ≤ 4·KEYS, even for f16. k and v are f32 bits, or f16 two to a word (F16_KV: the KV
 // cache written by qkv_rope.wgsl). CPU twin: model.Attention.
 //
 // Split over the sequence (PART_KEYS > 0, for decode over a long cache, where one
@@ -133,9 +133,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
         if (j < seen) {
             let koff = j * width + h * hd;
             var dotp = 0.0;
-            for (var d = 0u; d < hd; d += 2u) {
+            for (var d = 0u; d < (hd & ~1u); d += 2u) {
                 let kp = key_pair(koff + d);
                 dotp += qs[d] * kp.x + qs[d + 1u] * kp.y;
+            }
+            if ((hd & 1u) == 1u) { // an odd head_dim (f32 k only): the last dimension alone
+                dotp += qs[hd - 1u] * bitcast<f32>(k[koff + hd - 1u]);
             }
             s = dotp * params.scale;
         }

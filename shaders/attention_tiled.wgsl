@@ -5,7 +5,7 @@
 // workgroup reductions serves the 4 maxima and sums. Never materializes the score matrix.
 // q, out: [q_rows, heads, head_dim]; k, v: [kv_rows, heads, head_dim], f32 bits or f16
 // pairs (F16_KV); kv_rows from the `step` uniform. Causal: query i sees keys
-// 0 … kv_rows − q_rows + i; otherwise all keys. head_dim even, ≤ 4·KEYS.
+// 0 … kv_rows − q_rows + i; otherwise all keys. head_dim ≤ 4·KEYS, even for f16.
 // CPU twin: model.Attention.
 
 struct Params {
@@ -123,9 +123,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
         if (j < last) {
             let koff = j * width + h * hd;
             var dotp = vec4<f32>(0.0);
-            for (var d = 0u; d < hd; d += 2u) {
+            for (var d = 0u; d < (hd & ~1u); d += 2u) {
                 let kp = key_pair(koff + d);
                 dotp += qs[d] * kp.x + qs[d + 1u] * kp.y;
+            }
+            if ((hd & 1u) == 1u) { // an odd head_dim (f32 k only): the last dimension alone
+                dotp += qs[hd - 1u] * bitcast<f32>(k[koff + hd - 1u]);
             }
             s = select(vec4<f32>(NEG_INF), dotp * params.scale, valid);
         }

@@ -1,13 +1,26 @@
 // Buffer copy, dst = src, in vec4s: the bandwidth roofline. It reads and writes each byte
 // once with the widest plain load, so its GB/s is what a bandwidth-bound kernel (a decode
 // matvec) can hope to reach on the same device; the kernel benchmark reports every other
-// kernel as a fraction of it. CPU twin: copy (builtin).
+// kernel as a fraction of it. Copies of a length or at offsets that are not whole vec4s take
+// copy_f32.wgsl. CPU twin: copy (builtin).
 
 struct Params {
-    n: u32,      // number of vec4s
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    n: u32,         // number of vec4s
+    src_start: u32, // the first vec4 in the src binding
+    dst_start: u32, // the first vec4 in the dst binding
+    _pad: u32,
+}
+
+// OFFSETS is set where a binding starts between storage-aligned offsets (engine.bindFrom);
+// unset, the starts are the constant 0 and the kernel compiles as if it had none.
+override OFFSETS: bool = false;
+
+fn src_start() -> u32 {
+    return select(0u, params.src_start, OFFSETS);
+}
+
+fn dst_start() -> u32 {
+    return select(0u, params.dst_start, OFFSETS);
 }
 
 override WORKGROUP_SIZE: u32 = 256u;
@@ -23,6 +36,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
         @builtin(num_workgroups) groups: vec3<u32>) {
     let stride = groups.x * WORKGROUP_SIZE;
     for (var i = gid.x; i < params.n; i += stride) {
-        dst[i] = src[i];
+        dst[dst_start() + i] = src[src_start() + i];
     }
 }

@@ -10,6 +10,20 @@ struct Params {
     n: u32,
     k: u32,
     has_bias: u32,
+    x_start: u32,   // x[0, 0] in the x binding (a multiple of 4 where x is read as vec4s)
+    out_start: u32, // out[0, 0] in the out binding
+}
+
+// OFFSETS is set where a binding starts between storage-aligned offsets (engine.bindFrom);
+// unset, the starts are the constant 0 and the kernel compiles as if it had none.
+override OFFSETS: bool = false;
+
+fn x_start() -> u32 {
+    return select(0u, params.x_start, OFFSETS);
+}
+
+fn out_start() -> u32 {
+    return select(0u, params.out_start, OFFSETS);
 }
 
 const TILE_M = 64u;
@@ -37,7 +51,7 @@ fn store_row(r: u32, c: u32, v: vec4<f32>) {
             if (params.has_bias != 0u) {
                 o += bias[c + j];
             }
-            out[r * params.n + c + j] = o;
+            out[out_start() + r * params.n + c + j] = o;
         }
     }
 }
@@ -61,7 +75,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
             let c = e % TILE_K;
             var xv = 0.0;
             if (row0 + r < params.m && k0 + c < params.k) {
-                xv = x[(row0 + r) * params.k + k0 + c];
+                xv = x[x_start() + (row0 + r) * params.k + k0 + c];
             }
             xs[e] = xv;
             var wv = 0.0;

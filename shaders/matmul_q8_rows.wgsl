@@ -14,6 +14,20 @@ struct Params {
     n: u32,
     k: u32,
     has_bias: u32,
+    x_start: u32,   // x[0, 0] in the x binding (a multiple of 4 where x is read as vec4s)
+    out_start: u32, // out[0, 0] in the out binding
+}
+
+// OFFSETS is set where a binding starts between storage-aligned offsets (engine.bindFrom);
+// unset, the starts are the constant 0 and the kernel compiles as if it had none.
+override OFFSETS: bool = false;
+
+fn x_start() -> u32 {
+    return select(0u, params.x_start, OFFSETS);
+}
+
+fn out_start() -> u32 {
+    return select(0u, params.out_start, OFFSETS);
 }
 
 override GROUP_SIZE: u32 = 32u;
@@ -45,7 +59,7 @@ fn store(r: u32, c: u32, v: vec4<f32>) {
             if (params.has_bias != 0u) {
                 o += bias[c + j];
             }
-            out[r * params.n + c + j] = o;
+            out[out_start() + r * params.n + c + j] = o;
         }
     }
 }
@@ -68,28 +82,29 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
     let words_per_row = params.k / 4u;
     let groups_per_row = params.k / GROUP_SIZE;
     let vecs_per_row = params.k / 4u;
+    let xs = x_start() / 4u;
     // Columns past N read column N − 1 and rows past M read row M − 1 (in bounds, never
     // stored), so the loop has no branches.
     let cols = min(vec4<u32>(c0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(params.n - 1u));
     let wrow = cols * words_per_row;
     let srow = cols * groups_per_row;
     let last = params.m - 1u;
-    let x0 = min(r0 + 0u, last) * vecs_per_row;
-    let x1 = min(r0 + 1u, last) * vecs_per_row;
-    let x2 = min(r0 + 2u, last) * vecs_per_row;
-    let x3 = min(r0 + 3u, last) * vecs_per_row;
-    let x4 = min(r0 + 4u, last) * vecs_per_row;
-    let x5 = min(r0 + 5u, last) * vecs_per_row;
-    let x6 = min(r0 + 6u, last) * vecs_per_row;
-    let x7 = min(r0 + 7u, last) * vecs_per_row;
-    let x8 = min(r0 + 8u, last) * vecs_per_row;
-    let x9 = min(r0 + 9u, last) * vecs_per_row;
-    let x10 = min(r0 + 10u, last) * vecs_per_row;
-    let x11 = min(r0 + 11u, last) * vecs_per_row;
-    let x12 = min(r0 + 12u, last) * vecs_per_row;
-    let x13 = min(r0 + 13u, last) * vecs_per_row;
-    let x14 = min(r0 + 14u, last) * vecs_per_row;
-    let x15 = min(r0 + 15u, last) * vecs_per_row;
+    let x0 = xs + min(r0 + 0u, last) * vecs_per_row;
+    let x1 = xs + min(r0 + 1u, last) * vecs_per_row;
+    let x2 = xs + min(r0 + 2u, last) * vecs_per_row;
+    let x3 = xs + min(r0 + 3u, last) * vecs_per_row;
+    let x4 = xs + min(r0 + 4u, last) * vecs_per_row;
+    let x5 = xs + min(r0 + 5u, last) * vecs_per_row;
+    let x6 = xs + min(r0 + 6u, last) * vecs_per_row;
+    let x7 = xs + min(r0 + 7u, last) * vecs_per_row;
+    let x8 = xs + min(r0 + 8u, last) * vecs_per_row;
+    let x9 = xs + min(r0 + 9u, last) * vecs_per_row;
+    let x10 = xs + min(r0 + 10u, last) * vecs_per_row;
+    let x11 = xs + min(r0 + 11u, last) * vecs_per_row;
+    let x12 = xs + min(r0 + 12u, last) * vecs_per_row;
+    let x13 = xs + min(r0 + 13u, last) * vecs_per_row;
+    let x14 = xs + min(r0 + 14u, last) * vecs_per_row;
+    let x15 = xs + min(r0 + 15u, last) * vecs_per_row;
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);

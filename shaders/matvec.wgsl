@@ -9,6 +9,20 @@ struct Params {
     n: u32,
     k: u32,
     has_bias: u32,
+    x_start: u32,   // x[0, 0] in the x binding (a multiple of 4 where x is read as vec4s)
+    out_start: u32, // out[0, 0] in the out binding
+}
+
+// OFFSETS is set where a binding starts between storage-aligned offsets (engine.bindFrom);
+// unset, the starts are the constant 0 and the kernel compiles as if it had none.
+override OFFSETS: bool = false;
+
+fn x_start() -> u32 {
+    return select(0u, params.x_start, OFFSETS);
+}
+
+fn out_start() -> u32 {
+    return select(0u, params.out_start, OFFSETS);
 }
 
 // ROWS × THREADS_PER_ROW invocations; THREADS_PER_ROW a power of two.
@@ -34,7 +48,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
     var acc = 0.0;
     if (n < params.n) {
         let wbase = n * k4;
-        let xbase = m * k4;
+        let xbase = x_start() / 4u + m * k4;
         for (var i = lane; i < k4; i += THREADS_PER_ROW) {
             acc += dot(x[xbase + i], w[wbase + i]);
         }
@@ -52,6 +66,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
         if (params.has_bias != 0u) {
             v += bias[n];
         }
-        out[m * params.n + n] = v;
+        out[out_start() + m * params.n + n] = v;
     }
 }

@@ -13,6 +13,20 @@ struct Params {
     n: u32,
     k: u32,
     has_bias: u32,
+    x_start: u32,   // x[0, 0] in the x binding (a multiple of 4 where x is read as vec4s)
+    out_start: u32, // out[0, 0] in the out binding
+}
+
+// OFFSETS is set where a binding starts between storage-aligned offsets (engine.bindFrom);
+// unset, the starts are the constant 0 and the kernel compiles as if it had none.
+override OFFSETS: bool = false;
+
+fn x_start() -> u32 {
+    return select(0u, params.x_start, OFFSETS);
+}
+
+fn out_start() -> u32 {
+    return select(0u, params.out_start, OFFSETS);
 }
 
 override ROWS: u32 = 4u;
@@ -54,7 +68,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
     var acc = 0.0;
     if (n < params.n) {
         let wbase = n * blocks;
-        let xbase = m * (params.k / 4u);
+        let xbase = x_start() / 4u + m * (params.k / 4u);
         let sbase = n * (params.k / GROUP_SIZE);
         if (params.k % 32u == 0u) {
             for (var b = lane; b < blocks; b += THREADS_PER_ROW) {
@@ -93,6 +107,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
         if (params.has_bias != 0u) {
             v += bias[n];
         }
-        out[m * params.n + n] = v;
+        out[out_start() + m * params.n + n] = v;
     }
 }

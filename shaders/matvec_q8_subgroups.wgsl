@@ -11,6 +11,20 @@ struct Params {
     n: u32,
     k: u32,
     has_bias: u32,
+    x_start: u32,   // x[0, 0] in the x binding (a multiple of 4 where x is read as vec4s)
+    out_start: u32, // out[0, 0] in the out binding
+}
+
+// OFFSETS is set where a binding starts between storage-aligned offsets (engine.bindFrom);
+// unset, the starts are the constant 0 and the kernel compiles as if it had none.
+override OFFSETS: bool = false;
+
+fn x_start() -> u32 {
+    return select(0u, params.x_start, OFFSETS);
+}
+
+fn out_start() -> u32 {
+    return select(0u, params.out_start, OFFSETS);
 }
 
 override ROWS: u32 = 2u;
@@ -52,7 +66,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
     workgroupBarrier();
     let blocks = params.k / 16u;
     let wbase = n * blocks;
-    let xbase = m * (params.k / 4u);
+    let xbase = x_start() / 4u + m * (params.k / 4u);
     let sbase = n * (params.k / GROUP_SIZE);
     var acc = 0.0;
     for (var b = lane; b < blocks; b += LANES) {
@@ -84,6 +98,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
         if (params.has_bias != 0u) {
             v += bias[wg.x * ROWS + lid];
         }
-        out[m * params.n + wg.x * ROWS + lid] = v;
+        out[out_start() + m * params.n + wg.x * ROWS + lid] = v;
     }
 }

@@ -33,9 +33,53 @@ override F16_KV: bool = false;
 @group(0) @binding(6) var<storage, read_write> v_cache: array<u32>;
 @group(0) @binding(7) var<uniform> step: Step;
 
+// head_dim ≡ 2 (mod 4), where a head's first half is odd: one word (two adjacent
+// dimensions, each with its own rotation partner) per invocation instead of two.
+override ODD_HALF: bool = false;
+
+// rotated is dimension j of the head at qkv[head …] rotated by (cos, sin) = cs: the
+// rotate-half partner of j is j + half in the first half, j − half in the second.
+fn rotated(head: u32, j: u32, half: u32, cs: vec2<f32>) -> f32 {
+    if (j < half) {
+        return qkv[head + j] * cs.x - qkv[head + j + half] * cs.y;
+    }
+    return qkv[head + j] * cs.x + qkv[head + j - half] * cs.y;
+}
+
+// words is the ODD_HALF path: invocation p writes dimensions 2w, 2w + 1 of a head of q, k
+// and v, one KV-cache word in f16.
+fn words(p: u32) {
+    let hd = params.head_dim;
+    let half = hd / 2u;
+    let width = params.heads * hd;
+    let j0 = 2u * (p % half);
+    let j1 = j0 + 1u;
+    let row_head = p / half;
+    let r = row_head / params.heads;
+    let h = row_head % params.heads;
+    let cs0 = table[positions[r] * half + j0 % half];
+    let cs1 = table[positions[r] * half + j1 % half];
+    let src = r * 3u * width + h * hd;
+    let dst = r * width + h * hd + j0;
+    let cache = (step.write_row + r) * width + h * hd + j0; // even: width, hd and j0 are
+    q[dst] = rotated(src, j0, half, cs0);
+    q[dst + 1u] = rotated(src, j1, half, cs1);
+    let kr = vec2<f32>(rotated(src + width, j0, half, cs0), rotated(src + width, j1, half, cs1));
+    let vr = vec2<f32>(qkv[src + 2u * width + j0], qkv[src + 2u * width + j1]);
+    if (F16_KV) {
+        k_cache[cache / 2u] = pack2x16float(kr);
+        v_cache[cache / 2u] = pack2x16float(vr);
+    } else {
+        k_cache[cache] = bitcast<u32>(kr.x);
+        k_cache[cache + 1u] = bitcast<u32>(kr.y);
+        v_cache[cache] = bitcast<u32>(vr.x);
+        v_cache[cache + 1u] = bitcast<u32>(vr.y);
+    }
+}
+
 // Each invocation handles two adjacent dimensions i, i + 1 of the first half of a head and
 // their rotation partners i + half, i + half + 1, so an f16 cache is written in whole
-// words (head_dim a multiple of 4).
+// words (head_dim a multiple of 4; ODD_HALF otherwise).
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>,
         @builtin(num_workgroups) groups: vec3<u32>) {
@@ -45,6 +89,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
     let width = params.heads * hd;
     let items = params.rows * params.heads * quarter;
     let stride = groups.x * WORKGROUP_SIZE;
+    if (ODD_HALF) {
+        for (var p = gid.x; p < params.rows * params.heads * half; p += stride) {
+            words(p);
+        }
+        return;
+    }
     for (var p = gid.x; p < items; p += stride) {
         let i = 2u * (p % quarter);
         let row_head = p / quarter;

@@ -5,7 +5,20 @@ struct Params {
     rows: u32,
     dim: u32,
     eps: f32,
-    _pad: u32,
+    x_start: u32,   // x[0, 0] in the x binding
+    out_start: u32, // out[0, 0] in the out binding
+}
+
+// OFFSETS is set where a binding starts between storage-aligned offsets (engine.bindFrom);
+// unset, the starts are the constant 0 and the kernel compiles as if it had none.
+override OFFSETS: bool = false;
+
+fn x_start() -> u32 {
+    return select(0u, params.x_start, OFFSETS);
+}
+
+fn out_start() -> u32 {
+    return select(0u, params.out_start, OFFSETS);
 }
 
 // Must be a power of two (tree reduction).
@@ -21,7 +34,8 @@ var<workgroup> partial: array<f32, WORKGROUP_SIZE>;
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let base = wg.x * params.dim;
+    let base = x_start() + wg.x * params.dim;
+    let out_base = out_start() + wg.x * params.dim;
     var ss = 0.0;
     for (var i = lid; i < params.dim; i += WORKGROUP_SIZE) {
         let v = x[base + i];
@@ -38,6 +52,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
     // 1/sqrt rather than inverseSqrt: the latter's error bound is looser than the CPU's.
     let scale = 1.0 / sqrt(partial[0] / f32(params.dim) + params.eps);
     for (var i = lid; i < params.dim; i += WORKGROUP_SIZE) {
-        out[base + i] = x[base + i] * scale * weight[i];
+        out[out_base + i] = x[base + i] * scale * weight[i];
     }
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/cogvlm-web/cogvlm-web/internal/rehearsal"
 	modelpkg "github.com/cogvlm-web/cogvlm-web/model/pkg"
 )
 
@@ -253,7 +254,7 @@ func TestApp(t *testing.T) {
 
 	t.Log("== offline: reload with the server stopped, answer from the stored copy")
 	tb.waitFor("the service worker in control", `navigator.serviceWorker.controller !== null`, 30*time.Second)
-	srv.stop()
+	srv.Stop()
 	tb.do(chromedp.Navigate(srv.URL))
 	tb.waitState("idle", loadTimeout)
 	if s := tb.text("connection"); !strings.Contains(s, "Offline") {
@@ -350,16 +351,10 @@ type apiResult struct {
 	StreamedIDs  []int           `json:"streamedIds"`
 	StreamedText string          `json:"streamedText"`
 	Out          struct {
-		TokenIDs []int  `json:"tokenIds"`
-		InputIDs []int  `json:"inputIds"`
-		Text     string `json:"text"`
-		Stats    struct {
-			VisionMs      float64 `json:"visionMs"`
-			PrefillMs     float64 `json:"prefillMs"`
-			PrefillTokens int     `json:"prefillTokens"`
-			DecodeMs      float64 `json:"decodeMs"`
-			DecodeTokens  int     `json:"decodeTokens"`
-		} `json:"stats"`
+		TokenIDs []int               `json:"tokenIds"`
+		InputIDs []int               `json:"inputIds"`
+		Text     string              `json:"text"`
+		Stats    rehearsal.PageStats `json:"stats"`
 	} `json:"out"`
 }
 

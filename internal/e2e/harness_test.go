@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/cogvlm-web/cogvlm-web/internal/browser"
+	"github.com/cogvlm-web/cogvlm-web/internal/rehearsal"
 	"github.com/cogvlm-web/cogvlm-web/model/demo"
 	"github.com/cogvlm-web/cogvlm-web/model/pkg"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
@@ -226,11 +225,7 @@ func (f *fixture) reference(t *testing.T, q question) reference {
 }
 
 // server is the real server binary, serving the fixture.
-type server struct {
-	cmd  *exec.Cmd
-	URL  string // "http://127.0.0.1:PORT/"
-	done chan struct{}
-}
+type server = rehearsal.Server
 
 // startServer starts the server on a free port and waits for its "serving URL" line.
 func (f *fixture) startServer(t *testing.T) *server {
@@ -247,59 +242,16 @@ func (f *fixture) session(t *testing.T, models string) (srv *server, rec *record
 	return srv, recordNetwork(t, bctx), openTab(t, bctx)
 }
 
-// startServerOf is startServer serving the packages of another models folder.
+// startServerOf is startServer serving the packages of another models folder; the test's
+// cleanup stops it.
 func (f *fixture) startServerOf(t *testing.T, models string) *server {
 	t.Helper()
-	cmd := exec.Command(f.server, "--addr", "127.0.0.1:0", "--models", models, "--web", f.web)
-	stdout, err := cmd.StdoutPipe()
+	s, err := rehearsal.StartServer(f.server, models, f.web)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start the server: %v", err)
-	}
-	s := &server{cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); close(s.done) }()
-	t.Cleanup(s.stop)
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		if sc.Scan() {
-			lines <- sc.Text()
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case line := <-lines:
-		rest, ok := strings.CutPrefix(line, "serving ")
-		u, _, _ := strings.Cut(rest, " ")
-		if _, err := url.Parse(u); !ok || err != nil || !strings.HasPrefix(u, "http://") {
-			t.Fatalf("server said %q, want \"serving URL (models: DIR)\"", line)
-		}
-		s.URL = u
-	case <-s.done:
-		t.Fatalf("the server exited at start")
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the server printed nothing in 30 s")
-	}
+	t.Cleanup(s.Stop)
 	return s
-}
-
-// stop shuts the server down (SIGINT, as Ctrl-C) and waits until its port is closed.
-func (s *server) stop() {
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	s.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-	}
 }
 
 // tab is one browser tab and what its page logged.

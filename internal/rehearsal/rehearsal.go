@@ -226,11 +226,11 @@ func Run(o Options, r *Report) error {
 	}
 
 	// the server and the page
-	srv, err := startServer(filepath.Join(bin, "server"), models, web)
+	srv, err := StartServer(filepath.Join(bin, "server"), models, web)
 	if err != nil {
 		return stepError("server", err)
 	}
-	defer srv.stop()
+	defer srv.Stop()
 	profile := filepath.Join(work, "chromium-profile")
 	os.RemoveAll(profile)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Hour)
@@ -240,11 +240,11 @@ func Run(o Options, r *Report) error {
 		return stepError("browser", err)
 	}
 	defer bcancel()
-	sampler := startPSSSampler(srv.pid())
+	sampler := startPSSSampler(srv.Pid())
 	defer sampler.stop()
 
-	manifestURL := srv.url + "models/" + name + "/manifest.json"
-	if _, err := chromedp.Run(bctx, chromedp.Navigate(srv.url)); err != nil {
+	manifestURL := srv.URL + "models/" + name + "/manifest.json"
+	if _, err := chromedp.Run(bctx, chromedp.Navigate(srv.URL)); err != nil {
 		return stepError("page", err)
 	}
 	logf("the page loads the package through the JS API (%s)", manifestURL)
@@ -294,8 +294,8 @@ func Run(o Options, r *Report) error {
 	if _, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`navigator.serviceWorker.ready.then(() => true)`, chromedp.EvalAwaitPromise)); err != nil {
 		return stepError("service worker", err)
 	}
-	srv.stop()
-	if _, err := chromedp.Run(bctx, chromedp.Navigate(srv.url)); err != nil {
+	srv.Stop()
+	if _, err := chromedp.Run(bctx, chromedp.Navigate(srv.URL)); err != nil {
 		return stepError("offline page", err)
 	}
 	offline, err := pageRun(bctx, manifestURL, text, "", false)
@@ -560,14 +560,16 @@ func cliAnswer(cli, pkgDir string, q question, r *Report) (*cliResult, error) {
 	return &res, nil
 }
 
-// server is the real server binary.
-type server struct {
+// Server is the real server binary, started on a free port of 127.0.0.1.
+type Server struct {
 	cmd  *exec.Cmd
-	url  string
+	URL  string // "http://127.0.0.1:PORT/"
 	done chan struct{}
 }
 
-func startServer(bin, models, web string) (*server, error) {
+// StartServer starts bin serving models and the app in web, and waits for its
+// "serving URL (models: DIR)" line.
+func StartServer(bin, models, web string) (*Server, error) {
 	cmd := exec.Command(bin, "--addr", "127.0.0.1:0", "--models", models, "--web", web)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -575,9 +577,9 @@ func startServer(bin, models, web string) (*server, error) {
 	}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("start the server: %v", err)
 	}
-	s := &server{cmd: cmd, done: make(chan struct{})}
+	s := &Server{cmd: cmd, done: make(chan struct{})}
 	go func() { cmd.Wait(); close(s.done) }()
 	lines := make(chan string, 1)
 	go func() {
@@ -589,25 +591,27 @@ func startServer(bin, models, web string) (*server, error) {
 	}()
 	select {
 	case line := <-lines:
-		rest, _ := strings.CutPrefix(line, "serving ")
+		rest, ok := strings.CutPrefix(line, "serving ")
 		u, _, _ := strings.Cut(rest, " ")
-		if _, err := url.Parse(u); err != nil || !strings.HasPrefix(u, "http://") {
-			s.stop()
-			return nil, fmt.Errorf("server said %q", line)
+		if _, err := url.Parse(u); !ok || err != nil || !strings.HasPrefix(u, "http://") {
+			s.Stop()
+			return nil, fmt.Errorf("the server said %q, want \"serving URL (models: DIR)\"", line)
 		}
-		s.url = u
+		s.URL = u
 		return s, nil
 	case <-s.done:
 		return nil, errors.New("the server exited at start")
 	case <-time.After(30 * time.Second):
-		s.stop()
+		s.Stop()
 		return nil, errors.New("the server printed nothing in 30 s")
 	}
 }
 
-func (s *server) pid() int { return s.cmd.Process.Pid }
+// Pid is the server's process id.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
 
-func (s *server) stop() {
+// Stop shuts the server down (SIGINT, as Ctrl-C) and waits until its port is closed.
+func (s *Server) Stop() {
 	select {
 	case <-s.done:
 		return
@@ -650,17 +654,20 @@ type Progress struct {
 }
 
 type pageAnswer struct {
-	TokenIDs []int  `json:"tokenIds"`
-	Text     string `json:"text"`
-	Stats    struct {
-		VisionMs      float64 `json:"visionMs"`
-		PrefillMs     float64 `json:"prefillMs"`
-		PrefillTokens int     `json:"prefillTokens"`
-		ReusedTokens  int     `json:"reusedTokens"`
-		FirstTokenMs  float64 `json:"firstTokenMs"`
-		DecodeMs      float64 `json:"decodeMs"`
-		DecodeTokens  int     `json:"decodeTokens"`
-	} `json:"stats"`
+	TokenIDs []int     `json:"tokenIds"`
+	Text     string    `json:"text"`
+	Stats    PageStats `json:"stats"`
+}
+
+// PageStats are the JS API's generate stats.
+type PageStats struct {
+	VisionMs      float64 `json:"visionMs"`
+	PrefillMs     float64 `json:"prefillMs"`
+	PrefillTokens int     `json:"prefillTokens"`
+	ReusedTokens  int     `json:"reusedTokens"`
+	FirstTokenMs  float64 `json:"firstTokenMs"`
+	DecodeMs      float64 `json:"decodeMs"`
+	DecodeTokens  int     `json:"decodeTokens"`
 }
 
 // pageRun loads the package through the JS API in the page and asks the text question

@@ -87,8 +87,8 @@ func (c KVCache) f16() float64 {
 // every key and value loaded once per tile) for prefill and the vision tower. CPU twin:
 // model.Attention.
 func (k *Kernels) Attention(out, q Tensor, kv KVCache, state *StepState, qRows, heads, headDim int, causal bool) (Step, error) {
-	if headDim > 4*attentionKeys || headDim%2 != 0 || qRows < 1 {
-		return Step{}, fmt.Errorf("attention: unsupported shape q_rows=%d head_dim=%d (even, at most %d)", qRows, headDim, 4*attentionKeys)
+	if err := attentionShape(kv, qRows, headDim); err != nil {
+		return Step{}, err
 	}
 	tw := twinAttention(out, q, kv, state, qRows, heads, headDim, causal)
 	if qRows > 1 && !k.NoAttentionTiles {
@@ -103,6 +103,16 @@ func (k *Kernels) Attention(out, q Tensor, kv KVCache, state *StepState, qRows, 
 	s, err := k.step("attention", PipelineKey{Shader: "attention.wgsl", Consts: [4]Const{{"KEYS", attentionKeys}, {"F16_KV", kv.f16()}}},
 		attentionParams(qRows, heads, headDim, causal), uint32(qRows), uint32(heads), 1, q, kv.K, kv.V, out, state.tensor(), dummy)
 	return s.with(tw), err
+}
+
+// attentionShape checks what the attention kernels handle: head_dim up to 4·KEYS (each
+// invocation keeps 4 output dimensions), even where k and v are f16 pairs (the language
+// model's cache; the vision tower's f32 k and v may have an odd head_dim).
+func attentionShape(kv KVCache, qRows, headDim int) error {
+	if qRows < 1 || headDim < 1 || headDim > 4*attentionKeys || kv.Precision == KVF16 && headDim%2 != 0 {
+		return fmt.Errorf("attention: unsupported shape q_rows=%d head_dim=%d (at most %d, even for an f16 cache)", qRows, headDim, 4*attentionKeys)
+	}
+	return nil
 }
 
 func attentionParams(qRows, heads, headDim int, causal bool) []byte {
@@ -123,8 +133,11 @@ func AttentionPartials(qRows, heads, headDim, maxKV, partKeys int) int {
 // caches of up to maxKV rows; partial holds AttentionPartials floats. It returns the
 // partial pass and the combining pass. CPU twin: model.Attention.
 func (k *Kernels) AttentionSplit(out, q Tensor, kv KVCache, partial Tensor, state *StepState, qRows, heads, headDim int, causal bool, maxKV, partKeys int) ([]Step, error) {
-	if headDim > 4*attentionKeys || headDim%2 != 0 || qRows < 1 || partKeys < attentionKeys || partKeys%attentionKeys != 0 {
-		return nil, fmt.Errorf("attention split: unsupported shape q_rows=%d head_dim=%d part_keys=%d", qRows, headDim, partKeys)
+	if err := attentionShape(kv, qRows, headDim); err != nil {
+		return nil, err
+	}
+	if partKeys < attentionKeys || partKeys%attentionKeys != 0 {
+		return nil, fmt.Errorf("attention split: part_keys=%d is not a multiple of %d", partKeys, attentionKeys)
 	}
 	parts := (maxKV + partKeys - 1) / partKeys
 	s1, err := k.step("attention split", PipelineKey{Shader: "attention.wgsl", Consts: [4]Const{{"KEYS", attentionKeys}, {"PART_KEYS", float64(partKeys)}, {"F16_KV", kv.f16()}}},

@@ -73,7 +73,7 @@ func (rd *reader) kv(t Tensor, p KVPrecision, first, n int) []float32 {
 		return rd.f32(Tensor{Buf: t.Buf, Offset: t.Offset + uint64(4*first)}, n)
 	}
 	// f16 elements come in 4-byte words; first is even wherever a cache is read (rows of
-	// heads·head_dim, head_dim a multiple of 4)
+	// heads·head_dim, head_dim even)
 	h := rd.u16(Tensor{Buf: t.Buf, Offset: t.Offset + uint64(2*first)}, n)
 	v := make([]float32, n)
 	for i, x := range h {

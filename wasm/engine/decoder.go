@@ -54,10 +54,6 @@ func NewDecoder(k *Kernels, p *Package, maxSeq, maxPrefill int, kv KVPrecision) 
 	if maxSeq > cfg.MaxPositionEmbeddings {
 		return nil, fmt.Errorf("max sequence %d exceeds max_position_embeddings %d", maxSeq, cfg.MaxPositionEmbeddings)
 	}
-	if (H*4)%int(k.Dev.Limits.MinStorageBufferOffsetAlignment) != 0 {
-		// Expert row ranges are bound at row offsets.
-		return nil, fmt.Errorf("hidden_size %d: a row of %d bytes is not a multiple of the device's storage offset alignment %d", H, H*4, k.Dev.Limits.MinStorageBufferOffsetAlignment)
-	}
 	d := &Decoder{k: k, p: p, cfg: cfg, maxSeq: maxSeq, maxPrefill: maxPrefill}
 	var err error
 	allocBytes := func(label string, bytes int) Tensor {
@@ -195,8 +191,7 @@ func (d *Decoder) plan(n int, ids, positions Tensor, runs []model.ExpertRun, img
 		for _, r := range runs {
 			m, e := r.End-r.Start, expert(r.Vision)
 			in := rows(d.xb, r.Start, m, H)
-			// gate, up and act are scratch of this run alone, so they start at row 0: an
-			// intermediate row (I floats) need not be a multiple of the binding alignment
+			// gate, up and act are scratch of this run alone, so they start at row 0
 			gate, up, act := rows(d.gate, 0, m, I), rows(d.up, 0, m, I), rows(d.act, 0, m, I)
 			add(k.Linear(gate, in, w("model.layers.%d.mlp.%s_mlp.gate_proj.weight", l, e), nil, m))
 			add(k.Linear(up, in, w("model.layers.%d.mlp.%s_mlp.up_proj.weight", l, e), nil, m))

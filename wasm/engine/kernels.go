@@ -104,6 +104,37 @@ type Tensor struct {
 // Whole binds all of b.
 func Whole(b *gpu.Buffer) Tensor { return Tensor{Buf: b} }
 
+// bindFrom splits t into a binding that starts at t's offset rounded down to the device's
+// storage offset alignment and the floats from there to t's first one, which the kernel
+// adds to its indices (the Params fields x_start, out_start, …). Row ranges of
+// activations — an expert's rows, the image rows, the last prompt row — start anywhere:
+// a row of a hidden size that is not a multiple of 64 floats is not a multiple of the
+// 256-byte alignment. At CogVLM's sizes the offsets are aligned and the start is 0.
+func (k *Kernels) bindFrom(t Tensor) (Tensor, int) {
+	align := k.Dev.Limits.MinStorageBufferOffsetAlignment
+	if align == 0 { // not reported: WebGPU's default
+		align = 256
+	}
+	rem := t.Offset % align
+	b := Tensor{Buf: t.Buf, Offset: t.Offset - rem}
+	if t.Size != 0 {
+		b.Size = t.Size + rem
+	}
+	return b, int(rem / 4)
+}
+
+// offsets is the OFFSETS override of a kernel whose bindings start at starts (bindFrom):
+// set only where one is not 0, so that at CogVLM's sizes the kernels compile with constant
+// zero starts, exactly as before they had any.
+func offsets(starts ...int) Const {
+	for _, s := range starts {
+		if s != 0 {
+			return Const{"OFFSETS", 1}
+		}
+	}
+	return Const{}
+}
+
 func (t Tensor) binding(i int) gpu.Binding {
 	return gpu.Binding{Binding: i, Buffer: t.Buf, Offset: t.Offset, Size: t.Size}
 }

@@ -40,21 +40,35 @@ func (k *Kernels) noBias() (Tensor, error) {
 }
 
 // subgroupMatVec is the shape of the subgroup matvecs (matvec_q4_subgroups.wgsl,
-// matvec_q8_subgroups.wgsl) for n output rows: their override constants and workgroup
-// count. LANES per row is the adapter's largest subgroup, so a row is one subgroup and its
+// matvec_q8_subgroups.wgsl) for n output rows: their override constants (offs: OFFSETS)
+// and workgroup count. LANES per row is the adapter's largest subgroup, so a row is one subgroup and its
 // sum one subgroupAdd (on SwiftShader, whose subgroups have 4 lanes, this made decode 5×
 // faster than 64 lanes per row), 64 where the browser does not say. ROWS per workgroup
 // goes up to 4 and 128 invocations: on a GPU several rows a workgroup keep the schedulers
 // full (NVIDIA: 4 rows of 32 lanes, where one 32-lane row per workgroup would cap
 // occupancy at 32 workgroups per SM); each subgroup reduces once per row, which on
 // SwiftShader made 16 rows slower than 4.
-func (k *Kernels) subgroupMatVec(n, group int) (consts [4]Const, groups uint32) {
+func (k *Kernels) subgroupMatVec(n, group int, offs Const) (consts [4]Const, groups uint32) {
 	lanes := k.Dev.Info.SubgroupMaxSize
 	if lanes < 4 || lanes > 64 || lanes&(lanes-1) != 0 {
 		lanes = 64
 	}
 	rows := min(4, max(1, 128/lanes))
-	return [4]Const{{"ROWS", float64(rows)}, {"LANES", float64(lanes)}, {"GROUP_SIZE", float64(group)}}, uint32((n + rows - 1) / rows)
+	return [4]Const{{"ROWS", float64(rows)}, {"LANES", float64(lanes)}, {"GROUP_SIZE", float64(group)}, offs}, uint32((n + rows - 1) / rows)
+}
+
+// linearParams binds x and *out from their storage-aligned starts (bindFrom) and returns
+// the Params and the OFFSETS override of the quantized matmul kernels, which read x as
+// vec4s: x must start at a multiple of 4 floats (every row does, as k is a multiple of
+// the 4 or 8 weights per word).
+func (k *Kernels) linearParams(out *Tensor, x Tensor, m, kdim, n, hasBias int) (Tensor, []byte, Const, error) {
+	x, xStart := k.bindFrom(x)
+	if xStart%4 != 0 {
+		return Tensor{}, nil, Const{}, fmt.Errorf("matmul: x starts at byte %d of buffer %q, not a multiple of 16 (the kernels read vec4s)", x.Offset+uint64(4*xStart), x.Buf.Label)
+	}
+	var outStart int
+	*out, outStart = k.bindFrom(*out)
+	return x, params(m, n, kdim, hasBias, xStart, outStart), offsets(xStart, outStart), nil
 }
 
 // biasOrNone returns the bias to bind and the kernels' has_bias flag: the no-bias
@@ -77,15 +91,17 @@ func (k *Kernels) MatMul(out, x, w, bias Tensor, m, kdim, n int) (Step, error) {
 	if err != nil {
 		return Step{}, err
 	}
-	p := params(m, n, kdim, hasBias)
 	tw := twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, deqF32(w, n, kdim))
-	if m <= matVecMaxRows && kdim%4 == 0 {
+	x, xStart := k.bindFrom(x)
+	out, outStart := k.bindFrom(out)
+	p, offs := params(m, n, kdim, hasBias, xStart, outStart), offsets(xStart, outStart)
+	if m <= matVecMaxRows && kdim%4 == 0 && xStart%4 == 0 {
 		rows, tpr := matVecShape(kdim / 4)
-		s, err := k.step("matvec", PipelineKey{Shader: "matvec.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"THREADS_PER_ROW", float64(tpr)}}},
+		s, err := k.step("matvec", PipelineKey{Shader: "matvec.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"THREADS_PER_ROW", float64(tpr)}, offs}},
 			p, uint32((n+rows-1)/rows), uint32(m), 1, x, w, bias, out)
 		return s.with(tw), err
 	}
-	s, err := k.step("matmul", PipelineKey{Shader: "matmul.wgsl"},
+	s, err := k.step("matmul", PipelineKey{Shader: "matmul.wgsl", Consts: [4]Const{offs}},
 		p, uint32((n+63)/64), uint32((m+63)/64), 1, x, w, bias, out)
 	return s.with(tw), err
 }
@@ -138,7 +154,7 @@ func (k *Kernels) prefillQ4(m, kdim int) PrefillQ4 {
 // [n][k/8], f16 scales [n][k/group]); bias may be the zero Tensor. Decode (m ≤ 4) takes
 // the bandwidth-bound matrix-vector kernel, prefill one of two matrix-matrix kernels
 // (prefillQ4). CPU twin: quant.MatMulQ4.
-// The kernels read the x rows as vec4s, so the x binding must start 16-byte aligned.
+// The kernels read the x rows as vec4s, so x must start at a multiple of 4 floats.
 // Where the adapter has `subgroups`, decode reduces with subgroupAdd instead of
 // workgroup-memory trees (matvec_q4_subgroups.wgsl).
 func (k *Kernels) MatMulQ4(out, x, qweight, scales, bias Tensor, m, kdim, n, group int) (Step, error) {
@@ -155,24 +171,27 @@ func (k *Kernels) MatMulQ4(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 	if err != nil {
 		return Step{}, err
 	}
-	p := params(m, n, kdim, hasBias)
 	tw := twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, deqQ4(qweight, scales, n, kdim, group))
+	x, p, offs, err := k.linearParams(&out, x, m, kdim, n, hasBias)
+	if err != nil {
+		return Step{}, err
+	}
 	var s Step
 	switch {
 	case prefill == PrefillRows:
 		gx, gy := rowsKernelGrid(m, n)
-		s, err = k.step("matmul_q4 (rows)", PipelineKey{Shader: "matmul_q4_rows.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}, {"THREADS", rowsKernelThreads}}},
+		s, err = k.step("matmul_q4 (rows)", PipelineKey{Shader: "matmul_q4_rows.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}, {"THREADS", rowsKernelThreads}, offs}},
 			p, gx, gy, 1, x, qweight, scales, bias, out)
 	case prefill == PrefillTiled:
-		s, err = k.step("matmul_q4", PipelineKey{Shader: "matmul_q4.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}}},
+		s, err = k.step("matmul_q4", PipelineKey{Shader: "matmul_q4.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}, offs}},
 			p, uint32((n+63)/64), uint32((m+63)/64), 1, x, qweight, scales, bias, out)
 	case kdim%32 == 0 && group%32 == 0 && k.Dev.Has(gpu.FeatureSubgroups) && !k.NoSubgroups:
-		consts, groups := k.subgroupMatVec(n, group)
+		consts, groups := k.subgroupMatVec(n, group, offs)
 		s, err = k.step("matvec_q4 (subgroups)", PipelineKey{Shader: "matvec_q4_subgroups.wgsl", Consts: consts},
 			p, groups, uint32(m), 1, x, qweight, scales, bias, out)
 	default:
 		rows, tpr := matVecShape(kdim / 32)
-		s, err = k.step("matvec_q4", PipelineKey{Shader: "matvec_q4.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"THREADS_PER_ROW", float64(tpr)}, {"GROUP_SIZE", float64(group)}}},
+		s, err = k.step("matvec_q4", PipelineKey{Shader: "matvec_q4.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"THREADS_PER_ROW", float64(tpr)}, {"GROUP_SIZE", float64(group)}, offs}},
 			p, uint32((n+rows-1)/rows), uint32(m), 1, x, qweight, scales, bias, out, qweight)
 	}
 	return s.with(tw), err

@@ -31,14 +31,18 @@ func (k *Kernels) SiLUMul(out, gate, up Tensor, n int) (Step, error) {
 	return s.with(twinSiLUMul(out, gate, up, n)), err
 }
 
-// RMSNorm: out = x / sqrt(mean(x²) + eps) * weight, rows × dim. CPU twin: model.RMSNorm.
+// RMSNorm: out = x / sqrt(mean(x²) + eps) * weight, rows × dim; x and out may start at any
+// float. CPU twin: model.RMSNorm.
 func (k *Kernels) RMSNorm(out, x, weight Tensor, rows, dim int, eps float32) (Step, error) {
 	if rows < 1 || dim < 1 {
 		return Step{}, fmt.Errorf("rmsnorm: bad shape %d×%d", rows, dim)
 	}
-	s, err := k.step("rmsnorm", PipelineKey{Shader: "rmsnorm.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", rowWG}}},
-		params(rows, dim, eps, 0), uint32(rows), 1, 1, x, weight, out)
-	return s.with(twinRMSNorm(out, x, weight, rows, dim, eps)), err
+	tw := twinRMSNorm(out, x, weight, rows, dim, eps)
+	x, xStart := k.bindFrom(x) // the decoder's last prompt row starts anywhere
+	out, outStart := k.bindFrom(out)
+	s, err := k.step("rmsnorm", PipelineKey{Shader: "rmsnorm.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", rowWG}, offsets(xStart, outStart)}},
+		params(rows, dim, eps, xStart, outStart), uint32(rows), 1, 1, x, weight, out)
+	return s.with(tw), err
 }
 
 // LayerNorm: out = (x − mean)/sqrt(var + eps) * weight + bias. CPU twin: model.LayerNorm.
@@ -93,11 +97,15 @@ func (k *Kernels) Argmax(result, logits Tensor, n int) (Step, error) {
 // KV-cache rows state.write_row + r in the cache's precision. CPU twin: model.RoPE and the
 // decoder's cache copy.
 func (k *Kernels) QKVRoPE(q Tensor, kv KVCache, qkv, positions, table Tensor, state *StepState, rows, heads, headDim int) (Step, error) {
-	if headDim%4 != 0 {
-		return Step{}, fmt.Errorf("qkv rope: head_dim %d is not a multiple of 4", headDim)
+	if headDim < 2 || headDim%2 != 0 {
+		return Step{}, fmt.Errorf("qkv rope: head_dim %d is not even", headDim)
 	}
-	items := rows * heads * headDim / 4
-	s, err := k.step("qkv_rope", PipelineKey{Shader: "qkv_rope.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}, {"F16_KV", kv.f16()}}},
+	// four dimensions an invocation, or two where half a head is odd (ODD_HALF)
+	items, oddHalf := rows*heads*headDim/4, 0.0
+	if headDim%4 != 0 {
+		items, oddHalf = rows*heads*headDim/2, 1
+	}
+	s, err := k.step("qkv_rope", PipelineKey{Shader: "qkv_rope.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}, {"F16_KV", kv.f16()}, {"ODD_HALF", oddHalf}}},
 		params(rows, heads, headDim, 0), elementwiseGroups(items), 1, 1, qkv, positions, table, q, kv.K, kv.V, state.tensor())
 	return s.with(twinQKVRoPE(q, kv, qkv, positions, state, rows, heads, headDim)), err
 }

@@ -246,7 +246,12 @@ func testAttention(t *testing.T, k *Kernels, r *rand.Rand, kv KVPrecision) {
 		{1, 300, 32, 128, true},  // decode over a KV cache
 		{5, 130, 2, 64, true},    // a chunk of queries after a cache
 		{129, 129, 1, 256, true}, // the largest head_dim
+		{10, 10, 1, 77, false},   // odd head_dims (a small vision tower's; f32 k and v only)
+		{1, 9, 3, 23, false},
 	} {
+		if kv == KVF16 && sh.headDim%2 == 1 {
+			continue
+		}
 		width := sh.heads * sh.headDim
 		q := randn(r, sh.qRows*width, 1)
 		kk := randn(r, sh.kvRows*width, 1)

@@ -37,10 +37,6 @@ func NewVision(k *Kernels, p *Package) (*Vision, error) {
 	patches := grid * grid
 	N := patches + 1
 	patchLen := vc.InChannels * vc.PatchSize * vc.PatchSize
-	align := int(k.Dev.Limits.MinStorageBufferOffsetAlignment)
-	if (4*D)%align != 0 || (4*H)%align != 0 {
-		return nil, fmt.Errorf("vision hidden %d / hidden %d: rows are bound at offsets, which must be multiples of %d bytes", D, H, align)
-	}
 	v := &Vision{k: k, cfg: cfg}
 	var err error
 	alloc := func(label string, floats int) Tensor {
