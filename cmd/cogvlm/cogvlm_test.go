@@ -269,7 +269,7 @@ func TestErrors(t *testing.T) {
 		want  string // in the first stderr line
 	}{
 		{"no command", nil, "", 2, "usage: cogvlm <command>"},
-		{"unknown command", []string{"chat"}, "", 2, `unknown command "chat"`},
+		{"unknown command", []string{"talk"}, "", 2, `unknown command "talk"`},
 		{"unknown flag", gen("--bogus"), "", 2, "-bogus"},
 		{"missing model", []string{"generate", "--query", "hi"}, "", 2, "--model is required"},
 		{"missing query", []string{"generate", "--model", modelDir}, "", 2, "--query is required"},
