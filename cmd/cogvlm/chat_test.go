@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"image"
-	"image/png"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/cogvlm-web/cogvlm-web/internal/testimage"
 )
 
 // chatAnswer is a --json line of chat (generate's) and its stats line.
@@ -215,27 +215,15 @@ func TestChatErrors(t *testing.T) {
 // writeFlippedPNG writes src mirrored left to right: another image of the same size.
 func writeFlippedPNG(t *testing.T, src, dst string) {
 	t.Helper()
-	f, err := os.Open(src)
+	data, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	img, err := png.Decode(f)
+	flipped, err := testimage.FlippedPNG(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := img.Bounds()
-	out := image.NewRGBA(b)
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			out.Set(b.Max.X-1-(x-b.Min.X), y, img.At(x, y))
-		}
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, out); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst, buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(dst, flipped, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

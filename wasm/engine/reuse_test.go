@@ -3,36 +3,13 @@
 package engine
 
 import (
-	"bytes"
 	"errors"
-	"image"
-	"image/png"
 	"slices"
 	"testing"
 
+	"github.com/cogvlm-web/cogvlm-web/internal/testimage"
 	"github.com/cogvlm-web/cogvlm-web/model"
 )
-
-// flippedPNG is the PNG file data mirrored left to right: another image of the same size.
-func flippedPNG(t *testing.T, data []byte) []byte {
-	t.Helper()
-	img, err := png.Decode(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := img.Bounds()
-	out := image.NewRGBA(b)
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			out.Set(b.Max.X-1-(x-b.Min.X), y, img.At(x, y))
-		}
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, out); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 // TestSessionReuseEqualsFresh: conversations on one session, whose KV cache carries over
 // between turns, give each turn the tokens of a session whose cache was emptied first,
@@ -54,7 +31,10 @@ func TestSessionReuseEqualsFresh(t *testing.T) {
 	}
 	chat, fresh := newSession(), newSession()
 	img := fetchBytes(t, "/repo/testdata/golden/tiny-chat/image.png")
-	other := flippedPNG(t, img)
+	other, err := testimage.FlippedPNG(img)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	type turn struct {
 		query     string
