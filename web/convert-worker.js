@@ -57,7 +57,8 @@ async function remember(read) {
 
 /** fromGo gives an error from the converter the code of the read behind it, if any. */
 function fromGo(err) {
-  const code = lastReadError && err?.code === 'network' ? lastReadError.code : err?.code;
+  // A read that failed is the cause, whatever Go's wrapping made of it.
+  const code = lastReadError ? lastReadError.code : err?.code;
   lastReadError = null;
   return new CogVLMError(code ?? 'internal', err?.message ?? String(err));
 }

@@ -147,6 +147,7 @@ export async function convertCheckpoint({ hub = defaultHub, repo, tokenizerRepo 
   const pool = [];
   const recordURL = `${store.manifestURL}?converting`;
   let changed = false; // the repository changed: nothing written is worth keeping
+  let kept = false; // something of this checkpoint is stored, for a resume
   const onAbort = () => pool.forEach((w) => w.terminate());
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
@@ -180,6 +181,7 @@ export async function convertCheckpoint({ hub = defaultHub, repo, tokenizerRepo 
     const { quota, usage } = await estimate();
     if (packageBytes - storedBytes > quota - usage) throw await quotaError(packageBytes - storedBytes);
     await putRecord(store, recordURL, record);
+    kept = true;
 
     const todo = manifest.shards.map((_, i) => i).filter((i) => !record.shards[i]);
     for (const i of Object.keys(record.shards)) progress.doneBytes += plan.shardInputBytes[i];
@@ -244,7 +246,10 @@ export async function convertCheckpoint({ hub = defaultHub, repo, tokenizerRepo 
     signal?.removeEventListener('abort', onAbort);
     pool.forEach((w) => w.terminate());
     // Cancelled: free what was written. The repository changed: nothing written is of use.
-    if (signal?.aborted || changed) await deleteStoredPackage(manifestURL);
+    // Failed before anything was kept: no empty entry is left in the stored list.
+    if (signal?.aborted || changed || !kept) {
+      if (!(await store.committed())?.bytes) await deleteStoredPackage(manifestURL);
+    }
   }
 }
 

@@ -97,6 +97,9 @@ func buildFixture(dir string) (*fixture, error) {
 			return goBuild([]string{"GOOS=js", "GOARCH=wasm"}, filepath.Join(f.web, "cogvlm.wasm"), "-trimpath", "-ldflags=-s -w", "./wasm")
 		},
 		func() error {
+			return goBuild([]string{"GOOS=js", "GOARCH=wasm"}, filepath.Join(f.web, "convert.wasm"), "-trimpath", "-ldflags=-s -w", "./wasm/convert")
+		},
+		func() error {
 			goroot, err := exec.Command("go", "env", "GOROOT").Output()
 			if err != nil {
 				return fmt.Errorf("go env GOROOT: %v", err)
@@ -161,7 +164,7 @@ func copyApp(from, to string) error {
 		return err
 	}
 	for _, e := range entries {
-		if e.IsDir() || e.Name() == "cogvlm.wasm" || e.Name() == "wasm_exec.js" || e.Name() == "cogvlm-replay.js" {
+		if e.IsDir() || e.Name() == "cogvlm.wasm" || e.Name() == "convert.wasm" || e.Name() == "wasm_exec.js" || e.Name() == "cogvlm-replay.js" {
 			continue
 		}
 		if err := copyFile(filepath.Join(from, e.Name()), filepath.Join(to, e.Name())); err != nil {
@@ -247,10 +250,11 @@ func (f *fixture) session(t *testing.T, models string) (srv *server, rec *record
 	return srv, recordNetwork(t, bctx), openTab(t, bctx)
 }
 
-// startServerOf is startServer serving the packages of another models folder.
-func (f *fixture) startServerOf(t *testing.T, models string) *server {
+// startServerOf is startServer serving the packages of another models folder, with more
+// flags if given.
+func (f *fixture) startServerOf(t *testing.T, models string, flags ...string) *server {
 	t.Helper()
-	cmd := exec.Command(f.server, "--addr", "127.0.0.1:0", "--models", models, "--web", f.web)
+	cmd := exec.Command(f.server, append([]string{"--addr", "127.0.0.1:0", "--models", models, "--web", f.web}, flags...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
