@@ -26,9 +26,11 @@ type rangeFolder struct {
 	reads   int
 }
 
-func (f *rangeFolder) Name() string                         { return "hub/" + filepath.Base(f.dir) }
-func (f *rangeFolder) Path(file string) string              { return f.Name() + "/" + file }
-func (f *rangeFolder) ReadFile(file string) ([]byte, error) { return os.ReadFile(filepath.Join(f.dir, file)) }
+func (f *rangeFolder) Name() string            { return "hub/" + filepath.Base(f.dir) }
+func (f *rangeFolder) Path(file string) string { return f.Name() + "/" + file }
+func (f *rangeFolder) ReadFile(file string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(f.dir, file))
+}
 func (f *rangeFolder) Checkpoint() (*safetensors.Checkpoint, error) {
 	return safetensors.OpenCheckpointWith(f.Name(), func(name string) (*safetensors.File, error) {
 		data, err := os.ReadFile(filepath.Join(f.dir, name))
