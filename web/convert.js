@@ -116,9 +116,11 @@ class ConvertProgress {
  * convertCheckpoint is CogVLM.convert: see cogvlm.js. Options beyond the contract: quant
  * (q4, the default, q8, f16, f32), shardBytes and chunkBytes (model/pkg's defaults when
  * left out), workers (how many converter workers), adapter (the GPU limits to check, from
- * CogVLM.probe; probed when left out). Resolves to the stored package's manifest URL.
+ * CogVLM.probe; probed when left out), pause (an AbortSignal that stops like a closed tab:
+ * what was written stays, and converting again resumes). Resolves to {manifestURL,
+ * wasmMemoryBytes (the largest worker's heap), resumedShards}.
  */
-export async function convertCheckpoint({ hub = defaultHub, repo, tokenizerRepo = defaultTokenizerRepo, name, quant = 'q4', shardBytes, chunkBytes, workers, adapter, onProgress, signal } = {}) {
+export async function convertCheckpoint({ hub = defaultHub, repo, tokenizerRepo = defaultTokenizerRepo, name, quant = 'q4', shardBytes, chunkBytes, workers, adapter, onProgress, signal, pause } = {}) {
   const bad = (what) => new CogVLMError('bad-input', `convert: ${what}`);
   let hubURL;
   try {
@@ -150,6 +152,7 @@ export async function convertCheckpoint({ hub = defaultHub, repo, tokenizerRepo 
   let kept = false; // something of this checkpoint is stored, for a resume
   const onAbort = () => pool.forEach((w) => w.terminate());
   signal?.addEventListener('abort', onAbort, { once: true });
+  pause?.addEventListener('abort', onAbort, { once: true });
   try {
     progress.report('plan', `Reading ${repo}'s config and shard headers from ${hubURL.host}…`);
     const open = { hub: hubURL.origin + hubURL.pathname.replace(/\/+$/, ''), repo, tokenizerRepo, manifestURL, quant, shardBytes, chunkBytes };
@@ -239,11 +242,14 @@ export async function convertCheckpoint({ hub = defaultHub, repo, tokenizerRepo 
     progress.report('ready', `Converted ${repo} into ${name}: ${bytes(packageBytes)}`);
     return { manifestURL, wasmMemoryBytes: Math.max(...memory.map((m) => m.wasmMemoryBytes)), resumedShards: resumed };
   } catch (err) {
-    const e = signal?.aborted ? new CogVLMError('aborted', 'conversion aborted') : asCogVLMError(err);
+    let e = asCogVLMError(err);
+    if (signal?.aborted) e = new CogVLMError('aborted', 'conversion aborted');
+    else if (pause?.aborted) e = new CogVLMError('aborted', `conversion paused: convert ${repo} to ${name} again to resume`);
     changed = e.code === 'integrity' && /changed/.test(e.message);
     throw e;
   } finally {
     signal?.removeEventListener('abort', onAbort);
+    pause?.removeEventListener('abort', onAbort);
     pool.forEach((w) => w.terminate());
     // Cancelled: free what was written. The repository changed: nothing written is of use.
     // Failed before anything was kept: no empty entry is left in the stored list.

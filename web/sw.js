@@ -24,6 +24,7 @@ const shell = [
   'hub.js',
   'convert.js',
   'convert-worker.js',
+  'getmodel.js',
   'worker.js',
   'wasm_exec.js',
   'cogvlm-replay.js',

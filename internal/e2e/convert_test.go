@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -107,13 +108,24 @@ func (h *standInHub) serveFile(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}
-	data, err := os.ReadFile(file)
+	fd, err := os.Open(file)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	headerEnd := 8 + int64(binary.LittleEndian.Uint64(data))
-	var start, end int64 = 0, int64(len(data)) - 1
+	defer fd.Close()
+	fi, err := fd.Stat()
+	var head [8]byte
+	if err == nil {
+		_, err = fd.ReadAt(head[:], 0)
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	size := fi.Size()
+	headerEnd := 8 + int64(binary.LittleEndian.Uint64(head[:]))
+	var start, end int64 = 0, size - 1
 	if rg := r.Header.Get("Range"); rg != "" {
 		a, b, _ := strings.Cut(strings.TrimPrefix(rg, "bytes="), "-")
 		start, _ = strconv.ParseInt(a, 10, 64)
@@ -133,22 +145,22 @@ func (h *standInHub) serveFile(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("ETag", fmt.Sprintf(`"%s-v%d"`, path.Base(key), version))
 	w.Header().Set("Accept-Ranges", "bytes")
 	if r.Header.Get("Range") == "" {
-		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-		w.Write(data)
+		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+		io.Copy(w, fd)
 		return
 	}
-	if end >= int64(len(data)) || start > end {
+	if end >= size || start > end {
 		w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
 		return
 	}
-	body := data[start : end+1]
+	n := end - start + 1
 	if short {
-		body = body[:len(body)/2]
+		n /= 2
 	}
-	w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end, len(data)))
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end, size))
+	w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
 	w.WriteHeader(http.StatusPartialContent)
-	w.Write(body)
+	io.Copy(w, io.NewSectionReader(fd, start, n))
 }
 
 func (h *standInHub) set(f func()) {
@@ -347,6 +359,24 @@ func TestConvertInPage(t *testing.T) {
 			t.Errorf("loading the converted model requested %s", u)
 		}
 	}
+
+	t.Log("== the page's \"Get a model\": it names the hub's host first, then converts")
+	tb.do(chromedp.Navigate(srv.URL))
+	tb.waitState("idle", time.Minute)
+	hubHost := strings.TrimPrefix(hub.hub.URL, "http://")
+	if p := tb.text("convert-privacy"); !strings.Contains(p, hubHost) || !strings.Contains(p, "only after you press Convert") {
+		t.Errorf("the section says %q, want the hub's host %s and that nothing is fetched before Convert", p, hubHost)
+	}
+	tb.do(chromedp.Click(chromedp.CSS("#get-model summary")),
+		chromedp.SetValue(chromedp.ID("convert-repo"), ""),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('convert-repo').dispatchEvent(new Event('change'))`),
+		chromedp.SendKeys(chromedp.ID("convert-other"), name),
+		chromedp.Click(chromedp.ID("convert-start")))
+	tb.waitFor("the page's conversion", `document.getElementById('convert-status').textContent.includes('converted and stored')`, 3*time.Minute)
+	if got, want := eval[string](tb, `document.getElementById('model-select').value`), srv.URL+"converted/cogvlm-demo-hf/manifest.json"; got != want {
+		t.Errorf("after converting, the list selects %s, want %s", got, want)
+	}
+	tb.screenshot("converted")
 
 	// Privacy: the page asked nothing of any host but its own and the hub's two.
 	for _, u := range rec.since(start) {
