@@ -212,10 +212,16 @@ func convertScript(hub, repo, name string) string {
 func jsConvert(tb *tab, hub, repo, name string) convertResult {
 	tb.t.Helper()
 	eval[bool](tb, convertScript(hub, repo, name))
+	return jsConvertWait(tb)
+}
+
+// jsConvertWait waits for the conversion convertScript started.
+func jsConvertWait(tb *tab) convertResult {
+	tb.t.Helper()
 	raw := eval[[]byte](tb, `window.conversion`)
 	var r convertResult
 	if err := json.Unmarshal(raw, &r); err != nil {
-		tb.t.Fatalf("convert %s: %v\n%s", repo, err, raw)
+		tb.t.Fatalf("convert: %v\n%s", err, raw)
 	}
 	return r
 }
