@@ -296,6 +296,36 @@ func TestConvertInPage(t *testing.T) {
 	}
 	hub.set(func() { delete(hub.changeAt, name+"/"+shards[0]); hub.version = map[string]int{} })
 
+	t.Log("== a GPU whose buffers are too small: refused before any weight is read")
+	hub.set(func() { hub.dataBytes = 0 })
+	limits := eval[[]string](tb, fmt.Sprintf(`import('/convert.js').then(({ convertCheckpoint }) =>
+		convertCheckpoint({ hub: %q, repo: %q, name: 'small-gpu', shardBytes: %d, adapter: { maxStorageBufferBindingSize: 65536, maxBufferSize: 1 << 30 } })
+		.then(() => ['ok', ''], (e) => [e.code, e.message]))
+		.then(async (r) => [...r, String(await caches.has('cogvlm-package:' + location.origin + '/converted/small-gpu/manifest.json'))])`, hub.hub.URL, name, demoShardBytes))
+	if limits[0] != "limits" || !strings.Contains(limits[1], "maxStorageBufferBindingSize") || limits[2] != "false" || hub.dataBytes != 0 {
+		t.Errorf("a small GPU: %q, %d tensor bytes read; want limits naming maxStorageBufferBindingSize, nothing read or stored", limits, hub.dataBytes)
+	}
+
+	t.Log("== cancelled midway: what was written is freed")
+	hub.set(func() { hub.delay = 40 * time.Millisecond })
+	cancelled := eval[[]string](tb, fmt.Sprintf(`(async () => {
+		const { convertCheckpoint } = await import('/convert.js');
+		const url = location.origin + '/converted/cancelled/manifest.json';
+		const stop = new AbortController();
+		const done = convertCheckpoint({ hub: %q, repo: %q, name: 'cancelled', shardBytes: %d, signal: stop.signal, workers: 2 })
+			.then(() => ['ok', ''], (e) => [e.code, e.message]);
+		for (;;) {
+			const r = await (await caches.open('cogvlm-package:' + url)).match(url + '?converting');
+			if (r && Object.keys((await r.json()).shards).length > 0) break;
+			await new Promise((resolve) => setTimeout(resolve, 50));
+		}
+		stop.abort();
+		return [...(await done), String(await caches.has('cogvlm-package:' + url))];
+	})()`, hub.hub.URL, name, demoShardBytes))
+	if cancelled[0] != "aborted" || cancelled[2] != "false" {
+		t.Errorf("cancelled: %q, want aborted and nothing stored", cancelled)
+	}
+
 	t.Log("== converting, interrupted by a reload")
 	hub.set(func() { hub.delay = 40 * time.Millisecond })
 	eval[bool](tb, convertScript(hub.hub.URL, name, "demo-converted"))
@@ -369,6 +399,7 @@ func TestConvertInPage(t *testing.T) {
 	t.Log("== the page's \"Get a model\": it names the hub's host first, then converts")
 	tb.do(chromedp.Navigate(srv.URL))
 	tb.waitState("idle", time.Minute)
+	tb.waitFor("the Get a model section", `!document.getElementById('get-model').hidden`, time.Minute)
 	hubHost := strings.TrimPrefix(hub.hub.URL, "http://")
 	if p := tb.text("convert-privacy"); !strings.Contains(p, hubHost) || !strings.Contains(p, "only after you press Convert") {
 		t.Errorf("the section says %q, want the hub's host %s and that nothing is fetched before Convert", p, hubHost)
