@@ -201,7 +201,8 @@ export async function convertCheckpoint({ hub = defaultHub, repo, tokenizerRepo 
       record.tokenizer = await first.request('tokenizer', {}, countBytes);
       await save();
     }
-    const count = Math.max(1, Math.min(workers ?? Math.min(maxConvertWorkers, (navigator.hardwareConcurrency || 2) - 1), todo.length));
+    // One worker a core: the page's own thread only routes messages meanwhile.
+    const count = Math.max(1, Math.min(workers ?? Math.min(maxConvertWorkers, navigator.hardwareConcurrency || 2), todo.length));
     while (pool.length < count) {
       const w = new ConvertWorker();
       pool.push(w);
