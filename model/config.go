@@ -111,6 +111,12 @@ func LoadConfig(path string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
+	return ParseConfig(data, path)
+}
+
+// ParseConfig decodes and validates the bytes of a config.json; path names it in
+// messages (the browser's converter reads it from the hub).
+func ParseConfig(data []byte, path string) (Config, error) {
 	var cfg Config
 	if err := json.Unmarshal(data, &cfg); err != nil {
 		return Config{}, fmt.Errorf("%s: %v", path, err)

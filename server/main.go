@@ -1,6 +1,6 @@
 // Command server serves the cogvlm-web app and converted model packages on localhost:
 //
-//	go run ./server [--addr 127.0.0.1:8080] [--models DIR] [--web DIR] [--allow-host NAME,...] [--log]
+//	go run ./server [--addr 127.0.0.1:8080] [--models DIR] [--web DIR] [--allow-host NAME,...] [--hub URL|none] [--log]
 //
 // The app (--web, default "web") is served at /, the packages in --models (default
 // "models") under /models/<name>/, and /models/index.json lists those packages. Every
@@ -8,7 +8,9 @@
 // own origin. Only requests for localhost names, the listening address and the names
 // given with --allow-host are answered (DNS rebinding, see host.go). On start it prints
 // one line, "serving http://HOST:PORT/ (models: DIR)", with the port actually bound;
-// SIGINT or SIGTERM shut it down gracefully.
+// SIGINT or SIGTERM shut it down gracefully. --hub names the hub the page may convert
+// checkpoints from (hub.go): its hosts join the CSP's connect-src, and /hub.json tells the
+// page; --hub none keeps the page to its own origin.
 package main
 
 import (
@@ -48,6 +50,7 @@ func run(ctx context.Context, releaseSignals func(), args []string, stdout, stde
 	modelsDir := flags.String("models", "models", "`dir`ectory of converted model packages, served under /models/")
 	webDir := flags.String("web", "web", "`dir`ectory of the app, served at /")
 	logRequests := flags.Bool("log", false, "log every request to stderr")
+	hubFlag := flags.String("hub", defaultHub, "the hub the page may convert checkpoints from: `URL`[,file host origins] (the Hugging Face hub brings its file hosts), or none; it sets the page's CSP connect-src")
 	allowHosts := flags.String("allow-host", "", "comma-separated host `names` to answer besides localhost and the listening address (e.g. the machine's name on a LAN)")
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -60,6 +63,11 @@ func run(ctx context.Context, releaseSignals func(), args []string, stdout, stde
 		return 2
 	}
 
+	hub, err := parseHub(*hubFlag)
+	if err != nil {
+		fmt.Fprintf(stderr, "server: %v\n", err)
+		return 2
+	}
 	files, err := newHandler(*webDir, *modelsDir)
 	if err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err)
@@ -75,7 +83,7 @@ func run(ctx context.Context, releaseSignals func(), args []string, stdout, stde
 	if *allowHosts != "" {
 		names = strings.Split(*allowHosts, ",")
 	}
-	h := checkHost(files, newHostPolicy(ln.Addr(), names))
+	h := checkHost(withHub(files, hub), newHostPolicy(ln.Addr(), names))
 	if *logRequests {
 		h = logged(h, log.New(stderr, "", log.LstdFlags))
 	}

@@ -8,6 +8,7 @@
 import { AnswerView, BoxOverlay } from './boxes.js';
 import { CogVLM, deleteStoredPackage, storedPackages } from './cogvlm.js';
 import * as fmt from './format.js';
+import { setupGetModel } from './getmodel.js';
 import { groundingPrompts, isGroundingModel } from './grounding.js';
 import { sniffFormat } from './image.js';
 import { estimate } from './store.js';
@@ -643,6 +644,14 @@ async function start() {
   ui.gpu.textContent = `GPU: ${[adapter.vendor, adapter.architecture].filter(Boolean).join(' ') || 'unnamed adapter'}${adapter.fallback ? ' (software)' : ''} · largest buffer ${fmt.bytes(adapter.maxStorageBufferBindingSize)}`;
   await listModels();
   setState('idle');
+  setupGetModel({ onConverted: showConverted });
+}
+
+/** showConverted lists a model converted in the page and selects it. */
+async function showConverted(manifestURL) {
+  await listModels();
+  ui.modelSelect.value = manifestURL;
+  showDemoNote();
 }
 
 start();

@@ -8,6 +8,8 @@
 //   //       firstTokenMs, decodeMs, decodeTokens}, boxes: [{x0, y0, x1, y1, label}]}
 //   //       (boxes: the grounding boxes of the answer, in image pixels)
 //   await model.dispose();
+//   const url = await CogVLM.convert({ repo: 'THUDM/cogvlm-chat-hf', onProgress, signal });
+//   // converts the hub's checkpoint in the page, kept in browser storage; CogVLM.load(url)
 //
 // Options left out take the engine's defaults (model.DefaultSampling, listed in
 // model.info.defaults): greedy decoding, as THUDM's demos, up to 256 new tokens. A template
@@ -191,6 +193,21 @@ export class CogVLM {
       client.terminate();
       throw err;
     }
+  }
+
+  /**
+   * convert converts a published checkpoint in this browser and keeps the package in
+   * browser storage: {hub ('https://huggingface.co'), repo ('owner/name'), tokenizerRepo
+   * ('lmsys/vicuna-7b-v1.5': its tokenizer.model, unless the repository has a tokenizer),
+   * name (the stored model's name; the repository's name), onProgress({phase, loadedBytes,
+   * totalBytes, text, networkBytes, bytesPerSecond, etaSeconds}), signal (cancels and frees
+   * what was written)}. Only the hub's hosts are contacted, for the checkpoint's bytes.
+   * Resolves to the stored package's manifest URL, which load takes (offline too); a
+   * conversion interrupted by a closed tab resumes where it stopped. See convert.js.
+   */
+  static async convert(options = {}) {
+    const { convertCheckpoint } = await import('./convert.js');
+    return (await convertCheckpoint(options)).manifestURL;
   }
 
   /**

@@ -5,7 +5,7 @@
 
 import { CogVLMError, asCogVLMError } from './errors.js';
 import { bytes, duration, rate } from './format.js';
-import { PackageStore, estimate, packageName, quotaError, sha256Hex, storeURL, verify } from './store.js';
+import { PackageStore, estimate, isConverted, packageName, quotaError, sha256Hex, storeURL, verify } from './store.js';
 
 /** How many files are downloaded at once, and so at most held in memory ahead of the GPU. */
 export const downloadConcurrency = 4;
@@ -238,6 +238,7 @@ export class RemotePackage {
   async open({ signal, note }) {
     this.store = await PackageStore.open(this.manifestURL);
     this.storing = this.store !== null;
+    if (isConverted(this.manifestURL)) return this.#convertedManifest(note);
     let fresh;
     try {
       fresh = await this.#fetchManifest(signal);
@@ -272,6 +273,14 @@ export class RemotePackage {
     if (!res.ok) throw new CogVLMError('network', `HTTP ${res.status} for ${this.manifestURL}`);
     const bytes = await readCapped(res, maxManifestBytes, this.manifestURL);
     return this.#checkManifest(bytes, this.manifestURL);
+  }
+
+  /** convertedManifest is the stored manifest of a package converted in this browser: there is no server copy. */
+  async #convertedManifest(note) {
+    const stored = await this.#storedManifest(note);
+    if (!stored) throw new CogVLMError('bad-input', `${this.name} is not a model converted in this browser (nothing complete is stored under ${this.manifestURL})`);
+    this.source = 'storage';
+    return stored;
   }
 
   /** storedManifest is the committed stored copy, checked as a download is, or null (with a note why). */

@@ -188,6 +188,21 @@ export class PackageStore {
   }
 }
 
+/**
+ * convertedManifestURL is where a package converted in this browser (convert.js) is
+ * stored: under /converted/ of this origin, a path the server never serves, so that
+ * loading it reads only the stored copy (loader.js).
+ */
+export function convertedManifestURL(name) {
+  return new URL(`/converted/${encodeURIComponent(name)}/manifest.json`, globalThis.location.origin).href;
+}
+
+/** isConverted reports whether a manifest URL names a package converted in this browser. */
+export function isConverted(manifestURL) {
+  const url = new URL(manifestURL, globalThis.location?.href);
+  return url.origin === globalThis.location?.origin && url.pathname.startsWith('/converted/');
+}
+
 /** storeURL is the URL a package's copy is stored under: the manifest's, without a fragment. */
 export function storeURL(manifestURL) {
   const url = new URL(manifestURL, globalThis.location?.href);
@@ -240,7 +255,12 @@ export async function storedPackages() {
         // unreadable: listed with what is known, so that it can be deleted
       }
     }
-    const entries = manifest ? [manifest.tokenizer, ...manifest.shards] : [];
+    if (!manifest) {
+      // A conversion not finished (convert.js): its record lists the shards written.
+      const record = await (await store.cache.match(`${store.manifestURL}?converting`))?.json().catch(() => null);
+      if (record?.shards) manifest = { tokenizer: record.tokenizer, shards: Object.values(record.shards) };
+    }
+    const entries = manifest ? [manifest.tokenizer, ...manifest.shards].filter(Boolean) : [];
     const stored = entries.filter((e) => store.has(keys, e));
     out.push({
       manifestURL: store.manifestURL,

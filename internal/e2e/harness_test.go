@@ -96,6 +96,9 @@ func buildFixture(dir string) (*fixture, error) {
 			return goBuild([]string{"GOOS=js", "GOARCH=wasm"}, filepath.Join(f.web, "cogvlm.wasm"), "-trimpath", "-ldflags=-s -w", "./wasm")
 		},
 		func() error {
+			return goBuild([]string{"GOOS=js", "GOARCH=wasm"}, filepath.Join(f.web, "convert.wasm"), "-trimpath", "-ldflags=-s -w", "./wasm/convert")
+		},
+		func() error {
 			goroot, err := exec.Command("go", "env", "GOROOT").Output()
 			if err != nil {
 				return fmt.Errorf("go env GOROOT: %v", err)
@@ -160,7 +163,7 @@ func copyApp(from, to string) error {
 		return err
 	}
 	for _, e := range entries {
-		if e.IsDir() || e.Name() == "cogvlm.wasm" || e.Name() == "wasm_exec.js" || e.Name() == "cogvlm-replay.js" {
+		if e.IsDir() || e.Name() == "cogvlm.wasm" || e.Name() == "convert.wasm" || e.Name() == "wasm_exec.js" || e.Name() == "cogvlm-replay.js" {
 			continue
 		}
 		if err := copyFile(filepath.Join(from, e.Name()), filepath.Join(to, e.Name())); err != nil {
@@ -242,11 +245,11 @@ func (f *fixture) session(t *testing.T, models string) (srv *server, rec *record
 	return srv, recordNetwork(t, bctx), openTab(t, bctx)
 }
 
-// startServerOf is startServer serving the packages of another models folder; the test's
-// cleanup stops it.
-func (f *fixture) startServerOf(t *testing.T, models string) *server {
+// startServerOf is startServer serving the packages of another models folder, with more
+// flags if given; the test's cleanup stops it.
+func (f *fixture) startServerOf(t *testing.T, models string, flags ...string) *server {
 	t.Helper()
-	s, err := rehearsal.StartServer(f.server, models, f.web)
+	s, err := rehearsal.StartServer(f.server, models, f.web, flags...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -567,10 +567,10 @@ type Server struct {
 	done chan struct{}
 }
 
-// StartServer starts bin serving models and the app in web, and waits for its
-// "serving URL (models: DIR)" line.
-func StartServer(bin, models, web string) (*Server, error) {
-	cmd := exec.Command(bin, "--addr", "127.0.0.1:0", "--models", models, "--web", web)
+// StartServer starts bin serving models and the app in web (with more flags if given), and
+// waits for its "serving URL (models: DIR)" line.
+func StartServer(bin, models, web string, flags ...string) (*Server, error) {
+	cmd := exec.Command(bin, append([]string{"--addr", "127.0.0.1:0", "--models", models, "--web", web}, flags...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

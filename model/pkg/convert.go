@@ -241,26 +241,32 @@ func canonical(path string) (string, error) {
 // conversion is a checked plan: the open checkpoint and the manifest with every tensor
 // placed (hashes are filled in as files are written).
 type conversion struct {
-	in          string
-	ckpt        *safetensors.Checkpoint
-	tokenizer   *tokenizer.Tokenizer // loaded from tokenizer.model when there is no tokenizer.json
-	tokenizerIn string               // the tokenizer.json to copy, or ""
-	tok         *tokenizer.Tokenizer // the tokenizer, either way
-	cfg         model.Config
-	manifest    Manifest
-	inputBytes  []int64 // checkpoint bytes of each tensor, in manifest order
-	totalBytes  int64
-	gptq        map[string]q4Tensor // with Calibrate: the q4 tensors, already quantized
+	in            string // the checkpoint, as messages name it
+	ckpt          *safetensors.Checkpoint
+	tokenizer     *tokenizer.Tokenizer // loaded from tokenizer.model when there is no tokenizer.json
+	tokenizerJSON []byte               // the tokenizer.json to copy, or nil
+	tok           *tokenizer.Tokenizer // the tokenizer, either way
+	cfg           model.Config
+	manifest      Manifest
+	inputBytes    []int64 // checkpoint bytes of each tensor, in manifest order
+	totalBytes    int64
+	gptq          map[string]q4Tensor // with Calibrate: the q4 tensors, already quantized
 }
 
 // prepare does every check that needs no writing and plans the package.
-func prepare(in string, opts ConvertOptions) (_ *conversion, err error) {
-	configPath := filepath.Join(in, "config.json")
-	rawConfig, err := os.ReadFile(configPath)
+func prepare(in string, opts ConvertOptions) (*conversion, error) {
+	return prepareFolder(dirFolder(in), opts)
+}
+
+// prepareFolder is prepare for a checkpoint folder anywhere (folder.go).
+func prepareFolder(src Folder, opts ConvertOptions) (_ *conversion, err error) {
+	in := src.Name()
+	configPath := src.Path("config.json")
+	rawConfig, err := src.ReadFile("config.json")
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := model.LoadConfig(configPath)
+	cfg, err := model.ParseConfig(rawConfig, configPath)
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +274,7 @@ func prepare(in string, opts ConvertOptions) (_ *conversion, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", configPath, err)
 	}
-	ckpt, err := safetensors.OpenCheckpoint(in)
+	ckpt, err := src.Checkpoint()
 	if err != nil {
 		return nil, err
 	}
@@ -282,7 +288,7 @@ func prepare(in string, opts ConvertOptions) (_ *conversion, err error) {
 	if err := checkTensors(in, cfg, specs, c.ckpt); err != nil {
 		return nil, err
 	}
-	if err := c.findTokenizer(cfg); err != nil {
+	if err := c.findTokenizer(src, cfg); err != nil {
 		return nil, err
 	}
 	for _, s := range specs {
@@ -387,19 +393,25 @@ func listNames(names []string) string {
 
 // findTokenizer picks and loads the tokenizer: tokenizer.json is copied verbatim,
 // tokenizer.model (the SentencePiece protobuf) is converted; either must load.
-func (c *conversion) findTokenizer(cfg model.Config) error {
-	jsonPath, modelPath := filepath.Join(c.in, "tokenizer.json"), filepath.Join(c.in, "tokenizer.model")
+func (c *conversion) findTokenizer(src Folder, cfg model.Config) error {
+	const jsonName, modelName = "tokenizer.json", "tokenizer.model"
 	var tok *tokenizer.Tokenizer
-	var err error
+	data, err := src.ReadFile(jsonName)
 	switch {
-	case exists(jsonPath):
-		c.tokenizerIn = jsonPath
-		tok, err = tokenizer.LoadJSON(jsonPath)
-	case exists(modelPath):
-		tok, err = tokenizer.LoadModel(modelPath)
-		c.tokenizer = tok
+	case err == nil:
+		c.tokenizerJSON = data
+		tok, err = tokenizer.ParseJSONFile(data, src.Path(jsonName))
+	case errors.Is(err, fs.ErrNotExist):
+		if data, err = src.ReadFile(modelName); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s: no tokenizer.json or tokenizer.model", c.in)
+		} else if err == nil {
+			tok, err = tokenizer.ParseModel(data, src.Path(modelName))
+			c.tokenizer = tok
+		} else {
+			err = fmt.Errorf("tokenizer: %w", err)
+		}
 	default:
-		return fmt.Errorf("%s: no tokenizer.json or tokenizer.model", c.in)
+		err = fmt.Errorf("tokenizer: %w", err)
 	}
 	if err != nil {
 		return err
@@ -409,11 +421,6 @@ func (c *conversion) findTokenizer(cfg model.Config) error {
 	}
 	c.tok = tok
 	return nil
-}
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
 
 // planTensor picks a tensor's encoding and group size and checks that its parts are
@@ -484,78 +491,147 @@ func layout(tensors []TensorEntry, target int64) []FileEntry {
 }
 
 func (c *conversion) writeTokenizer(dir string) error {
-	entry, err := writeFile(filepath.Join(dir, TokenizerFileName), func(w io.Writer) error {
-		if c.tokenizer != nil {
-			return c.tokenizer.WriteJSON(w)
-		}
-		f, err := os.Open(c.tokenizerIn)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		_, err = io.Copy(w, f)
-		return err
-	})
+	entry, err := writeFile(filepath.Join(dir, TokenizerFileName), c.fillTokenizer)
 	c.manifest.Tokenizer = entry
 	return err
 }
 
-// writeShards converts every tensor into its shard, in manifest order (which is shard
-// order), checking for cancellation between tensors.
+// fillTokenizer writes tokenizer.json: the checkpoint's, or the one converted from its
+// tokenizer.model.
+func (c *conversion) fillTokenizer(w io.Writer) error {
+	if c.tokenizer != nil {
+		return c.tokenizer.WriteJSON(w)
+	}
+	_, err := w.Write(c.tokenizerJSON)
+	return err
+}
+
+// writeShards converts every tensor into its shard, shard by shard in manifest order,
+// checking for cancellation between tensors.
 func (c *conversion) writeShards(ctx context.Context, dir string, progress func(done, total int64)) error {
 	var done int64
 	if progress != nil {
 		progress(0, c.totalBytes)
 	}
 	var enc encoder
-	var w *hashedFile
-	shard := -1
+	for index, shard := range c.manifest.Shards {
+		w, err := createHashed(filepath.Join(dir, shard.File))
+		if err != nil {
+			return err
+		}
+		err = c.writeShard(ctx, index, &w.hashWriter, &enc, 0, func(i int) {
+			done += c.inputBytes[i]
+			if progress != nil {
+				progress(done, c.totalBytes)
+			}
+		})
+		if err != nil {
+			w.f.Close()
+			return err
+		}
+		entry, err := w.close()
+		if err != nil {
+			return err
+		}
+		if err := c.checkShard(index, entry); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeShard converts the tensors of shard number index into w, each in chunks of rows of
+// about chunkBytes checkpoint bytes (0: whole tensors), and calls done(i) after tensor i.
+// It checks for cancellation between tensors. Shards are independent: the browser's
+// converter writes several at once.
+func (c *conversion) writeShard(ctx context.Context, index int, w *hashWriter, enc *encoder, chunkBytes int64, done func(i int)) error {
 	for i := range c.manifest.Tensors {
 		t := &c.manifest.Tensors[i]
+		if t.Shard != index {
+			continue
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if t.Shard != shard {
-			if err := c.finishShard(w, shard); err != nil {
-				return err
-			}
-			shard = t.Shard
-			var err error
-			if w, err = createHashed(filepath.Join(dir, c.manifest.Shards[shard].File)); err != nil {
-				return err
-			}
+		if err := c.writeTensor(w, enc, t, chunkBytes); err != nil {
+			return err
 		}
-		data, scales, err := enc.encode(c.ckpt, t, c.gptq[t.Name])
+		done(i)
+	}
+	return nil
+}
+
+// writeTensor converts one tensor into w: its data part chunk by chunk of rows (q4, q8,
+// f16 and f32 all encode each row on its own, so the bytes are those of the whole tensor
+// at once), then its scales.
+func (c *conversion) writeTensor(w *hashWriter, enc *encoder, t *TensorEntry, chunkBytes int64) error {
+	info, _, _ := c.ckpt.Info(t.Name)
+	pre := c.gptq[t.Name]
+	n, k := rowsOf(t.Shape)
+	step := n
+	if chunkBytes > 0 && pre.qweight == nil {
+		step = int(min(int64(n), max(1, chunkBytes/(int64(k)*int64(info.DType.Size())))))
+	}
+	rowBytes := rowDataBytes(t.Encoding, k)
+	var rowScales int // bytes of scales per row
+	if t.Encoding.Quantized() {
+		rowScales = 2 * k / t.GroupSize
+		enc.tensorScales = grow(enc.tensorScales, int(t.ScalesLength))
+		clear(enc.tensorScales) // the padding after an odd number of scales
+	}
+	for r0 := 0; r0 < n; r0 += step {
+		r1 := min(n, r0+step)
+		data, scales, err := enc.encodeRows(c.ckpt, info, t, pre, r0, r1, chunkBytes > 0)
 		if err != nil {
 			return fmt.Errorf("%s: tensor %q: %v", c.in, t.Name, err)
 		}
-		if err := w.writeAt(t.Offset, data); err != nil {
+		if err := w.writeAt(t.Offset+int64(r0)*rowBytes, data); err != nil {
 			return err
 		}
-		if t.Encoding.Quantized() {
-			if err := w.writeAt(t.ScalesOffset, scales); err != nil {
-				return err
-			}
-		}
-		done += c.inputBytes[i]
-		if progress != nil {
-			progress(done, c.totalBytes)
-		}
+		copy(enc.tensorScales[r0*rowScales:], scales)
 	}
-	return c.finishShard(w, shard)
-}
-
-// finishShard closes shard number index (none when w is nil) and records its hash.
-func (c *conversion) finishShard(w *hashedFile, index int) error {
-	if w == nil {
-		return nil
-	}
-	entry, err := w.close()
-	if err != nil {
+	if err := w.writeAt(t.Offset+t.Length, nil); err != nil { // f16's padding to 4 bytes
 		return err
 	}
-	if want := c.manifest.Shards[index].Size; entry.Size != want {
-		return fmt.Errorf("%s: wrote %d bytes, planned %d", w.path, entry.Size, want) // a bug in layout, not bad input
+	if t.Encoding.Quantized() {
+		return w.writeAt(t.ScalesOffset, enc.tensorScales)
+	}
+	return nil
+}
+
+// rowsOf views a tensor as n rows of k values: [n, k] as it is, a vector as one row, a
+// 4-D convolution weight as its output channels.
+func rowsOf(shape []int) (n, k int) {
+	if len(shape) == 0 {
+		return 1, 1
+	}
+	n, k = shape[0], 1
+	for _, d := range shape[1:] {
+		k *= d
+	}
+	if len(shape) == 1 {
+		n, k = 1, shape[0]
+	}
+	return n, k
+}
+
+// rowDataBytes is the size of the data part of one row of k values.
+func rowDataBytes(e quant.Encoding, k int) int64 {
+	switch e {
+	case quant.Q4:
+		return int64(k) / 2
+	case quant.Q8:
+		return int64(k)
+	case quant.F16:
+		return 2 * int64(k)
+	}
+	return 4 * int64(k)
+}
+
+// checkShard records a written shard's entry, whose size layout planned.
+func (c *conversion) checkShard(index int, entry FileEntry) error {
+	if want := c.manifest.Shards[index]; entry.Size != want.Size || entry.File != want.File {
+		return fmt.Errorf("%s: wrote %d bytes, planned %d", entry.File, entry.Size, want.Size) // a bug in layout, not bad input
 	}
 	c.manifest.Shards[index] = entry
 	return nil
@@ -564,11 +640,13 @@ func (c *conversion) finishShard(w *hashedFile, index int) error {
 // encoder converts tensors into their encoded bytes, reusing its buffers: after the
 // largest tensor, conversion allocates nothing more.
 type encoder struct {
-	values []float32
-	words  []uint32
-	halves []uint16
-	data   []byte
-	scales []byte
+	raw          []byte // checkpoint bytes of a row chunk
+	values       []float32
+	words        []uint32
+	halves       []uint16
+	data         []byte
+	scales       []byte
+	tensorScales []byte // the scales of a whole tensor, gathered chunk by chunk
 }
 
 func grow[T any](s []T, n int) []T {
@@ -578,39 +656,50 @@ func grow[T any](s []T, n int) []T {
 	return s[:n]
 }
 
-// encode reads a tensor from the checkpoint and encodes it, or for a q4 tensor that
-// calibration quantized (pre.qweight not nil) packs pre; the returned slices are valid
-// until the next call.
-func (e *encoder) encode(src model.TensorSource, t *TensorEntry, pre q4Tensor) (data, scales []byte, err error) {
-	numel := int(t.Numel())
+// encodeRows reads rows [r0, r1) of a tensor from the checkpoint (ranged: in one read of
+// their bytes; else the whole tensor, r0 = 0 and r1 = n, with ReadFloat32) and encodes
+// them, or for a q4 tensor that calibration quantized (pre.qweight not nil, whole) packs
+// pre. It returns the rows' data bytes (without f16's padding) and scale bytes, valid
+// until the next call. An error names the element or row in the whole tensor.
+func (e *encoder) encodeRows(src *safetensors.Checkpoint, info safetensors.TensorInfo, t *TensorEntry, pre q4Tensor, r0, r1 int, ranged bool) (data, scales []byte, err error) {
+	_, k := rowsOf(t.Shape)
+	numel := (r1 - r0) * k
 	if pre.qweight == nil {
 		e.values = grow(e.values, numel)
-		if err := src.ReadFloat32(t.Name, e.values); err != nil {
+		if ranged {
+			elem := int64(info.DType.Size())
+			e.raw = grow(e.raw, numel*int(elem))
+			if err := src.ReadRawAt(t.Name, int64(r0)*int64(k)*elem, e.raw); err != nil {
+				return nil, nil, err
+			}
+			safetensors.DecodeFloat32(info.DType, e.raw, e.values)
+		} else if err := src.ReadFloat32(t.Name, e.values); err != nil {
 			return nil, nil, err
 		}
 	}
-	e.data = grow(e.data, int(t.Length))
-	e.scales = grow(e.scales, int(t.ScalesLength))
-	clear(e.scales) // the padding after an odd number of scales
+	e.data = grow(e.data, int(int64(r1-r0)*rowDataBytes(t.Encoding, k)))
 	switch t.Encoding {
 	case quant.F32:
 		for i, v := range e.values {
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return nil, nil, fmt.Errorf("element %d is %g", i, v)
+				return nil, nil, fmt.Errorf("element %d is %g", r0*k+i, v)
 			}
 			binary.LittleEndian.PutUint32(e.data[4*i:], math.Float32bits(v))
 		}
 	case quant.F16:
 		e.halves = grow(e.halves, numel)
 		if err := quant.EncodeF16(e.halves, e.values); err != nil {
+			if r0 > 0 {
+				err = fmt.Errorf("from element %d: %v", r0*k, err)
+			}
 			return nil, nil, err
 		}
-		clear(e.data[2*numel:])
 		putHalves(e.data, e.halves)
 	case quant.Q4, quant.Q8:
-		n, k, g := t.Shape[0], t.Shape[1], t.GroupSize
-		e.words = grow(e.words, int(t.Length/4))
+		n, g := r1-r0, t.GroupSize
+		e.words = grow(e.words, len(e.data)/4)
 		e.halves = grow(e.halves, n*k/g)
+		e.scales = grow(e.scales, 2*len(e.halves))
 		quantize := quant.QuantizeQ4Into
 		if t.Encoding == quant.Q8 {
 			quantize = quant.QuantizeQ8Into
@@ -619,6 +708,9 @@ func (e *encoder) encode(src model.TensorSource, t *TensorEntry, pre q4Tensor) (
 			copy(e.words, pre.qweight)
 			copy(e.halves, pre.scales)
 		} else if err := quantize(e.words, e.halves, e.values, n, k, g); err != nil {
+			if r0 > 0 {
+				err = fmt.Errorf("rows from %d: %v", r0, err)
+			}
 			return nil, nil, err
 		}
 		for i, w := range e.words {
@@ -635,27 +727,23 @@ func putHalves(dst []byte, halves []uint16) {
 	}
 }
 
-// hashedFile writes a new file of the package sequentially, hashing and counting as it
-// goes.
-type hashedFile struct {
-	path string
-	f    *os.File
-	buf  *bufio.Writer
+// hashWriter writes a file of the package sequentially to out, hashing and counting as
+// it goes.
+type hashWriter struct {
+	path string // in messages
+	out  io.Writer
 	hash hash.Hash
 	n    int64
 }
 
-func createHashed(path string) (*hashedFile, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return nil, err
-	}
+// newHashWriter writes the package file named path to out.
+func newHashWriter(path string, out io.Writer) *hashWriter {
 	h := sha256.New()
-	return &hashedFile{path: path, f: f, buf: bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20), hash: h}, nil
+	return &hashWriter{path: path, out: io.MultiWriter(out, h), hash: h}
 }
 
-func (w *hashedFile) Write(p []byte) (int, error) {
-	n, err := w.buf.Write(p)
+func (w *hashWriter) Write(p []byte) (int, error) {
+	n, err := w.out.Write(p)
 	w.n += int64(n)
 	if err != nil {
 		err = fmt.Errorf("%s: %v", w.path, err)
@@ -663,11 +751,32 @@ func (w *hashedFile) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// entry is the manifest's entry of what was written.
+func (w *hashWriter) entry() FileEntry {
+	return FileEntry{File: filepath.Base(w.path), Size: w.n, SHA256: hex.EncodeToString(w.hash.Sum(nil))}
+}
+
+// hashedFile writes a new file of the package.
+type hashedFile struct {
+	hashWriter
+	f   *os.File
+	buf *bufio.Writer
+}
+
+func createHashed(path string) (*hashedFile, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	buf := bufio.NewWriterSize(f, 1<<20)
+	return &hashedFile{hashWriter: *newHashWriter(path, buf), f: f, buf: buf}, nil
+}
+
 var zeros [Alignment]byte
 
 // writeAt writes p at offset off, zero-filling from the current end (off is never behind
 // it: layout places parts in order).
-func (w *hashedFile) writeAt(off int64, p []byte) error {
+func (w *hashWriter) writeAt(off int64, p []byte) error {
 	for w.n < off {
 		if _, err := w.Write(zeros[:min(off-w.n, Alignment)]); err != nil {
 			return err
@@ -689,7 +798,7 @@ func (w *hashedFile) close() (FileEntry, error) {
 	if err != nil {
 		return FileEntry{}, fmt.Errorf("%s: %v", w.path, err)
 	}
-	return FileEntry{File: filepath.Base(w.path), Size: w.n, SHA256: hex.EncodeToString(w.hash.Sum(nil))}, nil
+	return w.entry(), nil
 }
 
 // writeFile creates path with what fill writes, fsynced, and returns its entry.

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 )
@@ -37,7 +38,19 @@ type indexFile struct {
 // OpenCheckpoint opens the safetensors weights in dir. Like transformers, it takes
 // model.safetensors when present and the sharded index otherwise.
 func OpenCheckpoint(dir string) (*Checkpoint, error) {
-	f, err := Open(filepath.Join(dir, SingleFileName))
+	return OpenCheckpointWith(dir, func(name string) (*File, error) {
+		return Open(filepath.Join(dir, name))
+	}, func(name string) ([]byte, error) {
+		return os.ReadFile(filepath.Join(dir, name))
+	})
+}
+
+// OpenCheckpointWith is OpenCheckpoint over any storage (the browser reads the hub's
+// files with HTTP Range requests): open parses the header of the named safetensors file of
+// the folder (with Open or Parse), readFile reads the index whole; both report a missing
+// file with an error wrapping fs.ErrNotExist. dir names the folder in messages.
+func OpenCheckpointWith(dir string, open func(name string) (*File, error), readFile func(name string) ([]byte, error)) (*Checkpoint, error) {
+	f, err := open(SingleFileName)
 	if err == nil {
 		c := &Checkpoint{dir: dir, shards: []*File{f}, owner: map[string]*File{}, names: f.Names()}
 		for _, name := range c.names {
@@ -49,17 +62,17 @@ func OpenCheckpoint(dir string) (*Checkpoint, error) {
 		return nil, err
 	}
 	indexPath := filepath.Join(dir, IndexFileName)
-	data, err := os.ReadFile(indexPath)
+	data, err := readFile(IndexFileName)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: no %s or %s", dir, SingleFileName, IndexFileName)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return openSharded(dir, indexPath, data)
+	return openSharded(dir, indexPath, data, open)
 }
 
-func openSharded(dir, indexPath string, data []byte) (_ *Checkpoint, err error) {
+func openSharded(dir, indexPath string, data []byte, open func(name string) (*File, error)) (_ *Checkpoint, err error) {
 	var idx indexFile
 	if err := json.Unmarshal(data, &idx); err != nil {
 		return nil, fmt.Errorf("%s: bad JSON: %v", indexPath, err)
@@ -83,7 +96,7 @@ func openSharded(dir, indexPath string, data []byte) (_ *Checkpoint, err error) 
 		if !filepath.IsLocal(shard) || filepath.Base(shard) != shard {
 			return nil, fmt.Errorf("%s: weight_map names shard %q, which is not a file name in %s", indexPath, shard, dir)
 		}
-		f, err := Open(filepath.Join(dir, shard))
+		f, err := open(shard)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%s: weight_map names shard %q, which does not exist", indexPath, shard)
 		}
@@ -94,7 +107,7 @@ func openSharded(dir, indexPath string, data []byte) (_ *Checkpoint, err error) 
 	}
 	// Every tensor of every shard must be mapped to that shard, and only there.
 	for _, f := range c.shards {
-		shard := filepath.Base(f.Path())
+		shard := path.Base(filepath.ToSlash(f.Path()))
 		for _, name := range f.Names() {
 			if prev, dup := c.owner[name]; dup {
 				return nil, fmt.Errorf("%s: tensor %q is in two shards, %s and %s", indexPath, name, filepath.Base(prev.Path()), shard)
@@ -158,6 +171,16 @@ func (c *Checkpoint) ReadRaw(name string, dst []byte) error {
 		return fmt.Errorf("%s: checkpoint has no tensor %q", c.dir, name)
 	}
 	return f.ReadRaw(name, dst)
+}
+
+// ReadRawAt copies the bytes of the named tensor from byte off of its data into dst (see
+// File.ReadRawAt): one row chunk of a large tensor.
+func (c *Checkpoint) ReadRawAt(name string, off int64, dst []byte) error {
+	f, ok := c.owner[name]
+	if !ok {
+		return fmt.Errorf("%s: checkpoint has no tensor %q", c.dir, name)
+	}
+	return f.ReadRawAt(name, off, dst)
 }
 
 // Close closes every shard and returns the first error.

@@ -67,8 +67,10 @@ func F16ToFloat32(h uint16) float32 { return float16.Frombits(h).Float32() }
 // to infinity.
 func Float32ToF16(f float32) uint16 { return float16.Fromfloat32(f).Bits() }
 
-// decodeFloat32 converts little-endian raw elements of a float dtype into dst
+// DecodeFloat32 converts little-endian raw elements of BF16, F16 or F32 into dst
 // (len(raw) == len(dst)*dtype.Size()).
+func DecodeFloat32(dtype DType, raw []byte, dst []float32) { decodeFloat32(dtype, raw, dst) }
+
 func decodeFloat32(dtype DType, raw []byte, dst []float32) {
 	switch dtype {
 	case BF16:

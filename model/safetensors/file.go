@@ -312,6 +312,20 @@ func (f *File) ReadRaw(name string, dst []byte) error {
 	return f.readAt(t, dst, t.Offset)
 }
 
+// ReadRawAt copies len(dst) bytes of the named tensor, from byte off of its data, into
+// dst: a part of a tensor too large to hold whole (the browser's converter reads row
+// chunks with one HTTP Range request each).
+func (f *File) ReadRawAt(name string, off int64, dst []byte) error {
+	t, err := f.lookup(name)
+	if err != nil {
+		return err
+	}
+	if off < 0 || off > t.Size || int64(len(dst)) > t.Size-off {
+		return fmt.Errorf("%s: tensor %q has %d bytes, cannot read %d at %d", f.path, name, t.Size, len(dst), off)
+	}
+	return f.readAt(t, dst, t.Offset+off)
+}
+
 func (f *File) readAt(t TensorInfo, dst []byte, off int64) error {
 	if len(dst) == 0 {
 		return nil // ReadAt may report EOF for an empty tensor at the very end

@@ -87,6 +87,12 @@ func LoadJSON(path string) (*Tokenizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
+	return ParseJSONFile(data, path)
+}
+
+// ParseJSONFile builds a Tokenizer from the bytes of a tokenizer.json (see LoadJSON); path
+// names it in messages.
+func ParseJSONFile(data []byte, path string) (*Tokenizer, error) {
 	t, err := parseJSON(data)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %s: %w", path, err)

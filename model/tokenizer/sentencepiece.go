@@ -75,6 +75,12 @@ func LoadModel(path string) (*Tokenizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
+	return ParseModel(data, path)
+}
+
+// ParseModel builds a Tokenizer from the bytes of a tokenizer.model (see LoadModel); path
+// names it in messages.
+func ParseModel(data []byte, path string) (*Tokenizer, error) {
 	t, err := parseModel(data)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %s: %w", path, err)

@@ -6,7 +6,8 @@ import { CogVLMError, asCogVLMError, fromWire, toWire } from '../errors.js';
 import { bytes, duration, milliseconds, tokens, tokensPerSecond } from '../format.js';
 import { imageBytes, maxImageSide, sniffFormat } from '../image.js';
 import { FolderPackage, RemotePackage, ShardPipeline, checkLimits, fileNameProblem, maxTokenizerBytes, parseManifest, readCapped } from '../loader.js';
-import { PackageStore, deleteStoredPackage, packageName, quotaError, sha256Hex, verify } from '../store.js';
+import { PackageStore, convertedManifestURL, deleteStoredPackage, isConverted, packageName, quotaError, sha256Hex, verify } from '../store.js';
+import { HubFiles, repoProblem, resolveURL } from '../hub.js';
 
 const cases = [];
 const test = (name, fn) => cases.push({ name, fn });
@@ -312,6 +313,76 @@ test('imageBytes refuses a text file, naming it', () => fails(() => imageBytes(n
 test('imageBytes refuses an empty file', () => fails(() => imageBytes(new File([], 'empty.png', { type: 'image/png' })), 'bad-input', 'is empty'));
 test('imageBytes refuses what is no Blob', () => fails(() => imageBytes('photo.png'), 'bad-input', 'Blob, File, ImageBitmap or null'));
 test('imageBytes of null is null', async () => eq(await imageBytes(null), null));
+
+// ---- hub.js, the converter's reads ----
+
+for (const [repo, ok] of [
+  ['THUDM/cogvlm-chat-hf', true],
+  ['lmsys/vicuna-7b-v1.5', true],
+  ['THUDM', false],
+  ['THUDM/a/b', false],
+  ['../x', false],
+  ['a/..', false],
+  ['a/b?c', false],
+  ['a/b#c', false],
+  ['', false],
+]) {
+  test(`repoProblem(${JSON.stringify(repo)})`, () => eq(repoProblem(repo) === null, ok));
+}
+test('resolveURL', () => eq(resolveURL('https://huggingface.co/', 'THUDM/cogvlm-chat-hf', 'model-00001-of-00008.safetensors'), 'https://huggingface.co/THUDM/cogvlm-chat-hf/resolve/main/model-00001-of-00008.safetensors'));
+test('convertedManifestURL and isConverted', () => {
+  const url = convertedManifestURL('cogvlm-chat-hf');
+  eq([url, isConverted(url), isConverted(new URL('/models/demo/manifest.json', location.href).href)], [`${location.origin}/converted/cogvlm-chat-hf/manifest.json`, true, false]);
+});
+
+/** withFetch runs fn with fetch answering every request with answer(url, init). */
+async function withFetch(answer, fn) {
+  const real = globalThis.fetch;
+  globalThis.fetch = async (url, init) => answer(url, init);
+  try {
+    return await fn();
+  } finally {
+    globalThis.fetch = real;
+  }
+}
+const ranged = (body, headers = {}) => new Response(body, { status: 206, headers });
+for (const [name, answer, code, ...parts] of [
+  ['a host that ignores Range', () => new Response(new Uint8Array(100)), 'network', 'HTTP 200 to a Range request'],
+  ['a 404 mid-way', () => new Response('Entry not found', { status: 404 }), 'network', 'not found (HTTP 404)', 'no f.safetensors'],
+  ['bytes past the end', () => new Response('', { status: 416 }), 'integrity', 'past its end'],
+  ['a short answer', () => ranged(new Uint8Array(10)), 'integrity', '10 of the 16 bytes', 'truncated'],
+  ['a long answer', () => ranged(new Uint8Array(20)), 'integrity', 'more than the 16 bytes'],
+  ['another range', () => ranged(new Uint8Array(16), { 'Content-Range': 'bytes 0-15/100' }), 'integrity', 'asked for bytes 32–47, the host sent 0–15'],
+]) {
+  test(`HubFiles.readRange refuses ${name}`, () =>
+    withFetch(answer, () => fails(() => new HubFiles('https://hub.example', 'o/n').readRange('f.safetensors', 32, 16), code, 'https://hub.example/o/n/resolve/main/f.safetensors', ...parts)));
+}
+test('HubFiles.readRange sends one Range and notices a changed ETag', async () => {
+  const sent = [];
+  let etag = '"a"';
+  await withFetch(
+    (url, init) => {
+      sent.push(init.headers.Range);
+      return ranged(new Uint8Array(4), { ETag: etag, 'Content-Range': 'bytes 8-11/64' });
+    },
+    async () => {
+      const files = new HubFiles('https://hub.example', 'o/n');
+      eq((await files.readRange('f', 8, 4)).length, 4);
+      etag = '"b"';
+      await fails(() => files.readRange('f', 8, 4), 'integrity', 'changed while it was being read', 'ETag "a", now "b"');
+    },
+  );
+  eq(sent, ['bytes=8-11', 'bytes=8-11']);
+});
+test('HubFiles.size: a missing file is null, else Content-Range\'s total', async () => {
+  await withFetch(
+    (url) => (url.endsWith('/gone') ? new Response('', { status: 404 }) : ranged(new Uint8Array(8), { 'Content-Range': 'bytes 0-7/12345' })),
+    async () => {
+      const files = new HubFiles('https://hub.example', 'o/n');
+      eq([await files.size('gone'), await files.size('here')], [null, 12345]);
+    },
+  );
+});
 
 export async function run() {
   const failures = [];
