@@ -148,9 +148,11 @@ func (m *Model) Generate(in Inputs, pixels []float32, s Sampling, onToken func(i
 
 // encodeImageCached is EncodeImage that keeps the last image's rows: a follow-up about
 // the same pixels (by content) gets a copy instead of another run of the vision tower.
+// While ObserveLinear is set the tower always runs, so that calibration sees every layer's
+// inputs.
 func (m *Model) encodeImageCached(pixels []float32) ([]float32, error) {
 	key := imageKey(pixels)
-	if m.vision != nil && m.vision.pixels == key {
+	if m.vision != nil && m.vision.pixels == key && m.ObserveLinear == nil {
 		return slices.Clone(m.vision.rows), nil
 	}
 	rows, err := m.EncodeImage(pixels)
