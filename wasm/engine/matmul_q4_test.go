@@ -5,6 +5,7 @@ package engine
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -76,8 +77,29 @@ func checkMatMulQ4(t *testing.T, k *Kernels, r *rand.Rand, m, kdim, n, g int, wi
 	}()
 	got := run(t, k, out, m*n, must(t)(k.MatMulQ4(out, xt, qt, st, bt, m, kdim, n, g)))
 	want := make([]float32, m*n)
+	what := fmt.Sprintf("matmul q4 m=%d k=%d n=%d g=%d", m, kdim, n, g)
+	if k.q4F16(m, kdim, g) {
+		MatMulF16(want, x, quant.DequantizeQ4(q, s, n, kdim, g), bias, m, kdim, n)
+		closeF16(t, what+" (f16)", got, want)
+		return
+	}
 	quant.MatMulQ4(want, x, q, s, bias, m, kdim, n, g)
-	closeTo(t, fmt.Sprintf("matmul q4 m=%d k=%d n=%d g=%d", m, kdim, n, g), got, want, 1e-4, 1e-4)
+	closeTo(t, what, got, want, 1e-4, 1e-4)
+}
+
+// closeF16 compares an f16 kernel's output with its twin (MatMulF16). They differ by the
+// rounding inside each word's f16 sum, which the twin does not replay (its order is the
+// compiler's): a few f16 ulps of each word's sum, adding up like a random walk over the
+// words, as the outputs themselves do. So the bound is relative to the largest output:
+// 2⁻⁹ of it, a quarter of an f16 ulp of the largest output or 4 ulps of a word's sum
+// where K = 4096 (bench/README.md has the measured errors).
+func closeF16(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	scale := 0.0
+	for _, v := range want {
+		scale = max(scale, math.Abs(float64(v)))
+	}
+	closeTo(t, what, got, want, math.Ldexp(scale, -9), 0)
 }
 
 func TestMatMulQ4(t *testing.T) {
@@ -85,11 +107,19 @@ func TestMatMulQ4(t *testing.T) {
 	if !k.Dev.Has(gpu.FeatureSubgroups) {
 		t.Log("the adapter has no subgroups: only the workgroup-memory kernels are tested")
 	}
-	for _, noSubgroups := range []bool{false, true} {
-		k.NoSubgroups = noSubgroups
-		testMatMulQ4(t, k)
+	if !k.useF16() {
+		t.Log("the adapter has no shader-f16: only the f32 kernels are tested")
 	}
-	k.NoSubgroups = false
+	for _, noF16 := range []bool{false, true} {
+		for _, noSubgroups := range []bool{false, true} {
+			if noF16 && !k.useF16() {
+				continue // the same kernels again
+			}
+			k.NoF16, k.NoSubgroups = noF16, noSubgroups
+			testMatMulQ4(t, k)
+		}
+	}
+	k.NoF16, k.NoSubgroups = false, false
 }
 
 func testMatMulQ4(t *testing.T, k *Kernels) {
