@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/cogvlm-web/cogvlm-web/model"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
 )
 
@@ -85,8 +86,108 @@ func TestF16Error(t *testing.T) {
 			// here the twin of 17 rows would take minutes in WebAssembly
 			continue
 		}
-		twin := make([]float32, sh.m*sh.n)
-		MatMulF16(twin, x, quant.DequantizeQ4(q, s, sh.n, sh.k, 32), nil, sh.m, sh.k, sh.n)
-		closeF16(t, fmt.Sprintf("%s m=%d k=%d n=%d vs its twin", step.Label, sh.m, sh.k, sh.n), got, twin)
+		closeF16(t, fmt.Sprintf("%s m=%d k=%d n=%d vs its twin", step.Label, sh.m, sh.k, sh.n), got, x, quant.DequantizeQ4(q, s, sh.n, sh.k, 32), nil, sh.m, sh.k, sh.n)
+	}
+}
+
+// cosine is the cosine similarity of a and b.
+func cosine(a, b []float32) float64 {
+	var ab, aa, bb float64
+	for i := range a {
+		ab += float64(a[i]) * float64(b[i])
+		aa += float64(a[i]) * float64(a[i])
+		bb += float64(b[i]) * float64(b[i])
+	}
+	return ab / math.Sqrt(aa*bb)
+}
+
+// top2 returns the index of the largest logit and its margin over the second.
+func top2(l []float32) (best int, margin float64) {
+	second := -1
+	for i, v := range l {
+		switch {
+		case v > l[best]:
+			best, second = i, best
+		case i != best && (second < 0 || v > l[second]):
+			second = i
+		}
+	}
+	return best, float64(l[best]) - float64(l[second])
+}
+
+// TestF16Golden runs the golden cases from the q4 package on the f16 path and on the f32
+// path of the same device, step by step on the f32 path's tokens: the prefill logits agree
+// to a cosine of 0.9999, and every step whose f32 top-2 margin exceeds twice the f16 path's
+// largest logit error over the case (so that no logit move of that size could swap the
+// two) picks the same token, which is the CPU reference's golden token. Steps below that
+// margin are logged (they are where f16 may take another path).
+func TestF16Golden(t *testing.T) {
+	k := kernels(t)
+	if !k.useF16() {
+		t.Skip("the adapter has no shader-f16: no f16 path to check")
+	}
+	k32 := NewKernels(k.Dev)
+	k32.NoF16 = true
+	for _, c := range []struct{ name, ref, golden string }{
+		{"text", "tiny-q4.text.json", ""},
+		{"image", "tiny-q4.image.json", "/repo/testdata/golden/tiny-chat/image.png"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ref := loadGolden(t, testPackages+c.ref)
+			in := model.Inputs{InputIDs: ref.InputIDs, TokenTypeIDs: ref.TokenTypeIDs, PositionIDs: ref.PositionIDs}
+			var logits [2][][]float32 // [f32, f16][step]
+			for path, kk := range []*Kernels{k32, k} {
+				s := testSessionOn(t, kk, "tiny-q4", KVF32)
+				var image *Tensor
+				if c.golden != "" {
+					if err := s.encodeImage(fetchBytes(t, c.golden)); err != nil {
+						t.Fatal(err)
+					}
+					image = &s.vision.Out
+				}
+				if _, err := s.dec.Prefill(in, image); err != nil {
+					t.Fatal(err)
+				}
+				for step := 0; ; step++ {
+					l, err := s.dec.Logits()
+					if err != nil {
+						t.Fatal(err)
+					}
+					logits[path] = append(logits[path], l)
+					if step+1 == len(ref.GeneratedIDs) {
+						break
+					}
+					// both paths go on from the CPU reference's token
+					if err := s.dec.SetToken(ref.GeneratedIDs[step]); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := s.dec.Decode(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if cos := cosine(logits[0][0], logits[1][0]); !(cos >= 0.9999) {
+				t.Errorf("prefill logits: cosine %.6f between the f16 and f32 paths, want ≥ 0.9999", cos)
+			} else {
+				t.Logf("prefill logits: cosine %.7f between the f16 and f32 paths", cos)
+			}
+			worst := 0.0
+			for step := range logits[0] {
+				worst = max(worst, compareF16(logits[1][step], logits[0][step]).maxAbs)
+			}
+			t.Logf("largest logit error of the f16 path over %d steps: %.3g", len(logits[0]), worst)
+			for step, l32 := range logits[0] {
+				best32, margin := top2(l32)
+				best16, _ := top2(logits[1][step])
+				if best32 != ref.GeneratedIDs[step] {
+					t.Errorf("step %d: the f32 path picks %d, the CPU reference %d", step, best32, ref.GeneratedIDs[step])
+				}
+				if margin <= 2*worst {
+					t.Logf("step %d: f32 top-2 margin %.3g is within twice the f16 error: f16 picks %d, f32 %d", step, margin, best16, best32)
+				} else if best16 != best32 {
+					t.Errorf("step %d: the f16 path picks %d, the f32 path %d with a margin of %.3g", step, best16, best32, margin)
+				}
+			}
+		})
 	}
 }
