@@ -10,6 +10,7 @@ import (
 
 	"github.com/cogvlm-web/cogvlm-web/model"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
+	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
 )
 
 // f16Error is the f16 path's error against the f32 path on one output: the largest
@@ -47,13 +48,13 @@ const f16MaxRel = 2e-3
 // (bench/README.md's error table is this test's log) and checks each against its twin.
 func TestF16Error(t *testing.T) {
 	k := kernels(t)
-	if !k.useF16() {
+	if !k.Dev.Has(gpu.FeatureShaderF16) {
 		t.Skip("the adapter has no shader-f16: no f16 kernels to measure")
 	}
 	if testing.Short() {
 		t.Skip("real sizes take a while on a CPU adapter")
 	}
-	defer func() { k.NoF16, k.PrefillQ4 = false, PrefillAuto }()
+	defer func(old bool) { k.NoF16, k.PrefillQ4 = old, PrefillAuto }(k.NoF16)
 	r := rand.New(rand.NewPCG(16, 1))
 	for _, sh := range []struct {
 		m, k, n int
@@ -122,11 +123,11 @@ func top2(l []float32) (best int, margin float64) {
 // two) picks the same token, which is the CPU reference's golden token. Steps below that
 // margin are logged (they are where f16 may take another path).
 func TestF16Golden(t *testing.T) {
-	k := kernels(t)
-	if !k.useF16() {
+	dev := kernels(t).Dev
+	if !dev.Has(gpu.FeatureShaderF16) {
 		t.Skip("the adapter has no shader-f16: no f16 path to check")
 	}
-	k32 := NewKernels(k.Dev)
+	k, k32 := NewKernels(dev), NewKernels(dev)
 	k32.NoF16 = true
 	for _, c := range []struct{ name, ref, golden string }{
 		{"text", "tiny-q4.text.json", ""},

@@ -106,19 +106,20 @@ func TestMatMulQ4(t *testing.T) {
 	if !k.Dev.Has(gpu.FeatureSubgroups) {
 		t.Log("the adapter has no subgroups: only the workgroup-memory kernels are tested")
 	}
-	if !k.useF16() {
+	hasF16 := k.Dev.Has(gpu.FeatureShaderF16)
+	if !hasF16 {
 		t.Log("the adapter has no shader-f16: only the f32 kernels are tested")
 	}
+	defer func(old bool) { k.NoF16, k.NoSubgroups = old, false }(k.NoF16)
 	for _, noF16 := range []bool{false, true} {
 		for _, noSubgroups := range []bool{false, true} {
-			if noF16 && !k.useF16() {
-				continue // the same kernels again
+			if !noF16 && !hasF16 {
+				continue // the same kernels as with NoF16
 			}
 			k.NoF16, k.NoSubgroups = noF16, noSubgroups
 			testMatMulQ4(t, k)
 		}
 	}
-	k.NoF16, k.NoSubgroups = false, false
 }
 
 func testMatMulQ4(t *testing.T, k *Kernels) {
