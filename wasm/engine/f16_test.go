@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/model/pkg"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
 	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
 )
@@ -91,17 +92,6 @@ func TestF16Error(t *testing.T) {
 	}
 }
 
-// cosine is the cosine similarity of a and b.
-func cosine(a, b []float32) float64 {
-	var ab, aa, bb float64
-	for i := range a {
-		ab += float64(a[i]) * float64(b[i])
-		aa += float64(a[i]) * float64(a[i])
-		bb += float64(b[i]) * float64(b[i])
-	}
-	return ab / math.Sqrt(aa*bb)
-}
-
 // top2 returns the index of the largest logit and its margin over the second.
 func top2(l []float32) (best int, margin float64) {
 	second := -1
@@ -167,7 +157,7 @@ func TestF16Golden(t *testing.T) {
 					}
 				}
 			}
-			if cos := cosine(logits[0][0], logits[1][0]); !(cos >= 0.9999) {
+			if cos := pkg.Cosine(logits[0][0], logits[1][0]); !(cos >= 0.9999) {
 				t.Errorf("prefill logits: cosine %.6f between the f16 and f32 paths, want ≥ 0.9999", cos)
 			} else {
 				t.Logf("prefill logits: cosine %.7f between the f16 and f32 paths", cos)
