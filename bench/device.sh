@@ -8,10 +8,12 @@
 #          command `bash bench/device.sh run`) runs, each step under its own timeout, with
 #          the output in $OUT: every engine test on the GPU (engine-tests.txt), the kernel
 #          benchmark at CogVLM's sizes (kernelbench.txt: the copy roofline and the q4 matvec's
-#          share of it, target ≥ 0.70 at 4096×11008), and the model benchmark at real sizes
-#          (modelbench.txt).
-#   local  (here) the same run on SwiftShader through Dawn for Node, to check the script
-#          before spending device time on it (OUT defaults to test-output/device).
+#          share of it, target ≥ 0.70 at 4096×11008; f16 and f32 q4 rows side by side), and
+#          the model benchmark at real sizes on each path (modelbench-f16.txt, modelbench-f32.txt).
+#   local [swiftshader|lavapipe]  (here) the same run on SwiftShader (the default) or on
+#          lavapipe (which has shader-f16, so both paths run as on a GPU) through Dawn for
+#          Node, to check the script before spending device time on it (OUT defaults to
+#          test-output/device).
 #
 # internal/gpunode/host.cjs makes Node look like the test page to the engine (replay.js, the
 # repository served under /repo/), as in ./build.sh's tests on lavapipe.
@@ -27,15 +29,22 @@ engine_run() { # engine_run SECONDS NAME ARGS...: the test binary under Dawn, ou
   WASMEXEC_SCRIPTS=wasm/engine/replay.js NODE_OPTIONS="--require $repo/internal/gpunode/host.cjs" timeout "$secs" \
     "$GPU_NODE/go_js_wasm_webgpu_exec" .gpu-node/engine.wasm "$@" > "$OUT/$name.txt" 2>&1
   local rc=$?
-  grep -E '^(--- FAIL|FAIL|PASS|ok)|adapter|roofline|share of the copy' "$OUT/$name.txt" | head -40
+  grep -E '^(--- FAIL|FAIL|PASS|ok)|adapter|roofline|share of the copy|f16 takes|model benchmark|decoder layer' "$OUT/$name.txt" | head -40
   echo "$name: exit $rc"
 }
 
+# The f16 and f32 paths side by side where the adapter has shader-f16: the engine tests run
+# on the f16 path (TestF16Error and TestF16Golden compare it with the f32 path in the same
+# process), the kernel benchmark times every q4 product on both (rows "… f16" beside the
+# f32 rows, and a line per pair with the ratio), and the model benchmark runs once per path
+# (-nof16 keeps the f32 kernels). Without shader-f16 the f16 rows and tests are skipped
+# and modelbench-f16.txt repeats the f32 path.
 run_all() {
   mkdir -p .bin && rm -rf .bin/testpkg && tar -C .bin -xJf .gpu-node/testpkg.tar.xz
-  engine_run 240 engine-tests -test.v -test.timeout 230s
-  engine_run 200 kernelbench -test.run '^TestKernelBench$' -test.v -test.timeout 190s -kernelbench
-  engine_run 120 modelbench -test.run '^TestModelBench$' -test.v -test.timeout 110s -modelbench
+  engine_run 200 engine-tests -test.v -test.timeout 190s
+  engine_run 180 kernelbench -test.run '^TestKernelBench$' -test.v -test.timeout 170s -kernelbench
+  engine_run 80 modelbench-f16 -test.run '^TestModelBench$' -test.v -test.timeout 75s -modelbench
+  engine_run 80 modelbench-f32 -test.run '^TestModelBench$' -test.v -test.timeout 75s -modelbench -nof16
 }
 
 case "${1:-}" in
@@ -60,8 +69,16 @@ local)
   OUT=${OUT:-test-output/device}
   mkdir -p "$OUT"
   source .gpu-node/setup.sh
-  export VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json
-  export LD_LIBRARY_PATH="/usr/lib/chromium:$LD_LIBRARY_PATH"
+  case "${2:-swiftshader}" in
+  swiftshader)
+    export VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json
+    export LD_LIBRARY_PATH="/usr/lib/chromium:$LD_LIBRARY_PATH"
+    ;;
+  lavapipe) # shader-f16: both paths, as on a GPU
+    export VK_ICD_FILENAMES=${LAVAPIPE_ICD:-/usr/share/vulkan/icd.d/lvp_icd.json}
+    ;;
+  *) echo "usage: bench/device.sh local [swiftshader|lavapipe]" >&2; exit 2 ;;
+  esac
   run_all
   ;;
 *)

@@ -161,7 +161,17 @@ func (e *exports) load(args []safejs.Value) (any, error) {
 	if onProgress, err := args[0].Get("onProgress"); err == nil && onProgress.Type() == safejs.TypeFunction {
 		opts.Progress = func(done, total int64) { onProgress.Invoke(float64(done), float64(total)) }
 	}
-	d, err := gpu.RequestDevice(gpu.Options{})
+	// precision "f32" keeps the f32 kernels where the adapter has shader-f16 (by not asking
+	// for the feature); "" or "auto" takes the f16 path where there is one.
+	var devOpts gpu.Options
+	switch p := stringField(args[0], "precision"); p {
+	case "", "auto":
+	case "f32":
+		devOpts.DisableFeatures = []gpu.Feature{gpu.FeatureShaderF16}
+	default:
+		return nil, badInput(fmt.Errorf("load: precision %q: want \"auto\" or \"f32\"", p))
+	}
+	d, err := gpu.RequestDevice(devOpts)
 	if err != nil {
 		return nil, coded(err)
 	}
@@ -215,6 +225,7 @@ func (e *exports) load(args []safejs.Value) (any, error) {
 		"memory":       plan.String(),
 		"memoryBytes":  float64(plan.Total()),
 		"adapter":      adapterInfo(d),
+		"precision":    map[bool]string{true: "f16", false: "f32"}[k.UsesF16()],
 	}, nil
 }
 

@@ -139,7 +139,7 @@ export class CogVLM {
    * 'folder'), stored, totalBytes, encodings, nameOrPath (config.json's _name_or_path),
    * notes, maxPositions, vocabSize, imageSize, template (config.json's template_version),
    * defaults (what a generate option left out means: {maxNewTokens, temperature, topP, topK,
-   * repetitionPenalty, seed}), adapter}.
+   * repetitionPenalty, seed}), adapter, precision ('f16' or 'f32': the q4 kernels' path)}.
    */
   info;
 
@@ -175,10 +175,13 @@ export class CogVLM {
   /**
    * load starts a worker and loads the package at manifestURL (or a folder from disk):
    * WebGPU and the adapter's limits are checked before any shard is downloaded.
+   * precision 'f32' keeps the f32 kernels where the GPU has shader-f16 ('auto', the
+   * default, takes the f16 path there; the summary's `precision` says which ran).
    */
-  static async load(source, { onProgress, signal } = {}) {
+  static async load(source, { onProgress, signal, precision } = {}) {
     if (!navigator.gpu) throw new CogVLMError('no-webgpu', noWebGPUMessage());
     const content = typeof source === 'string' || source instanceof URL ? { manifestURL: new URL(source, location.href).href } : { folder: folderOf(source) };
+    if (precision !== undefined) content.precision = precision;
     if (signal?.aborted) throw new CogVLMError('aborted', 'loading aborted');
     const client = new WorkerClient(new URL('./worker.js', import.meta.url));
     try {

@@ -524,7 +524,7 @@ export class FolderPackage {
  * stored copy or a folder on disk): the engine fetches nothing itself. Returns what the
  * page shows about the model.
  */
-export async function loadPackage(engine, pkg, { onProgress, signal }) {
+export async function loadPackage(engine, pkg, { onProgress, signal, precision }) {
   const notes = [];
   let progress = new LoadProgress(0, onProgress);
   const note = (text) => {
@@ -559,6 +559,7 @@ export async function loadPackage(engine, pkg, { onProgress, signal }) {
     info = await engine.load({
       manifestURL: pkg.manifestURL,
       manifest: text,
+      precision,
       tokenizer,
       getShard: (file) => pipeline.take(file),
       onProgress: (uploaded, total) => {

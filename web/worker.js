@@ -52,8 +52,8 @@ function engine() {
 const running = new Map();
 
 const handlers = {
-  /** load({manifestURL} | {folder}) → the model's summary; emits 'progress'. */
-  async load({ manifestURL, folder }, { emit, signal }) {
+  /** load({manifestURL} | {folder}, precision?) → the model's summary; emits 'progress'. */
+  async load({ manifestURL, folder, precision }, { emit, signal }) {
     emit('progress', { phase: 'probe', loadedBytes: 0, totalBytes: 0, text: 'Starting the engine…' });
     const e = await engine();
     loaded = false;
@@ -64,6 +64,7 @@ const handlers = {
     const result = await loadPackage(e, pkg, {
       onProgress: (p) => emit('progress', p),
       signal,
+      precision,
     });
     loaded = true;
     return result;

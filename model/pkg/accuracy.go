@@ -104,7 +104,7 @@ func Accuracy(refDir, pkgDir string, cases []AccuracyCase) (*AccuracyReport, err
 					return nil, fmt.Errorf("accuracy case %q: %s step %d: logit %d is %g, the model's activations overflowed", c.Name, l.who, k, i, l.logits[i])
 				}
 			}
-			cos := cosine(logits, want)
+			cos := Cosine(logits, want)
 			if k == 0 {
 				acc.PrefillCosine = cos
 			}
@@ -174,7 +174,8 @@ func syntheticPixels(cfg model.Config) []float32 {
 	return px
 }
 
-func cosine(a, b []float32) float64 {
+// Cosine is the cosine similarity of a and b (the accuracy checks' measure of logits).
+func Cosine(a, b []float32) float64 {
 	var ab, aa, bb float64
 	for i := range a {
 		ab += float64(a[i]) * float64(b[i])

@@ -187,7 +187,7 @@ func goldenPrefillCosines(t *testing.T, pick func(name string, shape []int) fake
 		if err != nil {
 			t.Fatal(err)
 		}
-		cos = append(cos, cosine(res.PrefillLogitsLast, c.tensors["prefill_logits_last"]))
+		cos = append(cos, Cosine(res.PrefillLogitsLast, c.tensors["prefill_logits_last"]))
 	}
 	return cos
 }

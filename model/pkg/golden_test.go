@@ -168,7 +168,7 @@ func TestGoldenPackages(t *testing.T) {
 					t.Fatal(err)
 				}
 				want := c.tensors["prefill_logits_last"]
-				cos := cosine(res.PrefillLogitsLast, want)
+				cos := Cosine(res.PrefillLogitsLast, want)
 				diff := maxAbsDiff(res.PrefillLogitsLast, want)
 				agree := 0
 				for k, id := range res.GeneratedIDs {

@@ -139,6 +139,8 @@ type benchCase struct {
 	// flops counts 2 per multiply-add, for the compute-bound kernels; 0 for the others.
 	flops float64
 	setup func(b *benchBuffers) (Step, error)
+	// q4 is the M and K of a q4 product (which has an f16 kernel), nil for the others
+	q4 []int
 }
 
 // Each case times up to benchRuns passes, fewer where they would take longer than
@@ -161,7 +163,7 @@ func q4Bytes(k, n int) float64 { return float64(k*n/2 + 2*n*k/32) } // nibbles a
 func matVecQ4Case(k, n int) benchCase {
 	return benchCase{
 		kernel: "q4 matvec", size: fmt.Sprintf("K×N %d×%d, M=1", k, n),
-		bytes: q4Bytes(k, n) + 4*float64(k+n),
+		bytes: q4Bytes(k, n) + 4*float64(k+n), q4: []int{1, k},
 		setup: func(b *benchBuffers) (Step, error) {
 			q, s := b.q4(n, k)
 			return b.k.MatMulQ4(b.out("out", n), b.f32("x", k, 1), q, s, Tensor{}, 1, k, n, 32)
@@ -174,7 +176,7 @@ func matMulQ4Case(kind PrefillQ4, m, k, n int) benchCase {
 	name := map[PrefillQ4]string{PrefillTiled: "q4 tiled matmul", PrefillRows: "q4 rows matmul"}[kind]
 	return benchCase{
 		kernel: name, size: fmt.Sprintf("K×N %d×%d, M=%d", k, n, m),
-		bytes: q4Bytes(k, n) + 4*float64(m*k+m*n), flops: 2 * float64(m) * float64(k) * float64(n),
+		bytes: q4Bytes(k, n) + 4*float64(m*k+m*n), flops: 2 * float64(m) * float64(k) * float64(n), q4: []int{m, k},
 		setup: func(b *benchBuffers) (Step, error) {
 			defer func(old PrefillQ4) { b.k.PrefillQ4 = old }(b.k.PrefillQ4)
 			b.k.PrefillQ4 = kind
@@ -223,12 +225,18 @@ func rmsNormCase(rows int) benchCase {
 	}
 }
 
-func copyCase() benchCase {
-	const n = benchCopyBytes / 4
+// copyCase copies benchCopyBytes, or the largest binding the device allows where that is
+// less (lavapipe: 128 MiB).
+func copyCase(limits gpu.Limits) benchCase {
+	size := uint64(benchCopyBytes)
+	if l := limits.MaxStorageBufferBindingSize; l > 0 && l < size {
+		size = l &^ (4<<20 - 1) // whole 4 MiB chunks
+	}
+	n := int(size / 4)
 	return benchCase{
-		kernel: "copy (roofline)", size: "256 MiB → 256 MiB", bytes: 2 * benchCopyBytes,
+		kernel: "copy (roofline)", size: fmt.Sprintf("%d MiB → %d MiB", size>>20, size>>20), bytes: 2 * float64(size),
 		setup: func(b *benchBuffers) (Step, error) {
-			buf, err := b.k.Dev.CreateBuffer("src", benchCopyBytes, gpu.UsageStorage|gpu.UsageCopyDst)
+			buf, err := b.k.Dev.CreateBuffer("src", size, gpu.UsageStorage|gpu.UsageCopyDst)
 			if err != nil {
 				return Step{}, err
 			}
@@ -239,7 +247,7 @@ func copyCase() benchCase {
 				chunk[i] = float32(i) * 0.5
 			}
 			raw := gpu.Float32Bytes(chunk)
-			for off := 0; off < benchCopyBytes; off += len(raw) {
+			for off := 0; off < int(size); off += len(raw) {
 				if err := b.k.Dev.WriteBuffer(src.Buf, uint64(off), raw); err != nil {
 					return Step{}, err
 				}
@@ -254,11 +262,44 @@ func copyCase() benchCase {
 // 1227 image tokens + 16 text tokens, except on a CPU adapter (SwiftShader), where it
 // takes about a minute a dispatch: there it covers 256 + 16 tokens (the cost grows with
 // the square of the count), which the table's size column says.
-func benchCases(info gpu.AdapterInfo) []benchCase {
+//
+// The q4 products run on the f32 path (named as before) and, where the adapter has an f16
+// kernel for them (Kernels.q4F16), on the f16 path too ("… f16"), side by side.
+func benchCases(k *Kernels) []benchCase {
 	prefill := 1227 + 16
-	if info.CPU() {
+	if k.Dev.Info.CPU() {
 		prefill = 256 + 16
 	}
+	var cases []benchCase
+	for _, c := range benchCasesF32(prefill) {
+		if c.q4 == nil {
+			cases = append(cases, c)
+			continue
+		}
+		cases = append(cases, precision(c, false))
+		if k.q4F16(c.q4[0], c.q4[1], 32) {
+			cases = append(cases, precision(c, true))
+		}
+	}
+	return cases
+}
+
+// precision runs c's setup with the f16 path on or off (Kernels.NoF16); an f16 case's
+// kernel is named "… f16".
+func precision(c benchCase, f16 bool) benchCase {
+	setup := c.setup
+	if f16 {
+		c.kernel += " f16"
+	}
+	c.setup = func(b *benchBuffers) (Step, error) {
+		defer func(old bool) { b.k.NoF16 = old }(b.k.NoF16)
+		b.k.NoF16 = !f16
+		return setup(b)
+	}
+	return c
+}
+
+func benchCasesF32(prefill int) []benchCase {
 	return []benchCase{
 		matVecQ4Case(4096, 4096),  // q/k/v/o projections
 		matVecQ4Case(4096, 12288), // fused QKV
@@ -328,12 +369,12 @@ func TestKernelBench(t *testing.T) {
 			c.kernel, c.size, ms(st.Median), st.Reps, len(st.Samples), time.Since(start).Seconds())
 		return benchRow{c, st}
 	}
-	copyStart := measure(t, copyCase())
+	copyStart := measure(t, copyCase(k.Dev.Limits))
 	var rows []benchRow
-	for _, c := range benchCases(k.Dev.Info) {
+	for _, c := range benchCases(k) {
 		t.Run(c.kernel+" "+c.size, func(t *testing.T) { rows = append(rows, measure(t, c)) })
 	}
-	copyEnd := measure(t, copyCase())
+	copyEnd := measure(t, copyCase(k.Dev.Limits))
 	copyGBps := (copyStart.gbps() + copyEnd.gbps()) / 2
 
 	info := k.Dev.Info
@@ -351,13 +392,20 @@ func TestKernelBench(t *testing.T) {
 	}
 	fmt.Println("GB/s: the least bytes a dispatch moves (weights incl. f16 scales, activations in and out) / median time;")
 	fmt.Println("×copy: that GB/s over the copy roofline's; GFLOP/s: 2 per multiply-add (causal attention: unmasked pairs only).")
+	// f16 against f32, case by case (both also as ×copy above).
+	for i, row := range rows {
+		if f32, ok := strings.CutSuffix(row.kernel, " f16"); ok && i > 0 && rows[i-1].kernel == f32 && rows[i-1].size == row.size {
+			fmt.Printf("%s %s: f32 %.3f ×copy, f16 %.3f ×copy: f16 takes %.2f× f32's time\n", f32, row.size,
+				rows[i-1].gbps()/copyGBps, row.gbps()/copyGBps, row.st.Median.Seconds()/rows[i-1].st.Median.Seconds())
+		}
+	}
 	// The decode target of the GPU engine: the q4 matvec of the MLP's gate/up projection
 	// moves its weights at ≥ 70% of the copy bandwidth on a GPU (on a CPU adapter kernels
 	// are compute-bound and the figure says little).
 	for _, row := range rows {
-		if row.kernel == "q4 matvec" && row.size == matVecQ4Case(4096, 11008).size {
-			fmt.Printf("q4 matvec %s: %.3f share of the copy bandwidth (target ≥ 0.70 on a GPU; this adapter is a %s)\n",
-				row.size, row.gbps()/copyGBps, map[bool]string{true: "CPU", false: "GPU"}[info.CPU()])
+		if strings.HasPrefix(row.kernel, "q4 matvec") && row.size == matVecQ4Case(4096, 11008).size {
+			fmt.Printf("%s %s: %.3f share of the copy bandwidth (target ≥ 0.70 on a GPU; this adapter is a %s)\n",
+				row.kernel, row.size, row.gbps()/copyGBps, map[bool]string{true: "CPU", false: "GPU"}[info.CPU()])
 		}
 	}
 }

@@ -85,7 +85,7 @@ func (rd *reader) kv(t Tensor, p KVPrecision, first, n int) []float32 {
 // roundF16 rounds every element to the nearest f16, as pack2x16float does.
 func roundF16(x []float32) {
 	for i, v := range x {
-		x[i] = quant.F16ToFloat32(quant.F16FromFloat32(v))
+		x[i] = roundF32ToF16(v)
 	}
 }
 

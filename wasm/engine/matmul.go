@@ -150,6 +150,17 @@ func (k *Kernels) prefillQ4(m, kdim int) PrefillQ4 {
 	return PrefillTiled
 }
 
+// subgroupsQ4 says whether decode's q4 product reduces with subgroups.
+func (k *Kernels) subgroupsQ4(kdim, group int) bool {
+	return kdim%32 == 0 && group%32 == 0 && k.Dev.Has(gpu.FeatureSubgroups) && !k.NoSubgroups
+}
+
+// q4F16 says whether MatMulQ4 takes an f16 kernel for m rows: where the f16 path is on
+// (useF16) and there is one — both prefill kernels, and decode's subgroup kernel.
+func (k *Kernels) q4F16(m, kdim, group int) bool {
+	return k.useF16() && (m > matVecMaxRows || k.subgroupsQ4(kdim, group))
+}
+
 // MatMulQ4 computes out[m, n] = x[m, k] · Wᵀ (+ bias) for a q4 weight (qweight u32
 // [n][k/8], f16 scales [n][k/group]); bias may be the zero Tensor. Decode (m ≤ 4) takes
 // the bandwidth-bound matrix-vector kernel, prefill one of two matrix-matrix kernels
@@ -171,13 +182,29 @@ func (k *Kernels) MatMulQ4(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 	if err != nil {
 		return Step{}, err
 	}
+	subgroups := k.subgroupsQ4(kdim, group)
+	half := k.q4F16(m, kdim, group)
 	tw := twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, deqQ4(qweight, scales, n, kdim, group))
+	if half {
+		tw = twinMatMulF16(out, x, bias, hasBias == 1, m, kdim, n, deqQ4(qweight, scales, n, kdim, group))
+	}
 	x, p, offs, err := k.linearParams(&out, x, m, kdim, n, hasBias)
 	if err != nil {
 		return Step{}, err
 	}
 	var s Step
 	switch {
+	case prefill == PrefillRows && half:
+		gx, gy := rowsKernelGrid(m, n)
+		s, err = k.step("matmul_q4 (rows, f16)", PipelineKey{Shader: "matmul_q4_rows_f16.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}, {"THREADS", rowsKernelThreads}, offs}},
+			p, gx, gy, 1, x, qweight, scales, bias, out)
+	case prefill == PrefillTiled && half:
+		s, err = k.step("matmul_q4 (f16)", PipelineKey{Shader: "matmul_q4_f16.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}, offs}},
+			p, uint32((n+63)/64), uint32((m+63)/64), 1, x, qweight, scales, bias, out)
+	case subgroups && half:
+		consts, groups := k.subgroupMatVec(n, group, offs)
+		s, err = k.step("matvec_q4 (subgroups, f16)", PipelineKey{Shader: "matvec_q4_subgroups_f16.wgsl", Consts: consts},
+			p, groups, uint32(m), 1, x, qweight, scales, bias, out)
 	case prefill == PrefillRows:
 		gx, gy := rowsKernelGrid(m, n)
 		s, err = k.step("matmul_q4 (rows)", PipelineKey{Shader: "matmul_q4_rows.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}, {"THREADS", rowsKernelThreads}, offs}},
@@ -185,7 +212,7 @@ func (k *Kernels) MatMulQ4(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 	case prefill == PrefillTiled:
 		s, err = k.step("matmul_q4", PipelineKey{Shader: "matmul_q4.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}, offs}},
 			p, uint32((n+63)/64), uint32((m+63)/64), 1, x, qweight, scales, bias, out)
-	case kdim%32 == 0 && group%32 == 0 && k.Dev.Has(gpu.FeatureSubgroups) && !k.NoSubgroups:
+	case subgroups:
 		consts, groups := k.subgroupMatVec(n, group, offs)
 		s, err = k.step("matvec_q4 (subgroups)", PipelineKey{Shader: "matvec_q4_subgroups.wgsl", Consts: consts},
 			p, groups, uint32(m), 1, x, qweight, scales, bias, out)

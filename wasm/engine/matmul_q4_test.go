@@ -76,8 +76,29 @@ func checkMatMulQ4(t *testing.T, k *Kernels, r *rand.Rand, m, kdim, n, g int, wi
 	}()
 	got := run(t, k, out, m*n, must(t)(k.MatMulQ4(out, xt, qt, st, bt, m, kdim, n, g)))
 	want := make([]float32, m*n)
+	what := fmt.Sprintf("matmul q4 m=%d k=%d n=%d g=%d", m, kdim, n, g)
+	if k.q4F16(m, kdim, g) {
+		closeF16(t, what+" (f16)", got, x, quant.DequantizeQ4(q, s, n, kdim, g), bias, m, kdim, n)
+		return
+	}
 	quant.MatMulQ4(want, x, q, s, bias, m, kdim, n, g)
-	closeTo(t, fmt.Sprintf("matmul q4 m=%d k=%d n=%d g=%d", m, kdim, n, g), got, want, 1e-4, 1e-4)
+	closeTo(t, what, got, want, 1e-4, 1e-4)
+}
+
+// closeF16 compares an f16 kernel's output with its twin, MatMulF16, whose answer is an
+// interval: got must lie within it, give or take the f32 accumulation's 1e-4. The
+// interval is a worst case (every rounding the same way); the errors of a sum of many
+// words add up like a random walk, so on the whole the outputs must also be within 2⁻⁹
+// RMS of the twin's (measured: below 2⁻¹¹; a wrong word or scale in a row of 512 words
+// would be 2⁻⁵).
+func closeF16(t *testing.T, what string, got, x, w, bias []float32, m, kdim, n int) {
+	t.Helper()
+	want, bound := make([]float32, m*n), make([]float32, m*n)
+	MatMulF16(want, bound, x, w, bias, m, kdim, n)
+	closeTo(t, what, got, nearestIn(got, want, bound), 1e-4, 1e-4)
+	if e := compareF16(got, want); !(e.rmsRel <= 1.0/512) {
+		t.Errorf("%s: RMS difference from the twin %.3g of the RMS output, beyond 2⁻⁹", what, e.rmsRel)
+	}
 }
 
 func TestMatMulQ4(t *testing.T) {
@@ -85,11 +106,20 @@ func TestMatMulQ4(t *testing.T) {
 	if !k.Dev.Has(gpu.FeatureSubgroups) {
 		t.Log("the adapter has no subgroups: only the workgroup-memory kernels are tested")
 	}
-	for _, noSubgroups := range []bool{false, true} {
-		k.NoSubgroups = noSubgroups
-		testMatMulQ4(t, k)
+	hasF16 := k.Dev.Has(gpu.FeatureShaderF16)
+	if !hasF16 {
+		t.Log("the adapter has no shader-f16: only the f32 kernels are tested")
 	}
-	k.NoSubgroups = false
+	defer func(old bool) { k.NoF16, k.NoSubgroups = old, false }(k.NoF16)
+	for _, noF16 := range []bool{false, true} {
+		for _, noSubgroups := range []bool{false, true} {
+			if !noF16 && !hasF16 {
+				continue // the same kernels as with NoF16
+			}
+			k.NoF16, k.NoSubgroups = noF16, noSubgroups
+			testMatMulQ4(t, k)
+		}
+	}
 }
 
 func testMatMulQ4(t *testing.T, k *Kernels) {

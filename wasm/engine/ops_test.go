@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"flag"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -14,6 +15,10 @@ import (
 
 var sharedKernels *Kernels
 
+// noF16 runs the tests and benchmarks on the f32 path where the adapter has shader-f16
+// (bench/device.sh times both paths with it).
+var noF16 = flag.Bool("nof16", false, "keep the f32 kernels on an adapter with shader-f16 (Kernels.NoF16)")
+
 func kernels(t *testing.T) *Kernels {
 	t.Helper()
 	if sharedKernels == nil {
@@ -22,6 +27,7 @@ func kernels(t *testing.T) *Kernels {
 			t.Fatalf("RequestDevice: %v", err)
 		}
 		sharedKernels = NewKernels(d)
+		sharedKernels.NoF16 = *noF16
 	}
 	return sharedKernels
 }

@@ -21,7 +21,12 @@ func testSession(t *testing.T, name string) *Session {
 
 func testSessionKV(t *testing.T, name string, kv KVPrecision) *Session {
 	t.Helper()
-	k := kernels(t)
+	return testSessionOn(t, kernels(t), name, kv)
+}
+
+// testSessionOn is testSessionKV with kernels k (another kind than the shared ones).
+func testSessionOn(t *testing.T, k *Kernels, name string, kv KVPrecision) *Session {
+	t.Helper()
 	p := loadTestPackage(t, k, name)
 	t.Cleanup(p.Release)
 	text, err := FetchText(p.BaseURL + p.Manifest.Tokenizer.File)

@@ -1,0 +1,146 @@
+enable f16;
+
+// matmul_q4.wgsl in half precision, for adapters with `shader-f16`: the tiles are staged
+// in workgroup memory as f16 (half the bytes and loads), the weights dequantized as
+// (q − 8)·scale in f16 (q − 8 exact, the product rounds once), the inputs rounded to f16.
+// Each output's products are summed in f16 over 8 consecutive k (one q4 word) and those
+// sums accumulated in f32, since K runs to 11008. Same shapes as matmul_q4.wgsl.
+// CPU twin: quant.MatMulQ4 on f16-rounded inputs and weights, each word's sum rounded to
+// f16 (twinMatMulF16).
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    has_bias: u32,
+    x_start: u32,   // x[0, 0] in the x binding (a multiple of 4 where x is read as vec4s)
+    out_start: u32, // out[0, 0] in the out binding
+}
+
+// OFFSETS is set where a binding starts between storage-aligned offsets (engine.bindFrom);
+// unset, the starts are the constant 0 and the kernel compiles as if it had none.
+override OFFSETS: bool = false;
+
+fn x_start() -> u32 {
+    return select(0u, params.x_start, OFFSETS);
+}
+
+fn out_start() -> u32 {
+    return select(0u, params.out_start, OFFSETS);
+}
+
+override GROUP_SIZE: u32 = 32u;
+
+const TILE_M = 64u;
+const TILE_N = 64u;
+const TILE_K = 16u;
+const THREADS = 256u;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> qweight: array<u32>;
+@group(0) @binding(3) var<storage, read> scales: array<u32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+
+var<workgroup> xs: array<f16, 1024>; // [TILE_M][TILE_K]
+var<workgroup> ws: array<f16, 1024>; // [TILE_N][TILE_K]
+
+fn scale_at(i: u32) -> f32 {
+    let pair = unpack2x16float(scales[i / 2u]);
+    return select(pair.x, pair.y, (i & 1u) == 1u);
+}
+
+// store_row writes four outputs of row r from column c on, with the bias, inside the matrix.
+fn store_row(r: u32, c: u32, v: vec4<f32>) {
+    if (r >= params.m) {
+        return;
+    }
+    for (var j = 0u; j < 4u; j++) {
+        if (c + j < params.n) {
+            var o = v[j];
+            if (params.has_bias != 0u) {
+                o += bias[c + j];
+            }
+            out[out_start() + r * params.n + c + j] = o;
+        }
+    }
+}
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wg: vec3<u32>,
+        @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row0 = wg.y * TILE_M;
+    let col0 = wg.x * TILE_N;
+    let tid = lid.y * 16u + lid.x;
+    let words_per_row = params.k / 8u;
+    let groups_per_row = params.k / GROUP_SIZE;
+    // One vec4 per output row: registers, where loop-indexed private arrays were spilled
+    // to memory (3x slower on SwiftShader).
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    for (var k0 = 0u; k0 < params.k; k0 += TILE_K) {
+        for (var i = 0u; i < 4u; i++) {
+            let e = tid + i * THREADS;
+            let r = e / TILE_K;
+            let c = e % TILE_K;
+            var xv = 0.0;
+            if (row0 + r < params.m) {
+                xv = x[x_start() + (row0 + r) * params.k + k0 + c];
+            }
+            xs[e] = f16(xv);
+        }
+        // 64 weight rows × 2 words of 8 weights.
+        if (tid < 128u) {
+            let r = tid / 2u;
+            let half = tid % 2u;
+            let n = col0 + r;
+            var q = vec4<f16>(0.0h);
+            var q2 = vec4<f16>(0.0h);
+            if (n < params.n) {
+                let word = qweight[n * words_per_row + k0 / 8u + half];
+                let s = f16(scale_at(n * groups_per_row + (k0 + half * 8u) / GROUP_SIZE)); // an f16 in the file: exact
+                q = (vec4<f16>(vec4<u32>(word, word >> 4u, word >> 8u, word >> 12u) & vec4<u32>(15u)) - 8.0h) * s;
+                q2 = (vec4<f16>(vec4<u32>(word >> 16u, word >> 20u, word >> 24u, word >> 28u) & vec4<u32>(15u)) - 8.0h) * s;
+            }
+            let base = r * TILE_K + half * 8u;
+            ws[base] = q.x;
+            ws[base + 1u] = q.y;
+            ws[base + 2u] = q.z;
+            ws[base + 3u] = q.w;
+            ws[base + 4u] = q2.x;
+            ws[base + 5u] = q2.y;
+            ws[base + 6u] = q2.z;
+            ws[base + 7u] = q2.w;
+        }
+        workgroupBarrier();
+        // Two words' worth of k: each word's 8 products summed in f16, then added in f32.
+        for (var k8 = 0u; k8 < TILE_K; k8 += 8u) {
+            var h0 = vec4<f16>(0.0h);
+            var h1 = vec4<f16>(0.0h);
+            var h2 = vec4<f16>(0.0h);
+            var h3 = vec4<f16>(0.0h);
+            for (var kk = k8; kk < k8 + 8u; kk++) {
+                let a = vec4<f16>(xs[(lid.y * 4u) * TILE_K + kk], xs[(lid.y * 4u + 1u) * TILE_K + kk],
+                                  xs[(lid.y * 4u + 2u) * TILE_K + kk], xs[(lid.y * 4u + 3u) * TILE_K + kk]);
+                let b = vec4<f16>(ws[(lid.x * 4u) * TILE_K + kk], ws[(lid.x * 4u + 1u) * TILE_K + kk],
+                                  ws[(lid.x * 4u + 2u) * TILE_K + kk], ws[(lid.x * 4u + 3u) * TILE_K + kk]);
+                h0 += a.x * b;
+                h1 += a.y * b;
+                h2 += a.z * b;
+                h3 += a.w * b;
+            }
+            acc0 += vec4<f32>(h0);
+            acc1 += vec4<f32>(h1);
+            acc2 += vec4<f32>(h2);
+            acc3 += vec4<f32>(h3);
+        }
+        workgroupBarrier();
+    }
+    store_row(row0 + lid.y * 4u, col0 + lid.x * 4u, acc0);
+    store_row(row0 + lid.y * 4u + 1u, col0 + lid.x * 4u, acc1);
+    store_row(row0 + lid.y * 4u + 2u, col0 + lid.x * 4u, acc2);
+    store_row(row0 + lid.y * 4u + 3u, col0 + lid.x * 4u, acc3);
+}
