@@ -61,21 +61,25 @@ type Report struct {
 	VisionLayers int    `json:"vision_layers,omitempty"`
 	Tokens       int    `json:"tokens"`
 
-	CheckpointBytes   int64   `json:"checkpoint_bytes"`
-	DemoModelSeconds  float64 `json:"demo_model_s"`
-	DemoModelPeakRSS  int64   `json:"demo_model_peak_rss"`
-	PackageBytes      int64   `json:"package_bytes"`
-	PackageShards     int     `json:"package_shards"`
-	ConvertSeconds    float64 `json:"convert_s"`
-	ConvertPeakRSS    int64   `json:"convert_peak_rss"`
-	LoadSeconds       float64 `json:"load_s"`
-	BrowserPeakPSS    int64   `json:"browser_peak_pss"`
-	StorageBytes      int64   `json:"storage_bytes_after_load"`
-	WASMHeapBytes     int64   `json:"wasm_heap_bytes"`
-	MemoryPlan        string  `json:"memory_plan"`
-	MemoryPlanBytes   int64   `json:"memory_plan_bytes"`
-	AdapterMaxBuffer  int64   `json:"adapter_max_buffer_size"`
-	AdapterMaxBinding int64   `json:"adapter_max_storage_binding"`
+	CheckpointBytes  int64   `json:"checkpoint_bytes"`
+	DemoModelSeconds float64 `json:"demo_model_s"`
+	DemoModelPeakRSS int64   `json:"demo_model_peak_rss"`
+	PackageBytes     int64   `json:"package_bytes"`
+	PackageShards    int     `json:"package_shards"`
+	ConvertSeconds   float64 `json:"convert_s"`
+	ConvertPeakRSS   int64   `json:"convert_peak_rss"`
+	LoadSeconds      float64 `json:"load_s"`
+	BrowserPeakPSS   int64   `json:"browser_peak_pss"`
+	// The same peak per phase: the first load and its answers, then the offline reload and
+	// its answer (which tells a model held twice from one session outliving its dispose).
+	BrowserPeakPSSOnline  int64  `json:"browser_peak_pss_online"`
+	BrowserPeakPSSOffline int64  `json:"browser_peak_pss_offline"`
+	StorageBytes          int64  `json:"storage_bytes_after_load"`
+	WASMHeapBytes         int64  `json:"wasm_heap_bytes"`
+	MemoryPlan            string `json:"memory_plan"`
+	MemoryPlanBytes       int64  `json:"memory_plan_bytes"`
+	AdapterMaxBuffer      int64  `json:"adapter_max_buffer_size"`
+	AdapterMaxBinding     int64  `json:"adapter_max_storage_binding"`
 
 	PageTextSecondsPerToken float64 `json:"page_text_s_per_token"`
 	PageTextPrefillSeconds  float64 `json:"page_text_prefill_s"`
@@ -252,6 +256,7 @@ func Run(o Options, r *Report) error {
 	if err != nil {
 		return stepError("page load and answer", err)
 	}
+	r.BrowserPeakPSSOnline = sampler.phase()
 	r.LoadSeconds = page.LoadMs / 1000
 	r.Progress = page.Progress
 	r.ProgressMaxGapSeconds = maxGap(page.Progress, page.LoadMs) / 1000
@@ -302,6 +307,7 @@ func Run(o Options, r *Report) error {
 	if err != nil {
 		return stepError("offline load and answer", err)
 	}
+	r.BrowserPeakPSSOffline = sampler.phase()
 	r.OfflineLoadSeconds = offline.LoadMs / 1000
 	r.OfflineEqual = offline.Info.Source == "storage" && slices.Equal(offline.Text.TokenIDs, page.Text.TokenIDs)
 	if !r.OfflineEqual {
@@ -330,7 +336,8 @@ func Run(o Options, r *Report) error {
 	if r.StorageBytesFreed < r.PackageBytes*9/10 {
 		return stepError("delete stored copy", fmt.Errorf("freed %d bytes of a %d-byte package", r.StorageBytesFreed, r.PackageBytes))
 	}
-	logf("offline load %.1f s, equal %v; deleting freed %.2f GB; browser peak PSS %.2f GB", r.OfflineLoadSeconds, r.OfflineEqual, gb(r.StorageBytesFreed), gb(r.BrowserPeakPSS))
+	logf("offline load %.1f s, equal %v; deleting freed %.2f GB; browser peak PSS %.2f GB (online %.2f, offline %.2f)",
+		r.OfflineLoadSeconds, r.OfflineEqual, gb(r.StorageBytesFreed), gb(r.BrowserPeakPSS), gb(r.BrowserPeakPSSOnline), gb(r.BrowserPeakPSSOffline))
 	return nil
 }
 
@@ -730,11 +737,12 @@ func pageRun(ctx context.Context, manifestURL string, q question, image string, 
 // so the browser's processes add up honestly) of this process's descendants, but for the
 // server, four times a second, and keeps the peak.
 type pssSampler struct {
-	mu   sync.Mutex
-	peak int64
-	quit chan struct{}
-	done chan struct{}
-	once sync.Once
+	mu        sync.Mutex
+	peak      int64
+	phasePeak int64 // since the last phase()
+	quit      chan struct{}
+	done      chan struct{}
+	once      sync.Once
 }
 
 func startPSSSampler(exclude int) *pssSampler {
@@ -746,6 +754,7 @@ func startPSSSampler(exclude int) *pssSampler {
 			n := descendantsPSS(self, exclude)
 			s.mu.Lock()
 			s.peak = max(s.peak, n)
+			s.phasePeak = max(s.phasePeak, n)
 			s.mu.Unlock()
 			select {
 			case <-s.quit:
@@ -755,6 +764,15 @@ func startPSSSampler(exclude int) *pssSampler {
 		}
 	}()
 	return s
+}
+
+// phase returns the peak since the last call (or the start) and starts a new phase.
+func (s *pssSampler) phase() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.phasePeak
+	s.phasePeak = 0
+	return p
 }
 
 func (s *pssSampler) stop() int64 {
