@@ -11,6 +11,7 @@
 // repository was updated mid-way) stops the conversion: its bytes would not be one
 // checkpoint.
 
+import { readBody } from './body.js';
 import { CogVLMError } from './errors.js';
 
 /** The public hub; its files come from its own host and its file hosts (see server --hub). */
@@ -138,18 +139,15 @@ export class HubFiles {
     const bytes = new Uint8Array(length);
     let n = 0;
     try {
-      const reader = res.body.getReader();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        if (n + value.length > length) {
-          reader.cancel();
-          throw new CogVLMError('integrity', `${url}: more than the ${length} bytes asked for at ${offset}`);
-        }
-        bytes.set(value, n);
-        n += value.length;
-        this.onBytes(value.length);
-      }
+      await readBody(
+        res,
+        bytes,
+        (k) => {
+          n += k;
+          this.onBytes(k);
+        },
+        () => new CogVLMError('integrity', `${url}: more than the ${length} bytes asked for at ${offset}`),
+      );
     } catch (err) {
       if (err instanceof CogVLMError) throw err;
       if (this.signal?.aborted) throw new CogVLMError('aborted', 'conversion aborted');

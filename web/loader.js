@@ -4,6 +4,7 @@
 // browser's stored copy of it) or from a folder on disk.
 
 import { CogVLMError, asCogVLMError } from './errors.js';
+import { readBody } from './body.js';
 import { bytes, duration, rate } from './format.js';
 import { PackageStore, estimate, isConverted, packageName, quotaError, sha256Hex, storeURL, verify } from './store.js';
 
@@ -394,18 +395,15 @@ export class RemotePackage {
     }
     let n = 0;
     try {
-      const reader = res.body.getReader();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        if (n + value.length > entry.size) {
-          reader.cancel();
-          throw new CogVLMError('integrity', `${url}: more than the ${entry.size} bytes the manifest says`);
-        }
-        out.set(value, n);
-        n += value.length;
-        progress.received(entry.file, value.length);
-      }
+      await readBody(
+        res,
+        out,
+        (k) => {
+          n += k;
+          progress.received(entry.file, k);
+        },
+        () => new CogVLMError('integrity', `${url}: more than the ${entry.size} bytes the manifest says`),
+      );
     } catch (err) {
       progress.failed(entry.file);
       if (err instanceof CogVLMError) throw err;
