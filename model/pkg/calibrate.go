@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/model/format"
 	"github.com/cogvlm-web/cogvlm-web/model/imageproc"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
 	"github.com/cogvlm-web/cogvlm-web/model/tokenizer"
@@ -272,8 +273,8 @@ type gptqOptions struct {
 // model whose earlier stages are already quantized: m's weights are overwritten with the
 // dequantized ones as it goes. Otherwise one pass of the float32 model gives every
 // tensor's inputs, and m is left as it was.
-func gptqQuantize(ctx context.Context, m *model.Model, tensors []TensorEntry, cases []calibrationCase, opts gptqOptions) (map[string]q4Tensor, error) {
-	var stages [][]*TensorEntry
+func gptqQuantize(ctx context.Context, m *model.Model, tensors []format.TensorEntry, cases []calibrationCase, opts gptqOptions) (map[string]q4Tensor, error) {
+	var stages [][]*format.TensorEntry
 	index := map[string]int{}
 	for i := range tensors {
 		t := &tensors[i]

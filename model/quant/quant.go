@@ -2,7 +2,7 @@
 // arithmetic: q4 and q8 (integer weights in groups along the input dimension with one f16
 // scale per group, packed into u32 words the way the WGSL kernels read them), f16 and f32.
 // Quantize* turn float32 weights into that layout; Dequantize* and MatMul* are the exact
-// CPU twins the GPU kernels are tested against. model/pkg/FORMAT.md specifies the layout
+// CPU twins the GPU kernels are tested against. model/format/FORMAT.md specifies the layout
 // and records why it was chosen.
 //
 // A weight matrix is a PyTorch Linear weight [n, k] (n outputs, k inputs, y = x·Wᵀ);

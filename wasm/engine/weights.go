@@ -10,7 +10,7 @@ import (
 	"github.com/hack-pad/safejs"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
-	"github.com/cogvlm-web/cogvlm-web/model/pkg"
+	"github.com/cogvlm-web/cogvlm-web/model/format"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
 	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
 )
@@ -20,7 +20,7 @@ var ErrIntegrity = errors.New("integrity check failed")
 
 // Weight is one tensor of a package on the GPU: bindings into its shard's buffer.
 type Weight struct {
-	pkg.TensorEntry
+	format.TensorEntry
 	Data, Scales Tensor // Scales only for q4/q8
 }
 
@@ -28,7 +28,7 @@ type Weight struct {
 // tensor a binding at its offset. Weight bytes go fetch → ArrayBuffer → GPU and never
 // through the Go heap.
 type Package struct {
-	Manifest *pkg.Manifest
+	Manifest *format.Manifest
 	Config   model.Config
 	BaseURL  string
 	shards   []*gpu.Buffer
@@ -41,7 +41,7 @@ type Progress func(done, total int64)
 
 // ShardSource delivers one shard's bytes as a JS ArrayBuffer. The default fetches it next
 // to the manifest; the app's worker passes one that reads its verified browser cache.
-type ShardSource func(f pkg.FileEntry) (safejs.Value, error)
+type ShardSource func(f format.FileEntry) (safejs.Value, error)
 
 // LoadOptions tune LoadPackage.
 type LoadOptions struct {
@@ -52,7 +52,7 @@ type LoadOptions struct {
 	Verified bool
 	// Before, when set, sees the manifest before any shard is fetched and may refuse it
 	// (the memory plan against the device's limits).
-	Before func(m *pkg.Manifest, cfg model.Config) error
+	Before func(m *format.Manifest, cfg model.Config) error
 	// Manifest, when set, is manifest.json's text, already read (and trusted) by the
 	// caller; otherwise it is fetched from the manifest URL.
 	Manifest string
@@ -74,7 +74,7 @@ func LoadPackageWith(k *Kernels, manifestURL string, o LoadOptions) (*Package, e
 			return nil, err
 		}
 	}
-	m, cfg, err := pkg.ParseManifest([]byte(text))
+	m, cfg, err := format.ParseManifest([]byte(text))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", manifestURL, err)
 	}
@@ -150,7 +150,7 @@ func (p *Package) expandF16(k *Kernels) error {
 	return k.Run(plan)
 }
 
-func (p *Package) uploadShard(k *Kernels, s pkg.FileEntry, o LoadOptions) (*gpu.Buffer, error) {
+func (p *Package) uploadShard(k *Kernels, s format.FileEntry, o LoadOptions) (*gpu.Buffer, error) {
 	var ab safejs.Value
 	var err error
 	if o.Shards != nil {
