@@ -65,7 +65,7 @@ type ConvertOptions struct {
 	// Context cancels the conversion between tensors (and between calibration stages);
 	// nil means context.Background().
 	Context context.Context
-	// Calibrate quantizes the q4 tensors with GPTQ (quant.QuantizeQ4GPTQInto) on the
+	// Calibrate quantizes the q4 tensors with GPTQ (gptq.QuantizeQ4Into) on the
 	// activations of generated calibration prompts (calibrate.go) instead of rounding each
 	// weight to nearest: the levels and scales minimise each layer's output error rather
 	// than its weight error. The package format is the same. It needs the whole model in

@@ -10,6 +10,7 @@ import (
 	"github.com/cogvlm-web/cogvlm-web/model"
 	"github.com/cogvlm-web/cogvlm-web/model/format"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
+	"github.com/cogvlm-web/cogvlm-web/model/quant/gptq"
 	"github.com/cogvlm-web/cogvlm-web/model/safetensors"
 	"github.com/cogvlm-web/cogvlm-web/model/tokenizer"
 )
@@ -109,7 +110,7 @@ func TestGPTQDesignGolden(t *testing.T) {
 		}
 		m, _, _ := goldenFloatModel(t)
 		start := time.Now()
-		q, err := gptqQuantize(context.Background(), m, tensors, cases, gptqOptions{damp: quant.DefaultGPTQDamp, sequential: sequential})
+		q, err := gptqQuantize(context.Background(), m, tensors, cases, gptqOptions{damp: gptq.DefaultDamp, sequential: sequential})
 		if err != nil {
 			t.Fatal(err)
 		}
