@@ -7,38 +7,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cogvlm-web/cogvlm-web/model/internal/testmat"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
 )
-
-// gaussian and relRMS as model/quant's tests have them: Gaussian weights, and the error of
-// got relative to want.
-func gaussian(r *rand.Rand, n int, std float64) []float32 {
-	w := make([]float32, n)
-	for i := range w {
-		w[i] = float32(r.NormFloat64() * std)
-	}
-	return w
-}
-
-func relRMS(want, got []float32) float64 {
-	var num, den float64
-	for i := range want {
-		d := float64(want[i]) - float64(got[i])
-		num += d * d
-		den += float64(want[i]) * float64(want[i])
-	}
-	return math.Sqrt(num / den)
-}
 
 // correlatedInputs returns rows×k inputs with the structure of real activations: a
 // common offset (every row shares a mean) and a few strong directions over weak noise.
 func correlatedInputs(r *rand.Rand, rows, k int) []float32 {
 	const dirs = 6
-	basis := gaussian(r, dirs*k, 1)
-	mean := gaussian(r, k, 0.7)
+	basis := testmat.Gaussian(r, dirs*k, 1)
+	mean := testmat.Gaussian(r, k, 0.7)
 	x := make([]float32, rows*k)
 	for i := range rows {
-		coef := gaussian(r, dirs, 1)
+		coef := testmat.Gaussian(r, dirs, 1)
 		for c := range k {
 			v := mean[c] + 0.1*float32(r.NormFloat64())
 			for d := range dirs {
@@ -76,7 +57,7 @@ func outputError(x, w, wq []float32, rows, n, k int) float64 {
 func TestHessianAdd(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	const rows, k = 37, 24
-	x := gaussian(r, rows*k, 1)
+	x := testmat.Gaussian(r, rows*k, 1)
 	h := NewHessian(k)
 	h.Add(x[:10*k], 10) // in two parts, as calibration adds them
 	h.Add(x[10*k:], rows-10)
@@ -145,7 +126,7 @@ func TestGPTQFactor(t *testing.T) {
 func TestGPTQDiagonalHessian(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	const n, k, g = 24, 176, 16
-	w := gaussian(r, n*k, 0.02)
+	w := testmat.Gaussian(r, n*k, 0.02)
 	wantQ, wantS, err := quant.QuantizeQ4(w, n, k, g)
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +203,7 @@ func TestGPTQOutputError(t *testing.T) {
 	for _, c := range []struct{ n, k, g int }{{40, 256, 32}, {33, 176, 16}} { // 176: a block of 128, then 48
 		const rows = 600
 		x := correlatedInputs(r, rows, c.k)
-		w := gaussian(r, c.n*c.k, 0.02)
+		w := testmat.Gaussian(r, c.n*c.k, 0.02)
 		h := hessianOf(x, rows, c.k).H
 		qw, sc, err := quant.QuantizeQ4(w, c.n, c.k, c.g)
 		if err != nil {
@@ -235,12 +216,12 @@ func TestGPTQOutputError(t *testing.T) {
 		gptq := quant.DequantizeQ4(qw, sc, c.n, c.k, c.g)
 		rtnOut, gptqOut := outputError(x, w, rtn, rows, c.n, c.k), outputError(x, w, gptq, rows, c.n, c.k)
 		t.Logf("[%d, %d] g=%d: relative output error round to nearest %.4f, GPTQ %.4f; relative weight RMS %.4f, %.4f",
-			c.n, c.k, c.g, rtnOut, gptqOut, relRMS(w, rtn), relRMS(w, gptq))
+			c.n, c.k, c.g, rtnOut, gptqOut, testmat.RelRMS(w, rtn), testmat.RelRMS(w, gptq))
 		if !(gptqOut < 0.7*rtnOut) {
 			t.Errorf("GPTQ output error %.4f is not well below round to nearest's %.4f", gptqOut, rtnOut)
 		}
-		if !(relRMS(w, gptq) > relRMS(w, rtn)) {
-			t.Errorf("GPTQ weight error %.4f is not above round to nearest's %.4f", relRMS(w, gptq), relRMS(w, rtn))
+		if !(testmat.RelRMS(w, gptq) > testmat.RelRMS(w, rtn)) {
+			t.Errorf("GPTQ weight error %.4f is not above round to nearest's %.4f", testmat.RelRMS(w, gptq), testmat.RelRMS(w, rtn))
 		}
 		ref := gptqReference(w, c.n, c.k, c.g, h)
 		differ := 0
@@ -264,7 +245,7 @@ func TestGPTQDeadInput(t *testing.T) {
 	for i := range rows {
 		x[i*k+dead] = 0
 	}
-	w := gaussian(r, n*k, 0.02)
+	w := testmat.Gaussian(r, n*k, 0.02)
 	qw, sc, err := QuantizeQ4(w, n, k, g, hessianOf(x, rows, k).H)
 	if err != nil {
 		t.Fatal(err)
