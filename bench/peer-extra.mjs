@@ -1,7 +1,7 @@
 // Our q4 kernels in the peer harness (/work/shared/peer, `run.mjs --extra`), timed on the
 // same weights, activations and device kind as onnxruntime-web's MatMulNBits.
 //
-// It runs the exact WGSL the engine's MatMulQ4 picks (wasm/engine/matmul.go), fetched
+// It runs the exact WGSL the engine's MatMulQ4 picks (wasm/kernels/matmul.go), fetched
 // from this module's folder, with the same override constants, Params layout and
 // bindings: for M ≤ 4 (decode) shaders/matvec_q4_subgroups.wgsl where the adapter has
 // `subgroups`, else shaders/matvec_q4.wgsl; for M > 4 (prefill) shaders/matmul_q4_rows.wgsl
@@ -19,7 +19,7 @@
 
 export const name = 'cogvlm-web q4';
 
-// The engine's choices (wasm/engine/matmul.go): matvec for M ≤ matVecMaxRows, else tiled.
+// The engine's choices (wasm/kernels/matmul.go): matvec for M ≤ matVecMaxRows, else tiled.
 const matVecMaxRows = 4;
 const tile = 64; // matmul_q4.wgsl's TILE_M and TILE_N
 const rowsKernelRows = 16, rowsKernelThreads = 64;

@@ -47,6 +47,7 @@ import (
 	"github.com/cogvlm-web/cogvlm-web/wasm/bridge"
 	"github.com/cogvlm-web/cogvlm-web/wasm/engine"
 	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
+	"github.com/cogvlm-web/cogvlm-web/wasm/kernels"
 )
 
 func main() {
@@ -180,13 +181,13 @@ func (e *exports) load(args []safejs.Value) (any, error) {
 	var plan engine.MemoryPlan
 	opts.Before = func(m *format.Manifest, cfg model.Config) error {
 		seq, prefill := engine.SessionSizes(cfg, 0)
-		plan = engine.PlanMemory(cfg, m, seq, prefill, engine.KVF16)
+		plan = engine.PlanMemory(cfg, m, seq, prefill, kernels.KVF16)
 		if console, err := safejs.Global().Get("console"); err == nil {
 			console.Call("info", "cogvlm: model "+plan.String())
 		}
 		return plan.Check(d.Limits)
 	}
-	k := engine.NewKernels(d)
+	k := kernels.NewKernels(d)
 	p, err := engine.LoadPackageWith(k, url, opts)
 	if err != nil {
 		d.Destroy()
@@ -210,7 +211,7 @@ func (e *exports) load(args []safejs.Value) (any, error) {
 		d.Destroy()
 		return nil, coded(err)
 	}
-	s, err := engine.NewSession(k, p, tok, 0, engine.KVF16)
+	s, err := engine.NewSession(k, p, tok, 0, kernels.KVF16)
 	if err != nil {
 		d.Destroy()
 		return nil, coded(err)

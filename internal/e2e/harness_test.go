@@ -106,7 +106,7 @@ func buildFixture(dir string) (*fixture, error) {
 			return copyFile(filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec.js"), filepath.Join(f.web, "wasm_exec.js"))
 		},
 		func() error {
-			return copyFile(filepath.Join(repoRoot, "wasm", "engine", "replay.js"), filepath.Join(f.web, "cogvlm-replay.js"))
+			return copyFile(filepath.Join(repoRoot, "wasm", "kernels", "replay.js"), filepath.Join(f.web, "cogvlm-replay.js"))
 		},
 		func() error { return copyApp("testdata", filepath.Join(f.web, "e2e")) },
 		func() error {

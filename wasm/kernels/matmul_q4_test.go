@@ -1,6 +1,6 @@
 //go:build js && wasm
 
-package engine
+package kernels
 
 import (
 	"encoding/binary"

@@ -1,6 +1,6 @@
 //go:build js && wasm
 
-package engine
+package kernels
 
 import (
 	"fmt"
@@ -163,8 +163,8 @@ func TestQKVRoPE(t *testing.T) {
 				posU[i] = uint32(pos[i])
 			}
 			cacheRows := writeRow + sh.rows + 1
-			kc := Whole(output(t, k, "k cache", (cacheRows*width*kv.bytesPerValue()+3)/4).Buf)
-			vc := Whole(output(t, k, "v cache", (cacheRows*width*kv.bytesPerValue()+3)/4).Buf)
+			kc := Whole(output(t, k, "k cache", (cacheRows*width*kv.BytesPerValue()+3)/4).Buf)
+			vc := Whole(output(t, k, "v cache", (cacheRows*width*kv.BytesPerValue()+3)/4).Buf)
 			state, err := k.NewStepState("step")
 			if err != nil {
 				t.Fatal(err)

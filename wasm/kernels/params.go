@@ -1,6 +1,6 @@
 //go:build js && wasm
 
-package engine
+package kernels
 
 import (
 	"encoding/binary"
@@ -79,7 +79,7 @@ func params(fields ...any) []byte {
 		case float32:
 			v = math.Float32bits(x)
 		default:
-			panic("engine: unsupported Params field type")
+			panic("kernels: unsupported Params field type")
 		}
 		b = binary.LittleEndian.AppendUint32(b, v)
 	}

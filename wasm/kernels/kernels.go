@@ -5,7 +5,7 @@
 // and records dispatches into a Plan that is built once and replayed every step.
 //
 // Every op here has a CPU twin in package model (ops.go) and a test comparing the two.
-package engine
+package kernels
 
 import (
 	"fmt"
@@ -33,8 +33,10 @@ type Kernels struct {
 	Dev       *gpu.Device
 	modules   map[string]*gpu.ShaderModule
 	pipelines map[PipelineKey]*gpu.ComputePipeline
-	params    *ParamArena
-	zeros     *gpu.Buffer // see noBias
+	// Params hands out the dispatches' parameter slots; a plan built per request (a
+	// prefill) brackets itself with Params.Mark and Release.
+	Params *ParamArena
+	zeros  *gpu.Buffer // see noBias
 	// DebugTolerance > 0 turns on the debug mode: every plan runs dispatch by dispatch
 	// and each result is compared with its CPU twin (RunDebug).
 	DebugTolerance float64
@@ -58,7 +60,7 @@ func NewKernels(d *gpu.Device) *Kernels {
 		Dev:       d,
 		modules:   map[string]*gpu.ShaderModule{},
 		pipelines: map[PipelineKey]*gpu.ComputePipeline{},
-		params:    &ParamArena{dev: d},
+		Params:    &ParamArena{dev: d},
 	}
 }
 
@@ -106,6 +108,11 @@ type Tensor struct {
 
 // Whole binds all of b.
 func Whole(b *gpu.Buffer) Tensor { return Tensor{Buf: b} }
+
+// Rows views rows [start, start+n) of t, a [*, width] f32 tensor.
+func (t Tensor) Rows(start, n, width int) Tensor {
+	return Tensor{Buf: t.Buf, Offset: t.Offset + uint64(4*start*width), Size: uint64(4 * n * width)}
+}
 
 // bindFrom splits t into a binding that starts at t's offset rounded down to the device's
 // storage offset alignment and the floats from there to t's first one, which the kernel
@@ -158,7 +165,7 @@ func (k *Kernels) step(label string, key PipelineKey, p []byte, x, y, z uint32, 
 	if err != nil {
 		return Step{}, err
 	}
-	slot, err := k.params.Alloc(p)
+	slot, err := k.Params.Alloc(p)
 	if err != nil {
 		return Step{}, err
 	}
@@ -176,12 +183,38 @@ func (k *Kernels) step(label string, key PipelineKey, p []byte, x, y, z uint32, 
 	return Step{Label: label, Pipeline: pl, Group: g, X: x, Y: y, Z: z}, nil
 }
 
-// overheadBytes is what the kernels themselves allocate: parameter slots and the no-bias
+// OverheadBytes is what the kernels themselves allocate: parameter slots and the no-bias
 // buffer (the memory plan counts the model's buffers).
-func (k *Kernels) overheadBytes() int64 {
-	n := int64(len(k.params.bufs)) * paramBufferSize
+func (k *Kernels) OverheadBytes() int64 {
+	n := int64(len(k.Params.bufs)) * paramBufferSize
 	if k.zeros != nil {
 		n += int64(k.zeros.Size)
 	}
 	return n
+}
+
+// noBias returns a 16-byte buffer bound where a kernel has a bias slot but the layer has
+// no bias (the slot is always bound; has_bias = 0 keeps it unread).
+func (k *Kernels) noBias() (Tensor, error) {
+	if k.zeros == nil {
+		b, err := k.Dev.CreateBuffer("no-bias", 16, gpu.UsageStorage)
+		if err != nil {
+			return Tensor{}, err
+		}
+		k.zeros = b
+	}
+	return Whole(k.zeros), nil
+}
+
+// Workgroup sizes. 256 is the WebGPU default maximum of invocations per workgroup, so
+// every adapter runs these.
+const (
+	elementwiseWG = 256
+	rowWG         = 256
+	// Grid-stride element-wise kernels cap their grid; any n still works.
+	maxElementwiseGroups = 4096
+)
+
+func elementwiseGroups(n int) uint32 {
+	return uint32(min(maxElementwiseGroups, max(1, (n+elementwiseWG-1)/elementwiseWG)))
 }

@@ -1,6 +1,6 @@
 //go:build js && wasm
 
-package engine
+package kernels
 
 import (
 	"flag"
@@ -197,7 +197,7 @@ func attentionCase(kernel string, qRows, kvRows int, kv KVPrecision, oneRow bool
 	width := benchHeads * benchHeadDim
 	return benchCase{
 		kernel: kernel, size: fmt.Sprintf("q %d, kv %d (%s), %d heads × %d", qRows, kvRows, kv, benchHeads, benchHeadDim),
-		bytes: float64(width) * float64(4*2*qRows+kv.bytesPerValue()*2*kvRows), flops: 4 * benchHeadDim * benchHeads * pairs,
+		bytes: float64(width) * float64(4*2*qRows+kv.BytesPerValue()*2*kvRows), flops: 4 * benchHeadDim * benchHeads * pairs,
 		setup: func(b *benchBuffers) (Step, error) {
 			state, err := b.k.NewStepState("step")
 			if err != nil {

@@ -1,6 +1,6 @@
 //go:build js && wasm
 
-package engine
+package kernels
 
 import (
 	"math"
@@ -20,8 +20,8 @@ func SampleOnGPU(s model.Sampling) bool {
 	return s.Temperature > 0 && s.TopK >= 1 && s.TopK <= maxGPUTopK && (s.RepetitionPenalty == 0 || s.RepetitionPenalty == 1)
 }
 
-// drawBytes is sample.wgsl's Draw: the step's uniform number and the settings.
-func drawBytes(s model.Sampling, u float64) []byte {
+// DrawBytes is sample.wgsl's Draw: the step's uniform number and the settings.
+func DrawBytes(s model.Sampling, u float64) []byte {
 	topP := float32(s.TopP)
 	return params(float32(u), s.TopK, topP, float32(1/s.Temperature))
 }

@@ -1,6 +1,6 @@
 //go:build js && wasm
 
-package engine
+package kernels
 
 import (
 	"flag"
@@ -402,7 +402,7 @@ func TestSample(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, u := range []float64{0, 0.013, 0.25, 0.5, 0.77, 0.999} {
-			if err := k.Dev.WriteBuffer(draw, 0, drawBytes(s, u)); err != nil {
+			if err := k.Dev.WriteBuffer(draw, 0, DrawBytes(s, u)); err != nil {
 				t.Fatal(err)
 			}
 			tok := output(t, k, "token", 1)

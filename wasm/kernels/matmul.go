@@ -1,10 +1,11 @@
 //go:build js && wasm
 
-package engine
+package kernels
 
 import (
 	"fmt"
 
+	"github.com/cogvlm-web/cogvlm-web/model/quant"
 	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
 )
 
@@ -24,19 +25,6 @@ func matVecShape(chunks int) (rows, threadsPerRow int) {
 		threadsPerRow /= 2
 	}
 	return 256 / threadsPerRow, threadsPerRow
-}
-
-// noBias returns a 16-byte buffer bound where a kernel has a bias slot but the layer has
-// no bias (the slot is always bound; has_bias = 0 keeps it unread).
-func (k *Kernels) noBias() (Tensor, error) {
-	if k.zeros == nil {
-		b, err := k.Dev.CreateBuffer("no-bias", 16, gpu.UsageStorage)
-		if err != nil {
-			return Tensor{}, err
-		}
-		k.zeros = b
-	}
-	return Whole(k.zeros), nil
 }
 
 // subgroupMatVec is the shape of the subgroup matvecs (matvec_q4_subgroups.wgsl,
@@ -222,4 +210,67 @@ func (k *Kernels) MatMulQ4(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 			p, uint32((n+rows-1)/rows), uint32(m), 1, x, qweight, scales, bias, out, qweight)
 	}
 	return s.with(tw), err
+}
+
+// MatMulQ8 computes out[m, n] = x[m, k] · Wᵀ (+ bias) for a q8 weight (qweight u32
+// [n][k/4], f16 scales [n][k/group]): the lm_head of a q4 package, every Linear of a
+// `--quant q8` one. Decode (m ≤ 4) takes a matrix-vector kernel, prefill the
+// register-blocked matmul_q8_rows.wgsl. x must start at a multiple of 4 floats.
+// CPU twin: quant.MatMulQ8.
+func (k *Kernels) MatMulQ8(out, x, qweight, scales, bias Tensor, m, kdim, n, group int) (Step, error) {
+	if m < 1 || n < 1 || kdim < 1 || group < 4 || group%4 != 0 || kdim%group != 0 {
+		return Step{}, fmt.Errorf("matmul q8: unsupported shape m=%d k=%d n=%d group=%d (the group a multiple of 4 dividing k)", m, kdim, n, group)
+	}
+	bias, hasBias, err := k.biasOrNone(bias)
+	if err != nil {
+		return Step{}, err
+	}
+	tw := twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, deqQ8(qweight, scales, n, kdim, group))
+	x, p, offs, err := k.linearParams(&out, x, m, kdim, n, hasBias)
+	if err != nil {
+		return Step{}, err
+	}
+	// The matrix-vector kernels read blocks of 16 weights under one scale; other shapes (a
+	// hidden size that is not a multiple of 16) take the rows kernel at every M.
+	if m > matVecMaxRows || kdim%16 != 0 || group%16 != 0 {
+		gx, gy := rowsKernelGrid(m, n)
+		s, err := k.step("matmul_q8 (rows)", PipelineKey{Shader: "matmul_q8_rows.wgsl", Consts: [4]Const{{"GROUP_SIZE", float64(group)}, {"THREADS", rowsKernelThreads}, offs}},
+			p, gx, gy, 1, x, qweight, scales, bias, out)
+		return s.with(tw), err
+	}
+	if k.Dev.Has(gpu.FeatureSubgroups) && !k.NoSubgroups {
+		consts, groups := k.subgroupMatVec(n, group, offs)
+		s, err := k.step("matvec_q8 (subgroups)", PipelineKey{Shader: "matvec_q8_subgroups.wgsl", Consts: consts},
+			p, groups, uint32(m), 1, x, qweight, scales, bias, out)
+		return s.with(tw), err
+	}
+	rows, tpr := matVecShape(kdim / 16)
+	s, err := k.step("matvec_q8", PipelineKey{Shader: "matvec_q8.wgsl", Consts: [4]Const{{"ROWS", float64(rows)}, {"THREADS_PER_ROW", float64(tpr)}, {"GROUP_SIZE", float64(group)}, offs}},
+		p, uint32((n+rows-1)/rows), uint32(m), 1, x, qweight, scales, bias, out)
+	return s.with(tw), err
+}
+
+// Linear records out[m, n] = x[m, k] · Wᵀ (+ bias) for a weight of any encoding the
+// kernels support.
+func (k *Kernels) Linear(out, x Tensor, w Weight, bias *Weight, m int) (Step, error) {
+	if len(w.Shape) != 2 {
+		return Step{}, fmt.Errorf("%s: not a matrix (shape %v)", w.Name, w.Shape)
+	}
+	n, kdim := w.Shape[0], w.Shape[1]
+	var b Tensor
+	if bias != nil {
+		if bias.Encoding != quant.F32 {
+			return Step{}, fmt.Errorf("%s: bias encoding %s is not supported (want f32)", bias.Name, bias.Encoding)
+		}
+		b = bias.Data
+	}
+	switch w.Encoding {
+	case quant.F32:
+		return k.MatMul(out, x, w.Data, b, m, kdim, n)
+	case quant.Q4:
+		return k.MatMulQ4(out, x, w.Data, w.Scales, b, m, kdim, n, w.GroupSize)
+	case quant.Q8:
+		return k.MatMulQ8(out, x, w.Data, w.Scales, b, m, kdim, n, w.GroupSize)
+	}
+	return Step{}, fmt.Errorf("%s: encoding %s has no GPU matmul yet", w.Name, w.Encoding)
 }
