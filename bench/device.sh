@@ -26,7 +26,7 @@ engine_run() { # engine_run SECONDS NAME ARGS...: the test binary under Dawn, ou
   local secs=$1 name=$2
   shift 2
   echo "== $name"
-  WASMEXEC_SCRIPTS=wasm/engine/replay.js NODE_OPTIONS="--require $repo/internal/gpunode/host.cjs" timeout "$secs" \
+  WASMEXEC_SCRIPTS=web/cogvlm-replay.js NODE_OPTIONS="--require $repo/internal/gpunode/host.cjs" timeout "$secs" \
     "$GPU_NODE/go_js_wasm_webgpu_exec" .gpu-node/engine.wasm "$@" > "$OUT/$name.txt" 2>&1
   local rc=$?
   grep -E '^(--- FAIL|FAIL|PASS|ok)|adapter|roofline|share of the copy|f16 takes|model benchmark|decoder layer' "$OUT/$name.txt" | head -40

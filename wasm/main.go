@@ -140,8 +140,6 @@ func coded(err error) error {
 		code = "integrity"
 	case errors.Is(err, engine.ErrContextLength):
 		code = "context-length"
-	case errors.Is(err, engine.ErrNetwork):
-		code = "network"
 	case errors.Is(err, engine.ErrBadImage), errors.Is(err, engine.ErrBadRequest):
 		code = "bad-input"
 	default:
@@ -202,8 +200,7 @@ func (e *exports) load(args []safejs.Value) (any, error) {
 	}
 	opts := engine.LoadOptions{
 		Manifest: manifest,
-		Verified: true, // the host checked size and SHA-256 (web/loader.js)
-		Shards:   func(f pkg.FileEntry) (safejs.Value, error) { return read(f.File) },
+		Shards:   func(f pkg.FileEntry) (safejs.Value, error) { return read(f.File) }, // verified by the host
 	}
 	if onProgress, err := o.Get("onProgress"); err == nil && onProgress.Type() == safejs.TypeFunction {
 		opts.Progress = func(done, total int64) { onProgress.Invoke(float64(done), float64(total)) }
@@ -246,7 +243,7 @@ func (e *exports) load(args []safejs.Value) (any, error) {
 		return nil
 	}
 	k := engine.NewKernels(d)
-	p, err := engine.LoadPackageWith(k, name, opts)
+	p, err := engine.LoadPackage(k, name, opts)
 	if err != nil {
 		return nil, coded(err)
 	}

@@ -7,7 +7,7 @@
 // (load) and 'token' (generate). The handlers are the one table below.
 
 import './wasm_exec.js'; // defines globalThis.Go
-import './cogvlm-replay.js'; // globalThis.cogvlmReplay: a decode step in one Go→JS call (the kernels' helper)
+import './cogvlm-replay.js'; // globalThis.cogvlmReplay: a decode step in one Go→JS call (the kernels' JS half: the engine's tests load this same file)
 import { CogVLMError, asCogVLMError, toWire } from './errors.js';
 import { imageBytes } from './image.js';
 import { FolderPackage, RemotePackage, loadPackage } from './loader.js';

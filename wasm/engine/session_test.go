@@ -29,11 +29,7 @@ func testSessionOn(t *testing.T, k *Kernels, name string, kv KVPrecision) *Sessi
 	t.Helper()
 	p := loadTestPackage(t, k, name)
 	t.Cleanup(p.Release)
-	text, err := FetchText(p.BaseURL + p.Manifest.Tokenizer.File)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := tokenizer.ParseJSON([]byte(text))
+	tok, err := tokenizer.ParseJSON(fetchBytes(t, testPackages+name+"/"+p.Manifest.Tokenizer.File))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +46,7 @@ func TestSessionGreedyText(t *testing.T) {
 		GeneratedIDs  []int  `json:"generated_ids"`
 		GeneratedText string `json:"generated_text"`
 	}
-	text, err := FetchText("/repo/testdata/golden/tiny-text/expected.json")
+	text, err := fetchText("/repo/testdata/golden/tiny-text/expected.json")
 	if err != nil {
 		t.Fatal(err)
 	}
