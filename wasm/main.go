@@ -59,7 +59,7 @@ import (
 	"github.com/hack-pad/safejs"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
-	"github.com/cogvlm-web/cogvlm-web/model/pkg"
+	"github.com/cogvlm-web/cogvlm-web/model/format"
 	"github.com/cogvlm-web/cogvlm-web/model/tokenizer"
 	"github.com/cogvlm-web/cogvlm-web/wasm/bridge"
 	"github.com/cogvlm-web/cogvlm-web/wasm/engine"
@@ -200,7 +200,7 @@ func (e *exports) load(args []safejs.Value) (any, error) {
 	}
 	opts := engine.LoadOptions{
 		Manifest: manifest,
-		Shards:   func(f pkg.FileEntry) (safejs.Value, error) { return read(f.File) }, // verified by the host
+		Shards:   func(f format.FileEntry) (safejs.Value, error) { return read(f.File) }, // verified by the host
 	}
 	if onProgress, err := o.Get("onProgress"); err == nil && onProgress.Type() == safejs.TypeFunction {
 		opts.Progress = func(done, total int64) { onProgress.Invoke(float64(done), float64(total)) }
@@ -220,7 +220,7 @@ func (e *exports) load(args []safejs.Value) (any, error) {
 	// limits before the host is asked for a file. Then the tokenizer, before any shard.
 	var plan engine.MemoryPlan
 	var tok *tokenizer.Tokenizer
-	opts.Before = func(m *pkg.Manifest, cfg model.Config) error {
+	opts.Before = func(m *format.Manifest, cfg model.Config) error {
 		seq, prefill := engine.SessionSizes(cfg, 0)
 		plan = engine.PlanMemory(cfg, m, seq, prefill, engine.KVF16)
 		if console, err := safejs.Global().Get("console"); err == nil {

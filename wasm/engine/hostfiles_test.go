@@ -9,7 +9,7 @@ import (
 
 	"github.com/hack-pad/safejs"
 
-	"github.com/cogvlm-web/cogvlm-web/model/pkg"
+	"github.com/cogvlm-web/cogvlm-web/model/format"
 	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
 )
 
@@ -91,7 +91,7 @@ func loadPackageAt(k *Kernels, manifestURL string, o LoadOptions) (*Package, err
 	}
 	base := manifestURL[:strings.LastIndex(manifestURL, "/")+1]
 	o.Manifest = text
-	o.Shards = func(f pkg.FileEntry) (safejs.Value, error) { return fetchArrayBuffer(base + f.File) }
+	o.Shards = func(f format.FileEntry) (safejs.Value, error) { return fetchArrayBuffer(base + f.File) }
 	return LoadPackage(k, manifestURL, o)
 }
 

@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
-	"github.com/cogvlm-web/cogvlm-web/model/pkg"
+	"github.com/cogvlm-web/cogvlm-web/model/format"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
 	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
 )
@@ -53,7 +53,7 @@ func (m MemoryPlan) Check(l gpu.Limits) error {
 }
 
 // PlanMemory computes the plan for a package's manifest and config.
-func PlanMemory(cfg model.Config, m *pkg.Manifest, maxSeq, maxPrefill int, kv KVPrecision) MemoryPlan {
+func PlanMemory(cfg model.Config, m *format.Manifest, maxSeq, maxPrefill int, kv KVPrecision) MemoryPlan {
 	p := MemoryPlan{MaxSeq: maxSeq, MaxPrefill: maxPrefill}
 	buffer := func(name string, bytes int64) int64 {
 		if bytes > p.LargestBuffer {

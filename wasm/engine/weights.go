@@ -9,7 +9,7 @@ import (
 	"github.com/hack-pad/safejs"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
-	"github.com/cogvlm-web/cogvlm-web/model/pkg"
+	"github.com/cogvlm-web/cogvlm-web/model/format"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
 	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
 )
@@ -20,7 +20,7 @@ var ErrIntegrity = errors.New("integrity check failed")
 
 // Weight is one tensor of a package on the GPU: bindings into its shard's buffer.
 type Weight struct {
-	pkg.TensorEntry
+	format.TensorEntry
 	Data, Scales Tensor // Scales only for q4/q8
 }
 
@@ -28,7 +28,7 @@ type Weight struct {
 // tensor a binding at its offset. Weight bytes go from the host's ArrayBuffers (the
 // worker's verified downloads or stored copies) to the GPU and never through the Go heap.
 type Package struct {
-	Manifest *pkg.Manifest
+	Manifest *format.Manifest
 	Config   model.Config
 	shards   []*gpu.Buffer
 	expanded []*gpu.Buffer // f32 copies of f16 tensors
@@ -41,7 +41,7 @@ type Progress func(done, total int64)
 // ShardSource delivers one shard's bytes as a JS ArrayBuffer. The engine does not fetch
 // or verify: the host does (web/loader.js checks size and SHA-256 and keeps the stored
 // copy), and the engine only checks that the length is the manifest's.
-type ShardSource func(f pkg.FileEntry) (safejs.Value, error)
+type ShardSource func(f format.FileEntry) (safejs.Value, error)
 
 // LoadOptions are LoadPackage's inputs: the manifest and the shards come from the host.
 type LoadOptions struct {
@@ -52,7 +52,7 @@ type LoadOptions struct {
 	Progress Progress
 	// Before, when set, sees the manifest before any shard is asked for and may refuse it
 	// (the memory plan against the device's limits).
-	Before func(m *pkg.Manifest, cfg model.Config) error
+	Before func(m *format.Manifest, cfg model.Config) error
 }
 
 // LoadPackage parses the manifest (name says whose, in messages), then uploads every
@@ -61,7 +61,7 @@ func LoadPackage(k *Kernels, name string, o LoadOptions) (*Package, error) {
 	if o.Shards == nil {
 		return nil, fmt.Errorf("%s: no shard source", name)
 	}
-	m, cfg, err := pkg.ParseManifest([]byte(o.Manifest))
+	m, cfg, err := format.ParseManifest([]byte(o.Manifest))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -132,7 +132,7 @@ func (p *Package) expandF16(k *Kernels) error {
 	return k.Run(plan)
 }
 
-func (p *Package) uploadShard(k *Kernels, s pkg.FileEntry, source ShardSource) (*gpu.Buffer, error) {
+func (p *Package) uploadShard(k *Kernels, s format.FileEntry, source ShardSource) (*gpu.Buffer, error) {
 	ab, err := source(s)
 	if err != nil {
 		return nil, fmt.Errorf("shard %s: %w", s.File, err)

@@ -1,9 +1,9 @@
-// Package pkg owns the converted model package the browser downloads: its manifest and
-// shard layout (FORMAT.md), the converter from a Hugging Face CogVLM checkpoint (Convert),
-// the reader that serves a package to the CPU reference (Open; weight matrices as stored), and the accuracy
-// comparison of a package with its checkpoint (Accuracy). The weight encodings themselves
-// live in model/quant.
-package pkg
+// Package format is the converted model package as a reader sees it: the manifest types,
+// constants and file-name rule of FORMAT.md, ParseManifest (decode and validate) and
+// Manifest.Encode. It is all the browser build imports of the package format; the
+// converter, calibration and the native reader live in model/pkg, the weight encodings in
+// model/quant.
+package format
 
 import (
 	"bytes"
@@ -77,9 +77,9 @@ func (t *TensorEntry) Numel() int64 {
 // Bytes is the storage of the tensor's parts, alignment padding excluded.
 func (t *TensorEntry) Bytes() int64 { return t.Length + t.ScalesLength }
 
-// partLengths are the byte lengths of a tensor's data and scales (0 without scales) in
+// PartLengths are the byte lengths of a tensor's data and scales (0 without scales) in
 // encoding e, each padded to a multiple of 4 so that it is a valid binding.
-func partLengths(e quant.Encoding, shape []int, group int) (data, scales int64) {
+func PartLengths(e quant.Encoding, shape []int, group int) (data, scales int64) {
 	numel := int64(1)
 	for _, d := range shape {
 		numel *= int64(d)
@@ -97,7 +97,8 @@ func partLengths(e quant.Encoding, shape []int, group int) (data, scales int64) 
 
 func pad4(n int64) int64 { return (n + 3) &^ 3 }
 
-func alignUp(n int64) int64 { return (n + Alignment - 1) &^ (Alignment - 1) }
+// AlignUp rounds n up to the next multiple of Alignment: where the next part may start.
+func AlignUp(n int64) int64 { return (n + Alignment - 1) &^ (Alignment - 1) }
 
 // MaxFileNameLength bounds a file name of the package (the converter's are 15 bytes).
 const MaxFileNameLength = 128
@@ -279,7 +280,7 @@ func (t *TensorEntry) validate() error {
 	} else if t.GroupSize != 0 || t.ScalesOffset != 0 || t.ScalesLength != 0 {
 		return fmt.Errorf("%s has no groups or scales, but group_size %d, scales [%d, +%d) are given", t.Encoding, t.GroupSize, t.ScalesOffset, t.ScalesLength)
 	}
-	data, scales := partLengths(t.Encoding, t.Shape, t.GroupSize)
+	data, scales := PartLengths(t.Encoding, t.Shape, t.GroupSize)
 	if t.Length != data || t.ScalesLength != scales {
 		return fmt.Errorf("%s %v (group %d) takes %d data and %d scale bytes, entry says %d and %d",
 			t.Encoding, t.Shape, t.GroupSize, data, scales, t.Length, t.ScalesLength)
@@ -318,9 +319,9 @@ func (m *Manifest) Stats() map[quant.Encoding]EncodingStats {
 	return stats
 }
 
-// encodeManifest writes manifest.json for people as well as programs: the config and
-// every shard and tensor on one line each, so a diff of two packages reads line by line.
-func encodeManifest(m *Manifest) ([]byte, error) {
+// Encode writes manifest.json for people as well as programs: the config and every shard
+// and tensor on one line each, so a diff of two packages reads line by line.
+func (m *Manifest) Encode() ([]byte, error) {
 	var b bytes.Buffer
 	var config bytes.Buffer
 	if err := json.Compact(&config, m.Config); err != nil {

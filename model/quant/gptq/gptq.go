@@ -1,36 +1,40 @@
-package quant
+// Package gptq is GPTQ (Frantar et al., "GPTQ: Accurate Post-Training Quantization for
+// Generative Pre-trained Transformers", 2022), the converter's calibrated q4: it chooses a
+// Linear layer's q4 levels to minimise the error of its outputs on calibration inputs X,
+// ‖X·Wᵀ − X·Ŵᵀ‖², instead of the error of the weights. Row by row the loss is
+// (w − ŵ)·H·(w − ŵ)ᵀ with H = XᵀX (up to a positive factor), so after a column is rounded,
+// the rest of the row is corrected, through H⁻¹, for the part of that rounding error the
+// later columns can absorb. The result is stored exactly as quant.QuantizeQ4Into's (same qweight and
+// scales layout, value (q − 8)·scale): only the choice of levels and scales differs. Here:
+// columns in order (no act-order); a group's scale fixed when its first column is reached,
+// from its corrected weights, among quant.QuantizeQ4Into's candidates by GPTQ's own loss
+// (groupScale); lazy batch updates of blocks of columns. Native only (model/pkg's
+// calibration): the browser never imports it.
+package gptq
 
 import (
 	"fmt"
 	"math"
+
+	"github.com/cogvlm-web/cogvlm-web/model/internal/parallel"
+	"github.com/cogvlm-web/cogvlm-web/model/quant"
 )
 
-// GPTQ (Frantar et al., "GPTQ: Accurate Post-Training Quantization for Generative
-// Pre-trained Transformers", 2022) chooses a Linear layer's q4 levels to minimise the error
-// of its outputs on calibration inputs X, ‖X·Wᵀ − X·Ŵᵀ‖², instead of the error of the
-// weights. Row by row the loss is (w − ŵ)·H·(w − ŵ)ᵀ with H = XᵀX (up to a positive factor),
-// so after a column is rounded, the rest of the row is corrected, through H⁻¹, for the
-// part of that rounding error the later columns can absorb. The result is stored exactly as
-// QuantizeQ4Into's (same qweight and scales layout, value (q − 8)·scale): only the choice of
-// levels and scales differs. Here: columns in order (no act-order); a group's scale fixed
-// when its first column is reached, from its corrected weights, among QuantizeQ4Into's
-// candidates by GPTQ's own loss (gptqGroupScale); lazy batch updates of blocks of columns.
-
-// DefaultGPTQDamp is the damping GPTQ adds to H's diagonal, as a fraction of its mean: it
+// DefaultDamp is the damping GPTQ adds to H's diagonal, as a fraction of its mean: it
 // keeps H invertible when the calibration rows do not span every input direction.
-const DefaultGPTQDamp = 0.01
+const DefaultDamp = 0.01
 
-// gptqBlock is the number of columns whose corrections are applied lazily, to the rest of
-// the row, in one matrix product (rounded up to a multiple of the group size, so that a
-// group never spans two blocks).
-const gptqBlock = 128
+// blockColumns is the number of columns whose corrections are applied lazily, to the
+// rest of the row, in one matrix product (rounded up to a multiple of the group size, so
+// that a group never spans two blocks).
+const blockColumns = 128
 
-// gptqTile is the number of weight rows processed together: they share each load of the
+// tileRows is the number of weight rows processed together: they share each load of the
 // factor of H⁻¹.
-const gptqTile = 16
+const tileRows = 16
 
 // Hessian accumulates H = XᵀX over the input rows X of one Linear layer: the matrix
-// QuantizeQ4GPTQ takes. Rows is the number of rows added.
+// QuantizeQ4 takes. Rows is the number of rows added.
 type Hessian struct {
 	K    int
 	Rows int
@@ -46,7 +50,7 @@ func NewHessian(k int) *Hessian {
 func (h *Hessian) Add(x []float32, rows int) {
 	k := h.K
 	mustLen("x", len(x), rows*k)
-	_ = parallelRows(k, rows*k, func(i0, i1 int) error {
+	_ = parallel.Rows(k, rows*k, func(i0, i1 int) error {
 		for r := range rows {
 			xr := x[r*k : (r+1)*k]
 			for i := i0; i < i1; i++ {
@@ -70,65 +74,66 @@ func (h *Hessian) Add(x []float32, rows int) {
 	h.Rows += rows
 }
 
-// QuantizeQ4GPTQ quantizes the [n, k] matrix w to q4 with groups of g inputs, minimising
-// the output error on the inputs whose XᵀX is h ([k, k]), with DefaultGPTQDamp; see
-// QuantizeQ4GPTQInto.
-func QuantizeQ4GPTQ(w []float32, n, k, g int, h []float64) (qweight []uint32, scales []uint16, err error) {
-	if err := CheckGroups(Q4, n, k, g); err != nil {
+// QuantizeQ4 quantizes the [n, k] matrix w to q4 with groups of g inputs, minimising the
+// output error on the inputs whose XᵀX is h ([k, k]), with DefaultDamp; see QuantizeQ4Into.
+func QuantizeQ4(w []float32, n, k, g int, h []float64) (qweight []uint32, scales []uint16, err error) {
+	if err := quant.CheckGroups(quant.Q4, n, k, g); err != nil {
 		return nil, nil, err
 	}
 	qweight, scales = make([]uint32, n*k/8), make([]uint16, n*k/g)
-	if err := QuantizeQ4GPTQInto(qweight, scales, w, n, k, g, h, DefaultGPTQDamp); err != nil {
+	if err := QuantizeQ4Into(qweight, scales, w, n, k, g, h, DefaultDamp); err != nil {
 		return nil, nil, err
 	}
 	return qweight, scales, nil
 }
 
-// QuantizeQ4GPTQInto is QuantizeQ4Into with GPTQ's choice of levels and scales: h is XᵀX
+// QuantizeQ4Into is quant.QuantizeQ4Into with GPTQ's choice of levels and scales: h is XᵀX
 // of the layer's calibration inputs X (any positive multiple: the result does not depend
 // on the factor), [k, k] row-major, symmetric positive semi-definite; damp·mean(diag h) is
 // added to its diagonal (damp > 0). An input that is zero in every calibration row (h's
 // diagonal 0) is rounded to nearest and passes no error on: the calibration says nothing
 // about it (the paper's code zeroes its weights instead, which only holds for inputs that
 // are zero forever). With h a multiple of the identity the result is QuantizeQ4Into's
-// exactly. A NaN or Inf weight is an error naming its [row, column], as is a corrected
-// weight beyond the q4 range; a malformed h (wrong size, not finite, not symmetric, a
+// exactly. A NaN or Inf weight is an error naming its [row, column], as is a weight or a
+// corrected weight beyond the q4 range; a malformed h (wrong size, not finite, not symmetric, a
 // negative diagonal) or one that is not positive definite after damping is an error.
 // Slices w, qweight and scales of the wrong length panic. Rows are spread over GOMAXPROCS
 // goroutines in tiles; the cost is about 2·n·k² flops for the corrections and k³ for
 // factoring h.
-func QuantizeQ4GPTQInto(qweight []uint32, scales []uint16, w []float32, n, k, g int, h []float64, damp float64) error {
-	if err := CheckGroups(Q4, n, k, g); err != nil {
+func QuantizeQ4Into(qweight []uint32, scales []uint16, w []float32, n, k, g int, h []float64, damp float64) error {
+	if err := quant.CheckGroups(quant.Q4, n, k, g); err != nil {
 		return err
 	}
 	mustLen("w", len(w), n*k)
 	mustLen("qweight", len(qweight), n*k/8)
 	mustLen("scales", len(scales), n*k/g)
-	if err := parallelRows(n, k, func(r0, r1 int) error {
+	if err := parallel.Rows(n, k, func(r0, r1 int) error {
 		for r := r0; r < r1; r++ {
-			if err := checkFinite(w[r*k:(r+1)*k], r, 0); err != nil {
-				return err
+			for c := 0; c < k; c += g {
+				if err := quant.CheckQ4Group(w[r*k+c:r*k+c+g], r, c); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	}); err != nil {
 		return err
 	}
-	u, err := gptqFactor(h, k, damp)
+	u, err := factor(h, k, damp)
 	if err != nil {
 		return err
 	}
-	block := (gptqBlock + g - 1) / g * g
-	return parallelRows((n+gptqTile-1)/gptqTile, gptqTile*k*k, func(t0, t1 int) error {
-		rows := make([][]float64, gptqTile) // the tile's weights, corrected as columns are rounded
+	block := (blockColumns + g - 1) / g * g
+	return parallel.Rows((n+tileRows-1)/tileRows, tileRows*k*k, func(t0, t1 int) error {
+		rows := make([][]float64, tileRows) // the tile's weights, corrected as columns are rounded
 		for i := range rows {
 			rows[i] = make([]float64, k)
 		}
-		errs := make([]float64, gptqTile*block) // [row][column in block]: scaled rounding errors
+		errs := make([]float64, tileRows*block) // [row][column in block]: scaled rounding errors
 		group, trial := make([]float32, g), make([]float64, g)
 		q := make([]int8, g)
 		for t := t0; t < t1; t++ {
-			first, tile := t*gptqTile, min(gptqTile, n-t*gptqTile)
+			first, tile := t*tileRows, min(tileRows, n-t*tileRows)
 			for i := range tile {
 				for c, v := range w[(first+i)*k : (first+i+1)*k] {
 					rows[i][c] = float64(v)
@@ -144,18 +149,15 @@ func QuantizeQ4GPTQInto(qweight []uint32, scales []uint16, w []float32, n, k, g 
 							for j := range group {
 								group[j] = float32(row[c+j])
 							}
-							if err := checkFinite(group, r, c); err != nil {
-								return err // a correction overflowed
+							if err := quant.CheckQ4Group(group, r, c); err != nil {
+								return fmt.Errorf("after GPTQ's corrections: %v", err) // a correction overflowed
 							}
-							if m := extreme(group); math.Abs(float64(m)) > maxQ4Magnitude {
-								return fmt.Errorf("corrected weight %g in row %d is too large for a q4 group (f16 scale limit ±%d)", m, r, maxQ4Magnitude)
-							}
-							scales[r*(k/g)+c/g] = gptqGroupScale(row[c:c+g], group, trial, q, u, c, k)
+							scales[r*(k/g)+c/g] = groupScale(row[c:c+g], group, trial, q, u, c, k)
 						}
-						d := F16ToFloat32(scales[r*(k/g)+c/g])
+						d := quant.F16ToFloat32(scales[r*(k/g)+c/g])
 						var level float32
 						if d != 0 {
-							level = levelQ4(float32(row[c]), 1/d)
+							level = quant.Q4Level(float32(row[c]), 1/d)
 						}
 						word := &qweight[(r*k+c)/8]
 						*word = *word&^(0xf<<(4*(c%8))) | uint32(level+8)<<(4*(c%8))
@@ -190,10 +192,10 @@ func QuantizeQ4GPTQInto(qweight []uint32, scales []uint16, w []float32, n, k, g 
 	})
 }
 
-// gptqFactor checks h and returns U, the upper-triangular Cholesky factor of the inverse
+// factor checks h and returns U, the upper-triangular Cholesky factor of the inverse
 // of the damped H (H⁻¹ = UᵀU, [k, k] row-major, zeros below the diagonal). The diagonal
 // of an input no calibration row reached is set to 1 before damping, which decouples it.
-func gptqFactor(h []float64, k int, damp float64) (u []float64, err error) {
+func factor(h []float64, k int, damp float64) (u []float64, err error) {
 	if len(h) != k*k {
 		return nil, fmt.Errorf("hessian has %d elements, want %d×%d", len(h), k, k)
 	}
@@ -267,28 +269,28 @@ func gptqFactor(h []float64, k int, damp float64) (u []float64, err error) {
 	return u, nil
 }
 
-// gptqGroupScale picks the scale of the group whose corrected weights are row (its g
-// columns start at column c), group being their float32 copy: among QuantizeQ4Into's
-// candidates (−m/c for the q4Divisors, and its own choice), the one whose rounding of
+// groupScale picks the scale of the group whose corrected weights are row (its g columns
+// start at column c), group being their float32 copy: among quant.QuantizeQ4Into's
+// candidates (quant.Q4ScaleCandidates, and its own choice, quant.Q4GroupScale), the one whose rounding of
 // the group, with GPTQ's corrections within the group, adds the least to the layer's
 // output error, Σ ((w − ŵ)/U_jj)² over the group's columns j (the loss GPTQ's column
 // updates leave behind). trial and q are scratch of the group's length.
-func gptqGroupScale(row []float64, group []float32, trial []float64, q []int8, u []float64, c, k int) uint16 {
-	best := quantizeGroupQ4(group, q)
+func groupScale(row []float64, group []float32, trial []float64, q []int8, u []float64, c, k int) uint16 {
+	best := quant.Q4GroupScale(group, q)
 	if best == 0 {
 		return 0
 	}
 	tmp := trial
 	loss := func(h uint16) float64 {
-		d := F16ToFloat32(h)
-		if d == 0 || !finite(d) {
+		d := quant.F16ToFloat32(h)
+		if d == 0 || math.IsInf(float64(d), 0) || math.IsNaN(float64(d)) {
 			return math.Inf(1)
 		}
 		inv := 1 / d
 		copy(tmp, row)
 		var sum float64
 		for j := range tmp {
-			l := levelQ4(float32(tmp[j]), inv)
+			l := quant.Q4Level(float32(tmp[j]), inv)
 			e := (tmp[j] - float64(l*d)) / u[(c+j)*k+c+j]
 			sum += e * e
 			for i, uv := range u[(c+j)*k+c+j+1 : (c+j)*k+c+len(row)] {
@@ -298,12 +300,18 @@ func gptqGroupScale(row []float64, group []float32, trial []float64, q []int8, u
 		return sum
 	}
 	bestLoss := loss(best)
-	m := extreme(group)
-	for _, div := range q4Divisors {
-		h := F16FromFloat32(-m / div)
+	for _, h := range quant.Q4ScaleCandidates(group) {
 		if l := loss(h); l < bestLoss {
 			best, bestLoss = h, l
 		}
 	}
 	return best
+}
+
+// mustLen panics with a readable message when a caller passes slices of the wrong size, as
+// model/quant's functions do: sizes come from shapes the caller has already validated.
+func mustLen(what string, got, want int) {
+	if got != want {
+		panic(fmt.Sprintf("gptq: %s has length %d, want %d", what, got, want))
+	}
 }

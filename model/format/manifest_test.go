@@ -1,4 +1,4 @@
-package pkg
+package format
 
 import (
 	"encoding/json"
@@ -53,7 +53,7 @@ func TestCheckFileName(t *testing.T) {
 // checkpoint's config: a seed small enough to fuzz quickly.
 func smallManifest(t testing.TB) *Manifest {
 	t.Helper()
-	config, err := os.ReadFile(filepath.Join(goldenModelDir, "config.json"))
+	config, err := os.ReadFile(filepath.Join("..", "..", "testdata", "golden", "tiny-chat", "model", "config.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func encodeSmall(t testing.TB, edit func(m *Manifest)) []byte {
 	if edit != nil {
 		edit(m)
 	}
-	b, err := encodeManifest(m)
+	b, err := m.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func FuzzParseManifest(f *testing.F) {
 		if err := checkPromises(m); err != nil {
 			t.Fatalf("accepted a manifest that breaks a promise: %v", err)
 		}
-		again, err := encodeManifest(m)
+		again, err := m.Encode()
 		if err != nil {
 			t.Fatalf("cannot encode an accepted manifest: %v", err)
 		}

@@ -1,4 +1,4 @@
-package quant
+package gptq
 
 import (
 	"math"
@@ -6,17 +6,20 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cogvlm-web/cogvlm-web/model/internal/testmat"
+	"github.com/cogvlm-web/cogvlm-web/model/quant"
 )
 
 // correlatedInputs returns rows×k inputs with the structure of real activations: a
 // common offset (every row shares a mean) and a few strong directions over weak noise.
 func correlatedInputs(r *rand.Rand, rows, k int) []float32 {
 	const dirs = 6
-	basis := gaussian(r, dirs*k, 1)
-	mean := gaussian(r, k, 0.7)
+	basis := testmat.Gaussian(r, dirs*k, 1)
+	mean := testmat.Gaussian(r, k, 0.7)
 	x := make([]float32, rows*k)
 	for i := range rows {
-		coef := gaussian(r, dirs, 1)
+		coef := testmat.Gaussian(r, dirs, 1)
 		for c := range k {
 			v := mean[c] + 0.1*float32(r.NormFloat64())
 			for d := range dirs {
@@ -54,7 +57,7 @@ func outputError(x, w, wq []float32, rows, n, k int) float64 {
 func TestHessianAdd(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	const rows, k = 37, 24
-	x := gaussian(r, rows*k, 1)
+	x := testmat.Gaussian(r, rows*k, 1)
 	h := NewHessian(k)
 	h.Add(x[:10*k], 10) // in two parts, as calibration adds them
 	h.Add(x[10*k:], rows-10)
@@ -79,7 +82,7 @@ func TestGPTQFactor(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	const rows, k, damp = 200, 40, 0.01
 	h := hessianOf(correlatedInputs(r, rows, k), rows, k).H
-	u, err := gptqFactor(h, k, damp)
+	u, err := factor(h, k, damp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,13 +121,13 @@ func TestGPTQFactor(t *testing.T) {
 
 // TestGPTQDiagonalHessian: with no correlation between inputs there is nothing to
 // compensate, and GPTQ is round to nearest. With H a multiple of the identity the result
-// is QuantizeQ4's bit for bit; with another diagonal the group scales may differ (the
+// is quant.QuantizeQ4's bit for bit; with another diagonal the group scales may differ (the
 // error of an input with more energy counts more), but every weight is its own rounding.
 func TestGPTQDiagonalHessian(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	const n, k, g = 24, 176, 16
-	w := gaussian(r, n*k, 0.02)
-	wantQ, wantS, err := QuantizeQ4(w, n, k, g)
+	w := testmat.Gaussian(r, n*k, 0.02)
+	wantQ, wantS, err := quant.QuantizeQ4(w, n, k, g)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +135,7 @@ func TestGPTQDiagonalHessian(t *testing.T) {
 	for i := range k {
 		h[i*k+i] = 3
 	}
-	gotQ, gotS, err := QuantizeQ4GPTQ(w, n, k, g, h)
+	gotQ, gotS, err := QuantizeQ4(w, n, k, g, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,13 +145,13 @@ func TestGPTQDiagonalHessian(t *testing.T) {
 	for i := range k {
 		h[i*k+i] = 0.1 + float64(i%7)
 	}
-	if gotQ, gotS, err = QuantizeQ4GPTQ(w, n, k, g, h); err != nil {
+	if gotQ, gotS, err = QuantizeQ4(w, n, k, g, h); err != nil {
 		t.Fatal(err)
 	}
-	got := DequantizeQ4(gotQ, gotS, n, k, g)
+	got := quant.DequantizeQ4(gotQ, gotS, n, k, g)
 	for i, v := range w {
-		d := F16ToFloat32(gotS[i/g])
-		if want := levelQ4(v, 1/d) * d; got[i] != want {
+		d := quant.F16ToFloat32(gotS[i/g])
+		if want := quant.Q4Level(v, 1/d) * d; got[i] != want {
 			t.Fatalf("diagonal H: weight %d = %g became %g, want its rounding %g at scale %g", i, v, got[i], want, d)
 		}
 	}
@@ -158,7 +161,7 @@ func TestGPTQDiagonalHessian(t *testing.T) {
 // of the row corrected immediately (no lazy batches, no tiles); it returns the dequantized
 // weights.
 func gptqReference(w []float32, n, k, g int, h []float64) []float32 {
-	u, err := gptqFactor(h, k, DefaultGPTQDamp)
+	u, err := factor(h, k, DefaultDamp)
 	if err != nil {
 		panic(err)
 	}
@@ -176,11 +179,11 @@ func gptqReference(w []float32, n, k, g int, h []float64) []float32 {
 				for j := range grp {
 					grp[j] = float32(row[c+j])
 				}
-				d = F16ToFloat32(gptqGroupScale(row[c:c+g], grp, make([]float64, g), q, u, c, k))
+				d = quant.F16ToFloat32(groupScale(row[c:c+g], grp, make([]float64, g), q, u, c, k))
 			}
 			var l float32
 			if d != 0 {
-				l = levelQ4(float32(row[c]), 1/d)
+				l = quant.Q4Level(float32(row[c]), 1/d)
 			}
 			out[r*k+c] = l * d
 			e := (row[c] - float64(l*d)) / u[c*k+c]
@@ -200,25 +203,25 @@ func TestGPTQOutputError(t *testing.T) {
 	for _, c := range []struct{ n, k, g int }{{40, 256, 32}, {33, 176, 16}} { // 176: a block of 128, then 48
 		const rows = 600
 		x := correlatedInputs(r, rows, c.k)
-		w := gaussian(r, c.n*c.k, 0.02)
+		w := testmat.Gaussian(r, c.n*c.k, 0.02)
 		h := hessianOf(x, rows, c.k).H
-		qw, sc, err := QuantizeQ4(w, c.n, c.k, c.g)
+		qw, sc, err := quant.QuantizeQ4(w, c.n, c.k, c.g)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rtn := DequantizeQ4(qw, sc, c.n, c.k, c.g)
-		if qw, sc, err = QuantizeQ4GPTQ(w, c.n, c.k, c.g, h); err != nil {
+		rtn := quant.DequantizeQ4(qw, sc, c.n, c.k, c.g)
+		if qw, sc, err = QuantizeQ4(w, c.n, c.k, c.g, h); err != nil {
 			t.Fatal(err)
 		}
-		gptq := DequantizeQ4(qw, sc, c.n, c.k, c.g)
+		gptq := quant.DequantizeQ4(qw, sc, c.n, c.k, c.g)
 		rtnOut, gptqOut := outputError(x, w, rtn, rows, c.n, c.k), outputError(x, w, gptq, rows, c.n, c.k)
 		t.Logf("[%d, %d] g=%d: relative output error round to nearest %.4f, GPTQ %.4f; relative weight RMS %.4f, %.4f",
-			c.n, c.k, c.g, rtnOut, gptqOut, relRMS(w, rtn), relRMS(w, gptq))
+			c.n, c.k, c.g, rtnOut, gptqOut, testmat.RelRMS(w, rtn), testmat.RelRMS(w, gptq))
 		if !(gptqOut < 0.7*rtnOut) {
 			t.Errorf("GPTQ output error %.4f is not well below round to nearest's %.4f", gptqOut, rtnOut)
 		}
-		if !(relRMS(w, gptq) > relRMS(w, rtn)) {
-			t.Errorf("GPTQ weight error %.4f is not above round to nearest's %.4f", relRMS(w, gptq), relRMS(w, rtn))
+		if !(testmat.RelRMS(w, gptq) > testmat.RelRMS(w, rtn)) {
+			t.Errorf("GPTQ weight error %.4f is not above round to nearest's %.4f", testmat.RelRMS(w, gptq), testmat.RelRMS(w, rtn))
 		}
 		ref := gptqReference(w, c.n, c.k, c.g, h)
 		differ := 0
@@ -242,16 +245,16 @@ func TestGPTQDeadInput(t *testing.T) {
 	for i := range rows {
 		x[i*k+dead] = 0
 	}
-	w := gaussian(r, n*k, 0.02)
-	qw, sc, err := QuantizeQ4GPTQ(w, n, k, g, hessianOf(x, rows, k).H)
+	w := testmat.Gaussian(r, n*k, 0.02)
+	qw, sc, err := QuantizeQ4(w, n, k, g, hessianOf(x, rows, k).H)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := DequantizeQ4(qw, sc, n, k, g)
+	got := quant.DequantizeQ4(qw, sc, n, k, g)
 	zeros := 0
 	for j := range n {
-		d := F16ToFloat32(sc[j*(k/g)+dead/g])
-		want := levelQ4(w[j*k+dead], 1/d) * d
+		d := quant.F16ToFloat32(sc[j*(k/g)+dead/g])
+		want := quant.Q4Level(w[j*k+dead], 1/d) * d
 		if got[j*k+dead] != want {
 			t.Errorf("row %d: dead input's weight %g became %g, want %g (round to nearest at scale %g)", j, w[j*k+dead], got[j*k+dead], want, d)
 		}
@@ -303,12 +306,12 @@ func TestGPTQErrors(t *testing.T) {
 		{"NaN weight", func() []float32 { v := slices.Clone(w); v[2*k+9] = float32(math.NaN()); return v }(), eye, 0.01, "weight [2, 9] is NaN"},
 	}
 	for _, c := range cases {
-		err := QuantizeQ4GPTQInto(qw, sc, c.w, n, k, g, c.h(), c.damp)
+		err := QuantizeQ4Into(qw, sc, c.w, n, k, g, c.h(), c.damp)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
 		}
 	}
-	if _, _, err := QuantizeQ4GPTQ(w, n, k, 12, eye()); err == nil || !strings.Contains(err.Error(), "multiple of 8") {
+	if _, _, err := QuantizeQ4(w, n, k, 12, eye()); err == nil || !strings.Contains(err.Error(), "multiple of 8") {
 		t.Errorf("group size 12: error %v", err)
 	}
 }

@@ -1,20 +1,22 @@
-package quant
+// Package parallel spreads row loops of the model's native code over GOMAXPROCS
+// goroutines: the weight encodings of model/quant and GPTQ in model/quant/gptq.
+package parallel
 
 import (
 	"runtime"
 	"sync"
 )
 
-// parallelMinWork is the work (rows × cost per row) below which parallelRows stays on the
+// minWork is the work (rows × cost per row) below which Rows stays on the
 // calling goroutine: starting goroutines costs more than a small matrix.
-const parallelMinWork = 1 << 16
+const minWork = 1 << 16
 
-// parallelRows calls fn on contiguous row ranges covering [0, rows), spread over
+// Rows calls fn on contiguous row ranges covering [0, rows), spread over
 // GOMAXPROCS goroutines when rows·rowCost is worth it, and returns the error of the
 // lowest failing range, so a message names the same row however the work was split.
-func parallelRows(rows, rowCost int, fn func(r0, r1 int) error) error {
+func Rows(rows, rowCost int, fn func(r0, r1 int) error) error {
 	workers := min(runtime.GOMAXPROCS(0), rows)
-	if workers <= 1 || rows*rowCost < parallelMinWork {
+	if workers <= 1 || rows*rowCost < minWork {
 		return fn(0, rows)
 	}
 	// A few ranges per worker balance rows of uneven cost (all-zero groups are cheap).
