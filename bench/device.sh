@@ -27,7 +27,7 @@ test_run() { # test_run BINARY SECONDS NAME ARGS...: .gpu-node/BINARY.wasm under
   local bin=$1 secs=$2 name=$3
   shift 3
   echo "== $name"
-  WASMEXEC_SCRIPTS=wasm/kernels/replay.js NODE_OPTIONS="--require $repo/internal/gpunode/host.cjs" timeout "$secs" \
+  WASMEXEC_SCRIPTS=web/cogvlm-replay.js NODE_OPTIONS="--require $repo/internal/gpunode/host.cjs" timeout "$secs" \
     "$GPU_NODE/go_js_wasm_webgpu_exec" ".gpu-node/$bin.wasm" "$@" > "$OUT/$name.txt" 2>&1
   local rc=$?
   grep -E '^(--- FAIL|FAIL|PASS|ok)|adapter|roofline|share of the copy|f16 takes|model benchmark|decoder layer' "$OUT/$name.txt" | head -40

@@ -1,35 +1,51 @@
 //go:build js && wasm
 
-// Command wasm is the cogvlm-web engine compiled to WebAssembly (web/cogvlm.wasm). It
-// registers `globalThis.cogvlmEngine`, whose functions return promises:
+// Command wasm is the cogvlm-web engine compiled to WebAssembly (web/cogvlm.wasm).
 //
-//	probe()                 → adapter, features and limits
-//	load({manifestURL, manifest?, tokenizer?, getShard?, onProgress?})
-//	                        → the model's summary. Fetches, verifies and uploads the package;
-//	                          a caller that has already read and verified the files (the
-//	                          worker's cache, a folder on disk) passes manifest.json's text,
-//	                          tokenizer.json's bytes (ArrayBuffer) and getShard(file) →
-//	                          Promise<ArrayBuffer> instead; onProgress(uploaded, total)
-//	generate({imageBytes?, query, history, template, maxNewTokens, temperature, topP,
-//	          topK, repetitionPenalty, seed, onToken(id, text)})
-//	                        an option left out takes model.DefaultSampling's value
-//	                        (greedy; load's summary lists them as `defaults`), a
-//	                        template left out model.DefaultTemplate's (vicuna without
-//	                        an image, the model's template_version with one)
-//	                        imageBytes: Uint8Array of an image file (PNG, JPEG, GIF, WebP),
-//	                        decoded in Go exactly as the CPU reference does; the vision
-//	                        tower runs once per image and is reused for follow-ups, and
-//	                        so is the conversation's KV cache (the prompt's longest
-//	                        common prefix of ids with it: stats.reusedTokens)
-//	                        → {tokenIds, text, inputIds, stopReason, stats}
-//	resetCache()            forgets the conversation's KV cache (a new chat), before the
-//	                        next generate
-//	abort()                 → stops a running generate at the next token
-//	dispose()               → frees the GPU memory
+// # The engine object
+//
+// The Go program hands its host (web/worker.js) one object, the engine, and sets no
+// global of its own: the host defines globalThis.cogvlmEngineReady(engine) before it runs
+// the program; main calls it once and deletes the name. Every method returns a Promise;
+// the methods are the table in exports.methods, and this comment is their one description.
+//
+//	load({name, manifest, readFile, precision?, onProgress?}) → summary
+//	    name: the package's manifest URL (or a folder's stand-in), for messages.
+//	    manifest: manifest.json's text, read and checked by the host (web/loader.js).
+//	    readFile(file) → Promise<ArrayBuffer>: the bytes of a file the manifest lists,
+//	        already verified by the host (size and SHA-256); the engine asks for the
+//	        tokenizer first, then the shards in manifest order, each once. It asks nothing
+//	        before its device exists and the memory plan fits the device's limits.
+//	    precision: "auto" (default; the f16 kernels where the adapter has shader-f16) or
+//	        "f32". onProgress(uploadedBytes, totalBytes) as shards reach the GPU.
+//	    summary: {maxPositions, vocabSize, imageSize, template, defaults, memory,
+//	        memoryBytes, adapter: {vendor, architecture, fallback, shaderF16, subgroups,
+//	        timestampQuery, maxBufferSize, maxStorageBufferBindingSize}, precision}.
+//	        defaults is model.DefaultSampling in generate's option names: the one source
+//	        of the defaults the page shows.
+//	    A second load replaces the model (the first is disposed).
+//	generate({query, imageBytes?, history?, template?, maxNewTokens?, temperature?,
+//	          topP?, topK?, repetitionPenalty?, seed?, onToken?})
+//	        → {tokenIds, text, inputIds, stopReason, stats: {visionMs, prefillMs,
+//	           prefillTokens, reusedTokens, firstTokenMs, decodeMs, decodeTokens}}
+//	    query: a non-empty string. history: [[question, answer], …] of strings.
+//	    imageBytes: a Uint8Array of an image file (PNG, JPEG, GIF, WebP), decoded in Go as
+//	        the CPU reference decodes it; the vision tower runs once per image and is
+//	        reused for follow-ups, as is the conversation's KV cache (the prompt's longest
+//	        common prefix of ids with it: stats.reusedTokens).
+//	    An option left out takes model.DefaultSampling's value (greedy, at most 256 new
+//	    tokens and never past the context); a template left out model.DefaultTemplate's
+//	    (vicuna without an image, the model's template_version with one).
+//	    onToken(id, text) for each token. One generate runs at a time: this is the one
+//	    place that refuses a second.
+//	abort()       stops a running generate at the next token (it rejects with aborted).
+//	resetCache()  forgets the conversation's KV cache (a new chat), before the next generate.
+//	dispose()     frees the GPU memory and the device.
+//	goVersion     the Go release that built the program (a string property).
 //
 // Failures reject with an Error whose `code` is one of DESIGN.md's: no-webgpu, limits,
-// out-of-memory, device-lost, integrity, network, bad-input, context-length, aborted.
-// Then it waits for calls forever.
+// out-of-memory, device-lost, integrity, network, bad-input, context-length, aborted
+// (and internal for a bug: a Go panic, caught by wasm/bridge).
 package main
 
 import (
@@ -37,6 +53,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"strings"
 	"sync/atomic"
 
 	"github.com/hack-pad/safejs"
@@ -50,23 +67,43 @@ import (
 	"github.com/cogvlm-web/cogvlm-web/wasm/kernels"
 )
 
+// readyHook is the host's function that receives the engine object.
+const readyHook = "cogvlmEngineReady"
+
 func main() {
 	e := &exports{}
 	obj, err := safejs.ValueOf(map[string]any{"goVersion": runtime.Version()})
 	if err != nil {
 		panic(err)
 	}
-	bridge.Export(obj, "probe", probe)
-	bridge.Export(obj, "load", e.load)
-	bridge.Export(obj, "generate", e.generate)
-	bridge.Export(obj, "abort", func([]safejs.Value) (any, error) { e.aborted.Store(true); return nil, nil })
-	bridge.Export(obj, "resetCache", func([]safejs.Value) (any, error) { e.resetCache.Store(true); return nil, nil })
-	bridge.Export(obj, "dispose", e.dispose)
-	safejs.Global().Set("cogvlmEngine", obj)
-	if ready, err := safejs.Global().Get("cogvlmEngineReady"); err == nil && ready.Type() == safejs.TypeFunction {
-		ready.Invoke(obj)
+	for name, fn := range e.methods() {
+		if err := bridge.Export(obj, name, fn); err != nil {
+			panic(fmt.Sprintf("export %s: %v", name, err))
+		}
+	}
+	global := safejs.Global()
+	ready, err := global.Get(readyHook)
+	if err != nil || ready.Type() != safejs.TypeFunction {
+		panic("cogvlm.wasm: the host has not defined globalThis." + readyHook + "(engine) (see web/worker.js)")
+	}
+	if err := global.Delete(readyHook); err != nil {
+		panic(err)
+	}
+	if _, err := ready.Invoke(obj); err != nil {
+		panic(err)
 	}
 	select {}
+}
+
+// methods is the engine object's one dispatch table (documented above).
+func (e *exports) methods() map[string]bridge.Func {
+	return map[string]bridge.Func{
+		"load":       e.load,
+		"generate":   e.generate,
+		"abort":      func([]safejs.Value) (any, error) { e.aborted.Store(true); return nil, nil },
+		"resetCache": func([]safejs.Value) (any, error) { e.resetCache.Store(true); return nil, nil },
+		"dispose":    e.dispose,
+	}
 }
 
 // maxImageBytes bounds an image file handed to the engine: the page downscales large
@@ -74,6 +111,8 @@ func main() {
 const maxImageBytes = 64 << 20
 
 type exports struct {
+	// dev is the device of the loaded model, owned here: load hands it over only with a
+	// session, dispose destroys it.
 	dev     *gpu.Device
 	session *engine.Session
 	aborted atomic.Bool
@@ -102,8 +141,8 @@ func coded(err error) error {
 		code = "integrity"
 	case errors.Is(err, engine.ErrContextLength):
 		code = "context-length"
-	case errors.Is(err, engine.ErrNetwork):
-		code = "network"
+	case errors.Is(err, engine.ErrBadImage), errors.Is(err, engine.ErrBadRequest):
+		code = "bad-input"
 	default:
 		return err
 	}
@@ -111,17 +150,6 @@ func coded(err error) error {
 }
 
 func badInput(err error) error { return &bridge.CodedError{Code: "bad-input", Err: err} }
-
-// probe requests a device and reports the adapter, its features and limits: what the page
-// shows before any download, and what the loader plans against.
-func probe([]safejs.Value) (any, error) {
-	d, err := gpu.RequestDevice(gpu.Options{})
-	if err != nil {
-		return nil, coded(err)
-	}
-	defer d.Destroy()
-	return adapterInfo(d), nil
-}
 
 func adapterInfo(d *gpu.Device) map[string]any {
 	return map[string]any{
@@ -138,82 +166,91 @@ func adapterInfo(d *gpu.Device) map[string]any {
 
 func (e *exports) load(args []safejs.Value) (any, error) {
 	if len(args) == 0 || args[0].Type() != safejs.TypeObject {
-		return nil, badInput(errors.New("load: want an options object {manifestURL}"))
+		return nil, badInput(errors.New("load: want an options object {name, manifest, readFile}"))
 	}
-	url := stringField(args[0], "manifestURL")
-	if url == "" {
-		return nil, badInput(errors.New("load: manifestURL is missing"))
-	}
-	if _, err := e.dispose(nil); err != nil {
-		return nil, err
-	}
-	opts := engine.LoadOptions{Manifest: stringField(args[0], "manifest")}
-	if getShard, err := args[0].Get("getShard"); err == nil && getShard.Type() == safejs.TypeFunction {
-		// getShard(file) → Promise<ArrayBuffer> of bytes the caller has verified
-		opts.Verified = true
-		opts.Shards = func(f format.FileEntry) (safejs.Value, error) {
-			p, err := getShard.Invoke(f.File)
-			if err != nil {
-				return safejs.Undefined(), err
-			}
-			return gpu.Await(p)
-		}
-	}
-	if onProgress, err := args[0].Get("onProgress"); err == nil && onProgress.Type() == safejs.TypeFunction {
-		opts.Progress = func(done, total int64) { onProgress.Invoke(float64(done), float64(total)) }
+	o := args[0]
+	name, manifest := stringField(o, "name"), stringField(o, "manifest")
+	readFile, _ := o.Get("readFile")
+	switch {
+	case name == "":
+		return nil, badInput(errors.New("load: name is missing"))
+	case manifest == "":
+		return nil, badInput(errors.New("load: manifest (manifest.json's text) is missing"))
+	case readFile.Type() != safejs.TypeFunction:
+		return nil, badInput(errors.New("load: readFile(file) → Promise<ArrayBuffer> is missing"))
 	}
 	// precision "f32" keeps the f32 kernels where the adapter has shader-f16 (by not asking
 	// for the feature); "" or "auto" takes the f16 path where there is one.
 	var devOpts gpu.Options
-	switch p := stringField(args[0], "precision"); p {
+	switch p := stringField(o, "precision"); p {
 	case "", "auto":
 	case "f32":
 		devOpts.DisableFeatures = []gpu.Feature{gpu.FeatureShaderF16}
 	default:
 		return nil, badInput(fmt.Errorf("load: precision %q: want \"auto\" or \"f32\"", p))
 	}
+	if _, err := e.dispose(nil); err != nil {
+		return nil, err
+	}
+	read := func(file string) (safejs.Value, error) {
+		p, err := readFile.Invoke(file)
+		if err != nil {
+			return safejs.Undefined(), err
+		}
+		return gpu.Await(p)
+	}
+	opts := engine.LoadOptions{
+		Manifest: manifest,
+		Shards:   func(f format.FileEntry) (safejs.Value, error) { return read(f.File) }, // verified by the host
+	}
+	if onProgress, err := o.Get("onProgress"); err == nil && onProgress.Type() == safejs.TypeFunction {
+		opts.Progress = func(done, total int64) { onProgress.Invoke(float64(done), float64(total)) }
+	}
+
 	d, err := gpu.RequestDevice(devOpts)
 	if err != nil {
 		return nil, coded(err)
 	}
-	// The memory plan, from the manifest alone: printed, and checked against the
-	// adapter's limits before a byte of weights is downloaded.
+	// The device is this call's until a session holds it: every failure below frees it here.
+	defer func() {
+		if e.dev != d {
+			d.Destroy()
+		}
+	}()
+	// The memory plan, from the manifest alone: printed, and checked against the device's
+	// limits before the host is asked for a file. Then the tokenizer, before any shard.
 	var plan engine.MemoryPlan
+	var tok *tokenizer.Tokenizer
 	opts.Before = func(m *format.Manifest, cfg model.Config) error {
 		seq, prefill := engine.SessionSizes(cfg, 0)
 		plan = engine.PlanMemory(cfg, m, seq, prefill, kernels.KVF16)
 		if console, err := safejs.Global().Get("console"); err == nil {
 			console.Call("info", "cogvlm: model "+plan.String())
 		}
-		return plan.Check(d.Limits)
+		if err := plan.Check(d.Limits); err != nil {
+			return err
+		}
+		ab, err := read(m.Tokenizer.File)
+		if err != nil {
+			return err
+		}
+		b, err := arrayBufferBytes(ab, m.Tokenizer.Size)
+		if err == nil {
+			tok, err = tokenizer.ParseJSON(b)
+		}
+		if err != nil {
+			return badInput(fmt.Errorf("%s: %s: %v", name, m.Tokenizer.File, err))
+		}
+		return nil
 	}
 	k := kernels.NewKernels(d)
-	p, err := engine.LoadPackageWith(k, url, opts)
+	p, err := engine.LoadPackage(k, name, opts)
 	if err != nil {
-		d.Destroy()
-		return nil, coded(err)
-	}
-	tokJSON, err := bytesField(args[0], "tokenizer")
-	if err != nil {
-		d.Destroy()
-		return nil, badInput(fmt.Errorf("load: tokenizer: %v", err))
-	}
-	if tokJSON == nil {
-		text, err := engine.FetchText(p.BaseURL + p.Manifest.Tokenizer.File)
-		if err != nil {
-			d.Destroy()
-			return nil, coded(err)
-		}
-		tokJSON = []byte(text)
-	}
-	tok, err := tokenizer.ParseJSON(tokJSON)
-	if err != nil {
-		d.Destroy()
 		return nil, coded(err)
 	}
 	s, err := engine.NewSession(k, p, tok, 0, kernels.KVF16)
 	if err != nil {
-		d.Destroy()
+		p.Release()
 		return nil, coded(err)
 	}
 	e.dev, e.session = d, s
@@ -238,52 +275,15 @@ func (e *exports) generate(args []safejs.Value) (any, error) {
 		return nil, badInput(errors.New("generate: want an options object"))
 	}
 	if !e.busy.CompareAndSwap(false, true) {
-		return nil, badInput(errors.New("generate: a generation is already running"))
+		return nil, badInput(errors.New("generate: another answer is still being generated; wait for it or abort it"))
 	}
 	defer e.busy.Store(false)
 	e.aborted.Store(false)
-	o := args[0]
-	def := model.DefaultSampling() // greedy, as upstream
-	req := engine.Request{
-		Query:    stringField(o, "query"),
-		Template: stringField(o, "template"),
-		Sampling: model.Sampling{
-			MaxNewTokens:      intField(o, "maxNewTokens", def.MaxNewTokens),
-			Temperature:       floatField(o, "temperature", def.Temperature),
-			TopP:              floatField(o, "topP", def.TopP),
-			TopK:              intField(o, "topK", def.TopK),
-			RepetitionPenalty: floatField(o, "repetitionPenalty", def.RepetitionPenalty),
-			Seed:              uint64(intField(o, "seed", int(def.Seed))),
-		},
+	req, err := request(args[0], e.session.Cfg)
+	if err != nil {
+		return nil, badInput(err)
 	}
-	if h, err := o.Get("history"); err == nil && h.Type() == safejs.TypeObject {
-		n, _ := h.Length()
-		for i := 0; i < n; i++ {
-			turn, _ := h.Index(i)
-			q, _ := turn.Index(0)
-			a, _ := turn.Index(1)
-			qs, _ := q.String()
-			as, _ := a.String()
-			req.History = append(req.History, [2]string{qs, as})
-		}
-	}
-	if img, err := o.Get("imageBytes"); err == nil && !img.IsNull() && !img.IsUndefined() {
-		n, err := img.Length()
-		if err != nil || n == 0 {
-			return nil, badInput(errors.New("generate: imageBytes must be a non-empty Uint8Array of an image file"))
-		}
-		if n > maxImageBytes {
-			return nil, badInput(fmt.Errorf("generate: the image file has %d bytes, more than the %d this engine accepts (downscale it first)", n, maxImageBytes))
-		}
-		req.Image = make([]byte, n)
-		if _, err := safejs.CopyBytesToGo(req.Image, img); err != nil {
-			return nil, badInput(fmt.Errorf("generate: imageBytes: %v", err))
-		}
-	}
-	if req.Template == "" { // vicuna for a text-only question, the model's own with an image
-		req.Template = model.DefaultTemplate(e.session.Cfg, req.Image != nil)
-	}
-	onToken, _ := o.Get("onToken")
+	onToken, _ := args[0].Get("onToken")
 	if e.resetCache.Swap(false) {
 		e.session.ResetCache()
 	}
@@ -294,9 +294,6 @@ func (e *exports) generate(args []safejs.Value) (any, error) {
 		return !e.aborted.Load()
 	})
 	if err != nil {
-		if errors.Is(err, engine.ErrBadImage) || errors.Is(err, engine.ErrBadRequest) {
-			return nil, badInput(err)
-		}
 		return nil, coded(err)
 	}
 	if res.StopReason == model.StopCallback && e.aborted.Load() {
@@ -325,6 +322,97 @@ func (e *exports) generate(args []safejs.Value) (any, error) {
 			"decodeTokens":  res.Stats.DecodeTokens,
 		},
 	}, nil
+}
+
+// request reads generate's options (the one place that knows their names and checks
+// their shapes); an option left out takes model.DefaultSampling's value.
+func request(o safejs.Value, cfg model.Config) (engine.Request, error) {
+	def := model.DefaultSampling() // greedy, as upstream
+	req := engine.Request{
+		Query:    stringField(o, "query"),
+		Template: stringField(o, "template"),
+		Sampling: model.Sampling{
+			MaxNewTokens:      intField(o, "maxNewTokens", def.MaxNewTokens),
+			Temperature:       floatField(o, "temperature", def.Temperature),
+			TopP:              floatField(o, "topP", def.TopP),
+			TopK:              intField(o, "topK", def.TopK),
+			RepetitionPenalty: floatField(o, "repetitionPenalty", def.RepetitionPenalty),
+			Seed:              uint64(intField(o, "seed", int(def.Seed))),
+		},
+	}
+	if strings.TrimSpace(req.Query) == "" {
+		return req, errors.New("generate: query must be a non-empty string")
+	}
+	history, err := historyField(o)
+	if err != nil {
+		return req, err
+	}
+	req.History = history
+	if img, err := o.Get("imageBytes"); err == nil && !img.IsNull() && !img.IsUndefined() {
+		n, err := img.Length()
+		if err != nil || n == 0 {
+			return req, errors.New("generate: imageBytes must be a non-empty Uint8Array of an image file")
+		}
+		if n > maxImageBytes {
+			return req, fmt.Errorf("generate: the image file has %d bytes, more than the %d this engine accepts (downscale it first)", n, maxImageBytes)
+		}
+		req.Image = make([]byte, n)
+		if _, err := safejs.CopyBytesToGo(req.Image, img); err != nil {
+			return req, fmt.Errorf("generate: imageBytes: %v", err)
+		}
+	}
+	if req.Template == "" { // vicuna for a text-only question, the model's own with an image
+		req.Template = model.DefaultTemplate(cfg, req.Image != nil)
+	}
+	return req, nil
+}
+
+// historyField reads history: absent, or an array of [question, answer] string pairs.
+func historyField(o safejs.Value) ([][2]string, error) {
+	h, err := o.Get("history")
+	if err != nil || h.IsUndefined() || h.IsNull() {
+		return nil, nil
+	}
+	isArray := func(v safejs.Value) bool {
+		ctor, err := safejs.Global().Get("Array")
+		if err != nil {
+			return false
+		}
+		ok, err := ctor.Call("isArray", v)
+		if err != nil {
+			return false
+		}
+		b, _ := ok.Bool()
+		return b
+	}
+	if !isArray(h) {
+		return nil, errors.New("generate: history must be an array of [question, answer] pairs")
+	}
+	n, err := h.Length()
+	if err != nil {
+		return nil, err
+	}
+	var out [][2]string
+	for i := 0; i < n; i++ {
+		turn, _ := h.Index(i)
+		var pair [2]string
+		ok := isArray(turn)
+		if ok {
+			m, _ := turn.Length()
+			ok = m == 2
+		}
+		for j := 0; ok && j < 2; j++ {
+			v, _ := turn.Index(j)
+			if ok = v.Type() == safejs.TypeString; ok {
+				pair[j], _ = v.String()
+			}
+		}
+		if !ok {
+			return nil, fmt.Errorf("generate: history[%d] is not a [question, answer] pair of strings", i)
+		}
+		out = append(out, pair)
+	}
+	return out, nil
 }
 
 func (e *exports) dispose([]safejs.Value) (any, error) {
@@ -387,33 +475,23 @@ func intField(o safejs.Value, name string, def int) int {
 	}
 }
 
-// bytesField copies an ArrayBuffer, TypedArray or string field into Go (a tokenizer.json
-// of about 2 MB); nil when the field is absent.
-func bytesField(o safejs.Value, name string) ([]byte, error) {
-	v, err := o.Get(name)
-	if err != nil || v.IsUndefined() || v.IsNull() {
-		return nil, nil
-	}
-	if v.Type() == safejs.TypeString {
-		s, err := v.String()
-		return []byte(s), err
-	}
+// arrayBufferBytes copies an ArrayBuffer of want bytes (a tokenizer.json of about 2 MB)
+// into Go.
+func arrayBufferBytes(ab safejs.Value, want int64) ([]byte, error) {
 	u8, err := safejs.Global().Get("Uint8Array")
 	if err != nil {
 		return nil, err
 	}
-	if buf, err := v.Get("buffer"); err == nil && buf.Type() == safejs.TypeObject { // a TypedArray
-		off, _ := v.Get("byteOffset")
-		n, _ := v.Get("byteLength")
-		if v, err = u8.New(buf, off, n); err != nil {
-			return nil, err
-		}
-	} else if v, err = u8.New(v); err != nil {
-		return nil, err
+	v, err := u8.New(ab)
+	if err != nil {
+		return nil, fmt.Errorf("not an ArrayBuffer: %v", err)
 	}
 	n, err := v.Length()
 	if err != nil {
 		return nil, err
+	}
+	if int64(n) != want {
+		return nil, fmt.Errorf("%d bytes, the manifest says %d", n, want)
 	}
 	b := make([]byte, n)
 	_, err = safejs.CopyBytesToGo(b, v)

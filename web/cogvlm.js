@@ -17,7 +17,9 @@
 // model's own (model.info.template) for one with an image.
 //
 // Each loaded model runs the Go/WASM engine in a dedicated Web Worker (worker.js) that
-// downloads, verifies and stores the package, then answers. onProgress receives one shape,
+// downloads, verifies and stores the package (loader.js, store.js) and hands the engine
+// the verified bytes; the engine (wasm/main.go documents the object the worker talks to)
+// plans GPU memory, uploads and answers. onProgress receives one shape,
 // {phase, loadedBytes, totalBytes, text}, with phase probe → manifest → download → upload
 // → ready. Failures reject with a CogVLMError whose `code` is one of ErrorCodes.
 //
@@ -121,18 +123,8 @@ function folderOf(source) {
   throw new CogVLMError('bad-input', 'CogVLM.load: want a manifest URL, a FileList or File[] of a package folder, or a directory handle');
 }
 
-function checkHistory(history) {
-  if (!Array.isArray(history)) throw new CogVLMError('bad-input', 'generate: history must be an array of [question, answer] pairs');
-  history.forEach((turn, i) => {
-    if (!Array.isArray(turn) || turn.length !== 2 || typeof turn[0] !== 'string' || typeof turn[1] !== 'string') {
-      throw new CogVLMError('bad-input', `generate: history[${i}] is not a [question, answer] pair of strings`);
-    }
-  });
-}
-
 export class CogVLM {
   #client;
-  #busy = false;
 
   /**
    * info describes the loaded model: {name, manifestURL, source ('network', 'storage' or
@@ -214,12 +206,6 @@ export class CogVLM {
   }
 
   /**
-   * generate answers a question, about `image` if given (Blob, File, ImageBitmap or null).
-   * onToken(id, text) receives each token id and the text it completes (possibly empty: a
-   * character can span tokens), as the engine's onToken does; `signal` stops
-   * it (the promise then rejects with code aborted; the streamed text is what there is).
-   */
-  /**
    * memory reports the engine's WebAssembly heap: {wasmMemoryBytes}, its size now, which is
    * also its peak (a WebAssembly.Memory never shrinks). Weight bytes never enter it.
    */
@@ -227,29 +213,29 @@ export class CogVLM {
     return this.#client.request('memory', {});
   }
 
-  async generate({ image = null, query, history = [], template, maxNewTokens, temperature, topP, topK, seed, repetitionPenalty, onToken, signal } = {}) {
-    if (typeof query !== 'string' || query.trim() === '') throw new CogVLMError('bad-input', 'generate: query must be a non-empty string');
-    checkHistory(history);
-    if (this.#busy) throw new CogVLMError('bad-input', 'generate: another answer is still being generated; wait for it or abort it');
-    this.#busy = true;
-    try {
-      const out = await this.#client.request(
-        'generate',
-        { image, query, history, template, maxNewTokens, temperature, topP, topK, seed, repetitionPenalty },
-        {
-          signal,
-          onEvent: (kind, token) => {
-            if (kind === 'token') onToken?.(token.id, token.text);
-          },
+  /**
+   * generate answers a question, about `image` if given (Blob, File, ImageBitmap or null).
+   * onToken(id, text) receives each token id and the text it completes (possibly empty: a
+   * character can span tokens), as the engine's onToken does; `signal` stops
+   * it (the promise then rejects with code aborted; the streamed text is what there is).
+   */
+  async generate({ image = null, onToken, signal, ...options } = {}) {
+    // The options go to the engine, which checks them (query, history, the sampling
+    // settings), fills in its defaults and refuses a second answer while one runs.
+    const out = await this.#client.request(
+      'generate',
+      { image, ...options },
+      {
+        signal,
+        onEvent: (kind, token) => {
+          if (kind === 'token') onToken?.(token.id, token.text);
         },
-      );
-      // Boxes of a grounding answer ([[x0,y0,x1,y1]] in thousandths), in the pixels of the
-      // image as given: web/grounding.js.
-      out.boxes = await answerBoxes(out.text, image);
-      return out;
-    } finally {
-      this.#busy = false;
-    }
+      },
+    );
+    // Boxes of a grounding answer ([[x0,y0,x1,y1]] in thousandths), in the pixels of the
+    // image as given: web/grounding.js.
+    out.boxes = await answerBoxes(out.text, image);
+    return out;
   }
 
   /**

@@ -19,7 +19,8 @@
 import { CogVLMError, asCogVLMError, fromWire } from './errors.js';
 import { bytes, duration, rate } from './format.js';
 import { defaultHub, defaultTokenizerRepo, repoProblem } from './hub.js';
-import { checkLimits, fileNameProblem } from './loader.js';
+import { CogVLM } from './cogvlm.js';
+import { fileNameProblem } from './loader.js';
 import { PackageStore, convertedManifestURL, deleteStoredPackage, estimate, quotaError, sha256Hex } from './store.js';
 
 /** At most this many converter workers run at once (each holds a few chunks of memory). */
@@ -168,7 +169,7 @@ export async function convertCheckpoint({ hub = defaultHub, repo, tokenizerRepo 
     const packageBytes = manifest.shards.reduce((n, s) => n + s.size, 0);
 
     // The GPU's limits and the storage quota, before any weight is read.
-    adapter ??= await probeAdapter();
+    adapter ??= await CogVLM.probe();
     checkLimits(manifest, adapter);
     let record = await readRecord(store, recordURL);
     const source = { hub: open.hub, repo, tokenizerRepo, quant, plan: planSHA, files: plan.files };
@@ -260,11 +261,22 @@ export async function convertCheckpoint({ hub = defaultHub, repo, tokenizerRepo 
   }
 }
 
-async function probeAdapter() {
-  if (!navigator.gpu) throw new CogVLMError('no-webgpu', 'this browser has no WebGPU: a converted model could not run here');
-  const adapter = await navigator.gpu.requestAdapter();
-  if (!adapter) throw new CogVLMError('no-webgpu', 'no GPU adapter is available: a converted model could not run here');
-  return adapter.limits;
+/**
+ * checkLimits refuses, before any weight is read, a conversion whose shards would not fit
+ * the adapter's buffers. Loading has its own check, the engine's memory plan against its
+ * device (wasm/engine MemoryPlan.Check): while converting no engine runs, so this asks
+ * the simpler, stricter question — does every shard fit one binding?
+ */
+export function checkLimits(manifest, adapter) {
+  const limit = Math.min(adapter.maxStorageBufferBindingSize, adapter.maxBufferSize);
+  const largest = manifest.shards.reduce((a, s) => (s.size > a.size ? s : a));
+  if (largest.size > limit) {
+    const which = adapter.maxStorageBufferBindingSize <= adapter.maxBufferSize ? 'maxStorageBufferBindingSize' : 'maxBufferSize';
+    throw new CogVLMError(
+      'limits',
+      `${largest.file} has ${largest.size} bytes, more than this GPU's ${which} of ${limit} bytes; convert the package with smaller shards or use a GPU with larger buffers`,
+    );
+  }
 }
 
 async function readRecord(store, url) {

@@ -1,7 +1,10 @@
-// Loading a package in the worker: the manifest, the limit checks, then the shards —
+// Loading a package in the worker: the manifest, then the files the engine asks for —
 // downloaded a few at a time, verified with SHA-256, stored, and handed to the engine in
 // manifest order as it uploads them to the GPU. A package comes from the server (and the
-// browser's stored copy of it) or from a folder on disk.
+// browser's stored copy of it) or from a folder on disk. This side owns every byte's
+// journey (fetch, verify, store); the engine owns the GPU: it requests the device, plans
+// memory against its limits and only then asks for files (docs/DESIGN.md, "One owner per
+// job").
 
 import { CogVLMError, asCogVLMError } from './errors.js';
 import { readBody } from './body.js';
@@ -77,22 +80,6 @@ export function parseManifest(text, where) {
   return m;
 }
 
-/**
- * checkLimits refuses, before any shard is downloaded, a package whose shards do not fit
- * the adapter's buffers: the engine uploads each shard as one storage buffer.
- */
-export function checkLimits(manifest, adapter) {
-  const limit = Math.min(adapter.maxStorageBufferBindingSize, adapter.maxBufferSize);
-  const largest = manifest.shards.reduce((a, s) => (s.size > a.size ? s : a));
-  if (largest.size > limit) {
-    const which = adapter.maxStorageBufferBindingSize <= adapter.maxBufferSize ? 'maxStorageBufferBindingSize' : 'maxBufferSize';
-    throw new CogVLMError(
-      'limits',
-      `${largest.file} has ${largest.size} bytes, more than this GPU's ${which} of ${limit} bytes; convert the package with smaller shards or use a GPU with larger buffers`,
-    );
-  }
-}
-
 /** LoadProgress turns byte counts into the API's one progress shape {phase, loadedBytes, totalBytes, text}. */
 class LoadProgress {
   constructor(totalBytes, emit) {
@@ -156,8 +143,10 @@ class LoadProgress {
 
 /**
  * ShardPipeline obtains shards ahead of the engine, a few at a time: take(file) is what the
- * engine's getShard calls, in manifest order. It keeps at most `window` shards started but
- * not yet taken, so a fast network never piles gigabytes up in memory.
+ * engine's readFile calls, in manifest order. Nothing starts before the first take (the
+ * engine asks only after its device has accepted the memory plan); then it keeps at most
+ * `window` shards started but not yet taken, so a fast network never piles gigabytes up in
+ * memory.
  */
 export class ShardPipeline {
   constructor(entries, obtain, window) {
@@ -168,7 +157,6 @@ export class ShardPipeline {
     this.next = 0;
     this.taken = 0;
     this.failure = null;
-    this.#fill();
   }
 
   #fill() {
@@ -188,6 +176,7 @@ export class ShardPipeline {
   }
 
   async take(file) {
+    this.#fill();
     if (!this.started.has(file)) {
       const entry = this.entries.find((e) => e.file === file);
       if (!entry) throw new CogVLMError('bad-input', `the engine asked for ${file}, which the manifest does not list`);
@@ -477,8 +466,8 @@ export class FolderPackage {
     } else {
       throw new CogVLMError('bad-input', 'a package folder is a list of Files or a directory handle');
     }
-    // The engine reads the manifest and tokenizer by URL; this one never reaches the
-    // network (the worker answers it) but names the folder in messages.
+    // Never fetched (this worker hands the engine every file): it names the folder in
+    // the engine's messages and the page's summary.
     this.manifestURL = new URL(`/local/${encodeURIComponent(this.name)}/manifest.json`, self.location.origin).href;
     const file = await this.lookup('manifest.json');
     if (!file) throw new CogVLMError('bad-input', `the folder "${this.name}" has no manifest.json: pick a converted package folder (cogvlm convert --out)`);
@@ -517,10 +506,12 @@ export class FolderPackage {
 }
 
 /**
- * loadPackage runs the whole load of a package into the engine, handing it the manifest,
- * the tokenizer and the shards that this worker read and verified (from the server, the
- * stored copy or a folder on disk): the engine fetches nothing itself. Returns what the
- * page shows about the model.
+ * loadPackage runs the whole load of a package into the engine (the engine object of
+ * wasm/main.go), handing it the manifest's text and, when it asks, the tokenizer and the
+ * shards that this worker read and verified (from the server, the stored copy or a folder
+ * on disk): the engine fetches nothing itself. The engine checks the GPU first (its
+ * device, the memory plan against the limits): no file but the manifest is read before
+ * that. Returns what the page shows about the model.
  */
 export async function loadPackage(engine, pkg, { onProgress, signal, precision }) {
   const notes = [];
@@ -533,13 +524,9 @@ export async function loadPackage(engine, pkg, { onProgress, signal, precision }
     if (signal?.aborted) throw new CogVLMError('aborted', 'loading aborted');
   };
 
-  progress.report('probe', 'Checking WebGPU…');
-  const adapter = await engine.probe();
-  check();
   progress.report('manifest', 'Reading the package manifest…');
   const { text, manifest } = await pkg.open({ signal, note });
   check();
-  checkLimits(manifest, adapter);
   await pkg.prepare(manifest, { note });
 
   const entries = [manifest.tokenizer, ...manifest.shards];
@@ -547,19 +534,27 @@ export async function loadPackage(engine, pkg, { onProgress, signal, precision }
     entries.reduce((n, e) => n + e.size, 0),
     onProgress,
   );
-  progress.report('download', pkg.source === 'network' ? 'Downloading…' : 'Reading the stored copy…');
   const ctx = { signal, progress, note };
-  const tokenizer = await pkg.obtain(manifest.tokenizer, ctx);
-
-  const pipeline = new ShardPipeline(manifest.shards, (e) => pkg.obtain(e, ctx), pkg.concurrency);
+  const shards = new ShardPipeline(manifest.shards, (e) => pkg.obtain(e, ctx), pkg.concurrency);
+  let tokenizer = null;
+  let tokenizerFailure = null;
+  const readFile = (file) => {
+    if (file !== manifest.tokenizer.file) return shards.take(file);
+    // The engine's first request: its device has accepted the plan.
+    progress.report('download', pkg.source === 'network' ? 'Downloading…' : 'Reading the stored copy…');
+    tokenizer ??= pkg.obtain(manifest.tokenizer, ctx).catch((err) => {
+      tokenizerFailure = err; // reported as is, not as the engine's echo of it
+      throw err;
+    });
+    return tokenizer;
+  };
   let info;
   try {
     info = await engine.load({
-      manifestURL: pkg.manifestURL,
+      name: pkg.manifestURL,
       manifest: text,
       precision,
-      tokenizer,
-      getShard: (file) => pipeline.take(file),
+      readFile,
       onProgress: (uploaded, total) => {
         if (progress.doneBytes >= progress.totalBytes) {
           progress.report('upload', `Uploading to the GPU: ${bytes(uploaded)} of ${bytes(total)}`, { throttle: true });
@@ -567,8 +562,8 @@ export async function loadPackage(engine, pkg, { onProgress, signal, precision }
       },
     });
   } catch (err) {
-    await pipeline.settle();
-    throw asCogVLMError(pipeline.failure ?? err);
+    await shards.settle();
+    throw asCogVLMError(tokenizerFailure ?? shards.failure ?? err);
   }
   check(); // cancelled while the last shards went to the GPU
   await pkg.finish(manifest);

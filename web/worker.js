@@ -7,19 +7,23 @@
 // (load) and 'token' (generate). The handlers are the one table below.
 
 import './wasm_exec.js'; // defines globalThis.Go
-import './cogvlm-replay.js'; // globalThis.cogvlmReplay: a decode step in one Go→JS call (wasm/kernels/replay.js)
+import './cogvlm-replay.js'; // globalThis.cogvlmReplay: a decode step in one Go→JS call (the kernels' JS half: the engine's tests load this same file)
 import { CogVLMError, asCogVLMError, toWire } from './errors.js';
 import { imageBytes } from './image.js';
 import { FolderPackage, RemotePackage, loadPackage } from './loader.js';
 
 const networkFetch = globalThis.fetch.bind(globalThis);
 
-let engineStarting = null;
+let engineStarting = null; // a promise of the engine object (wasm/main.go documents it)
 let wasmMemory = null; // the Go program's WebAssembly.Memory: it only grows, so its size is the peak
 let engineStopped = false;
 let loaded = false;
 
-/** engine starts the Go program once and resolves to its globalThis.cogvlmEngine. */
+/**
+ * engine starts the Go program once and resolves to the engine object it hands over
+ * (wasm/main.go documents its methods). The hand-over is the one name the two share:
+ * the program calls globalThis.cogvlmEngineReady(engine) as it starts and deletes it.
+ */
 function engine() {
   engineStarting ??= (async () => {
     const ready = new Promise((resolve) => {
@@ -70,28 +74,20 @@ const handlers = {
     return result;
   },
 
-  /** generate(options) → {tokenIds, text, inputIds, stopReason, stats}; emits 'token'. */
-  async generate(o, { emit, signal }) {
+  /**
+   * generate(options) → {tokenIds, text, inputIds, stopReason, stats}; emits 'token'. The
+   * options go to the engine as they are (it reads and checks them, and fills in the
+   * defaults), with the image turned into the bytes of a file the engine decodes.
+   */
+  async generate({ image, ...options }, { emit, signal }) {
     const e = await engine();
     if (!loaded) throw new CogVLMError('bad-input', 'generate: no model is loaded');
-    const image = await imageBytes(o.image);
+    const bytes = await imageBytes(image);
     if (signal.aborted) throw new CogVLMError('aborted', 'generation aborted');
     const stop = () => e.abort();
     signal.addEventListener('abort', stop);
     try {
-      return await e.generate({
-        imageBytes: image,
-        query: o.query,
-        history: o.history,
-        template: o.template,
-        maxNewTokens: o.maxNewTokens,
-        temperature: o.temperature,
-        topP: o.topP,
-        topK: o.topK,
-        repetitionPenalty: o.repetitionPenalty,
-        seed: o.seed,
-        onToken: (id, text) => emit('token', { id, text }),
-      });
+      return await e.generate({ ...options, imageBytes: bytes, onToken: (id, text) => emit('token', { id, text }) });
     } finally {
       signal.removeEventListener('abort', stop);
     }

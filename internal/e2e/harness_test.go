@@ -105,9 +105,6 @@ func buildFixture(dir string) (*fixture, error) {
 			}
 			return copyFile(filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec.js"), filepath.Join(f.web, "wasm_exec.js"))
 		},
-		func() error {
-			return copyFile(filepath.Join(repoRoot, "wasm", "kernels", "replay.js"), filepath.Join(f.web, "cogvlm-replay.js"))
-		},
 		func() error { return copyApp("testdata", filepath.Join(f.web, "e2e")) },
 		func() error {
 			// The file-name table that Go's format.CheckFileName is tested on, for unit.js.
@@ -163,7 +160,7 @@ func copyApp(from, to string) error {
 		return err
 	}
 	for _, e := range entries {
-		if e.IsDir() || e.Name() == "cogvlm.wasm" || e.Name() == "convert.wasm" || e.Name() == "wasm_exec.js" || e.Name() == "cogvlm-replay.js" {
+		if e.IsDir() || e.Name() == "cogvlm.wasm" || e.Name() == "convert.wasm" || e.Name() == "wasm_exec.js" {
 			continue
 		}
 		if err := copyFile(filepath.Join(from, e.Name()), filepath.Join(to, e.Name())); err != nil {

@@ -26,7 +26,7 @@ const randomConfigs = testPackages + "random/"
 // reference's tokens. RANDOM_CONFIG_SEEDS="…" ./build.sh test draws other configs; to rerun
 // this test alone on packages made so, see build.sh's make_random_config_packages.
 func TestRandomConfigs(t *testing.T) {
-	list, err := FetchText(randomConfigs + "packages.txt")
+	list, err := fetchText(randomConfigs + "packages.txt")
 	if err != nil {
 		t.Fatalf("%v (the packages are made by ./build.sh test)", err)
 	}

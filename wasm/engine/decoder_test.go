@@ -24,7 +24,7 @@ type goldenCase struct {
 
 func loadGolden(t *testing.T, url string) goldenCase {
 	t.Helper()
-	text, err := FetchText(url)
+	text, err := fetchText(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,15 +50,6 @@ func generate(t *testing.T, d *Decoder, in model.Inputs, n int) []int {
 		out = append(out, tok)
 	}
 	return out
-}
-
-func loadTestPackage(t *testing.T, k *kernels.Kernels, name string) *Package {
-	t.Helper()
-	p, err := LoadPackage(k, testPackages+name+"/manifest.json", nil)
-	if err != nil {
-		t.Fatalf("%v (the packages are made by ./build.sh test)", err)
-	}
-	return p
 }
 
 // kvPrecisions runs f once per KV-cache precision, as a subtest.

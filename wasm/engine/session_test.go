@@ -30,11 +30,7 @@ func testSessionOn(t *testing.T, k *kernels.Kernels, name string, kv kernels.KVP
 	t.Helper()
 	p := loadTestPackage(t, k, name)
 	t.Cleanup(p.Release)
-	text, err := FetchText(p.BaseURL + p.Manifest.Tokenizer.File)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := tokenizer.ParseJSON([]byte(text))
+	tok, err := tokenizer.ParseJSON(fetchBytes(t, testPackages+name+"/"+p.Manifest.Tokenizer.File))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +47,7 @@ func TestSessionGreedyText(t *testing.T) {
 		GeneratedIDs  []int  `json:"generated_ids"`
 		GeneratedText string `json:"generated_text"`
 	}
-	text, err := FetchText("/repo/testdata/golden/tiny-text/expected.json")
+	text, err := fetchText("/repo/testdata/golden/tiny-text/expected.json")
 	if err != nil {
 		t.Fatal(err)
 	}

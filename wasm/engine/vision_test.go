@@ -8,31 +8,10 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/hack-pad/safejs"
-
 	"github.com/cogvlm-web/cogvlm-web/model"
 	"github.com/cogvlm-web/cogvlm-web/model/safetensors"
 	"github.com/cogvlm-web/cogvlm-web/wasm/kernels"
 )
-
-func fetchBytes(t *testing.T, url string) []byte {
-	t.Helper()
-	ab, err := fetchArrayBuffer(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u8, _ := safejs.Global().Get("Uint8Array")
-	view, err := u8.New(ab)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, _ := view.Length()
-	b := make([]byte, n)
-	if _, err := safejs.CopyBytesToGo(b, view); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 func goldenTensor(t *testing.T, name string) []float32 { return goldenTensorOf(t, "tiny-chat", name) }
 

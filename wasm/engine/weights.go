@@ -5,7 +5,6 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/hack-pad/safejs"
 
@@ -16,16 +15,16 @@ import (
 	"github.com/cogvlm-web/cogvlm-web/wasm/kernels"
 )
 
-// ErrIntegrity marks a shard whose bytes do not match the manifest's SHA-256.
+// ErrIntegrity marks a shard whose length is not the manifest's (the host checked its
+// SHA-256; a length that differs is a host's bug or a file changed under it).
 var ErrIntegrity = errors.New("integrity check failed")
 
 // Package is a converted model package uploaded to the GPU: one buffer per shard, every
-// tensor a binding at its offset. Weight bytes go fetch → ArrayBuffer → GPU and never
-// through the Go heap.
+// tensor a binding at its offset. Weight bytes go from the host's ArrayBuffers (the
+// worker's verified downloads or stored copies) to the GPU and never through the Go heap.
 type Package struct {
 	Manifest *format.Manifest
 	Config   model.Config
-	BaseURL  string
 	shards   []*gpu.Buffer
 	expanded []*gpu.Buffer // f32 copies of f16 tensors
 	weights  map[string]kernels.Weight
@@ -34,70 +33,53 @@ type Package struct {
 // Progress reports bytes of shards uploaded so far out of the total.
 type Progress func(done, total int64)
 
-// ShardSource delivers one shard's bytes as a JS ArrayBuffer. The default fetches it next
-// to the manifest; the app's worker passes one that reads its verified browser cache.
+// ShardSource delivers one shard's bytes as a JS ArrayBuffer. The engine does not fetch
+// or verify: the host does (web/loader.js checks size and SHA-256 and keeps the stored
+// copy), and the engine only checks that the length is the manifest's.
 type ShardSource func(f format.FileEntry) (safejs.Value, error)
 
-// LoadOptions tune LoadPackage.
+// LoadOptions are LoadPackage's inputs: the manifest and the shards come from the host.
 type LoadOptions struct {
-	Progress Progress
-	// Shards replaces fetching; Verified says its bytes were already checked against the
-	// manifest's SHA-256 (the engine then skips hashing them again).
+	// Manifest is manifest.json's text, read by the host.
+	Manifest string
+	// Shards delivers each shard, asked for once each, in manifest order.
 	Shards   ShardSource
-	Verified bool
-	// Before, when set, sees the manifest before any shard is fetched and may refuse it
+	Progress Progress
+	// Before, when set, sees the manifest before any shard is asked for and may refuse it
 	// (the memory plan against the device's limits).
 	Before func(m *format.Manifest, cfg model.Config) error
-	// Manifest, when set, is manifest.json's text, already read (and trusted) by the
-	// caller; otherwise it is fetched from the manifest URL.
-	Manifest string
 }
 
-// LoadPackage fetches manifest.json at manifestURL, then every shard: verified with
-// SHA-256, uploaded into a GPU buffer of its own.
-func LoadPackage(k *kernels.Kernels, manifestURL string, progress Progress) (*Package, error) {
-	return LoadPackageWith(k, manifestURL, LoadOptions{Progress: progress})
-}
-
-// LoadPackageWith is LoadPackage with a shard source.
-func LoadPackageWith(k *kernels.Kernels, manifestURL string, o LoadOptions) (*Package, error) {
-	progress := o.Progress
-	text := o.Manifest
-	if text == "" {
-		var err error
-		if text, err = FetchText(manifestURL); err != nil {
-			return nil, err
-		}
+// LoadPackage parses the manifest (name says whose, in messages), then uploads every
+// shard from o.Shards into a GPU buffer of its own.
+func LoadPackage(k *kernels.Kernels, name string, o LoadOptions) (*Package, error) {
+	if o.Shards == nil {
+		return nil, fmt.Errorf("%s: no shard source", name)
 	}
-	m, cfg, err := format.ParseManifest([]byte(text))
+	m, cfg, err := format.ParseManifest([]byte(o.Manifest))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", manifestURL, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if o.Before != nil {
 		if err := o.Before(m, cfg); err != nil {
 			return nil, err
 		}
 	}
-	base := manifestURL[:strings.LastIndex(manifestURL, "/")+1]
-	p := &Package{Manifest: m, Config: cfg, BaseURL: base, weights: map[string]kernels.Weight{}}
+	p := &Package{Manifest: m, Config: cfg, weights: map[string]kernels.Weight{}}
 	var total, done int64
 	for _, s := range m.Shards {
 		total += s.Size
 	}
 	for _, s := range m.Shards {
-		if s.Size > int64(k.Dev.Limits.MaxStorageBufferBindingSize) {
-			p.Release()
-			return nil, fmt.Errorf("shard %s: %d bytes %w maxStorageBufferBindingSize %d", s.File, s.Size, gpu.ErrLimit, k.Dev.Limits.MaxStorageBufferBindingSize)
-		}
-		buf, err := p.uploadShard(k, s, o)
+		buf, err := p.uploadShard(k, s, o.Shards)
 		if err != nil {
 			p.Release()
 			return nil, err
 		}
 		p.shards = append(p.shards, buf)
 		done += s.Size
-		if progress != nil {
-			progress(done, total)
+		if o.Progress != nil {
+			o.Progress(done, total)
 		}
 	}
 	for _, t := range m.Tensors {
@@ -145,16 +127,10 @@ func (p *Package) expandF16(k *kernels.Kernels) error {
 	return k.Run(plan)
 }
 
-func (p *Package) uploadShard(k *kernels.Kernels, s format.FileEntry, o LoadOptions) (*gpu.Buffer, error) {
-	var ab safejs.Value
-	var err error
-	if o.Shards != nil {
-		ab, err = o.Shards(s)
-	} else {
-		ab, err = fetchArrayBuffer(p.BaseURL + s.File)
-	}
+func (p *Package) uploadShard(k *kernels.Kernels, s format.FileEntry, source ShardSource) (*gpu.Buffer, error) {
+	ab, err := source(s)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("shard %s: %w", s.File, err)
 	}
 	n, err := byteLen(ab)
 	if err != nil {
@@ -162,15 +138,6 @@ func (p *Package) uploadShard(k *kernels.Kernels, s format.FileEntry, o LoadOpti
 	}
 	if n != s.Size {
 		return nil, fmt.Errorf("shard %s: %w: %d bytes, the manifest says %d", s.File, ErrIntegrity, n, s.Size)
-	}
-	if !o.Verified {
-		sum, err := sha256Hex(ab)
-		if err != nil {
-			return nil, fmt.Errorf("shard %s: %w", s.File, err)
-		}
-		if sum != s.SHA256 {
-			return nil, fmt.Errorf("shard %s: %w: sha256 %s, the manifest says %s", s.File, ErrIntegrity, sum, s.SHA256)
-		}
 	}
 	buf, err := k.Dev.CreateBuffer("shard "+s.File, uint64(s.Size), gpu.UsageStorage|gpu.UsageCopyDst|gpu.UsageCopySrc) // CopySrc: the debug mode reads weights back
 	if err != nil {

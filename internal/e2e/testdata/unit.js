@@ -5,9 +5,10 @@
 import { CogVLMError, asCogVLMError, fromWire, toWire } from '../errors.js';
 import { bytes, duration, milliseconds, tokens, tokensPerSecond } from '../format.js';
 import { imageBytes, maxImageSide, sniffFormat } from '../image.js';
-import { FolderPackage, RemotePackage, ShardPipeline, checkLimits, fileNameProblem, maxTokenizerBytes, parseManifest, readCapped } from '../loader.js';
+import { FolderPackage, RemotePackage, ShardPipeline, fileNameProblem, maxTokenizerBytes, parseManifest, readCapped } from '../loader.js';
 import { PackageStore, convertedManifestURL, deleteStoredPackage, isConverted, packageName, quotaError, sha256Hex, verify } from '../store.js';
 import { HubFiles, repoProblem, resolveURL } from '../hub.js';
+import { checkLimits } from '../convert.js';
 
 const cases = [];
 const test = (name, fn) => cases.push({ name, fn });
@@ -193,7 +194,7 @@ const shardEntries = Array.from({ length: 7 }, (_, i) => ({ file: `s${i}` }));
 test('ShardPipeline keeps at most its window ahead and hands shards out in order', async () => {
   const started = [];
   const p = new ShardPipeline(shardEntries, async (e) => (started.push(e.file), `${e.file} bytes`), 3);
-  eq(started, ['s0', 's1', 's2'], 'started at once');
+  eq(started, [], 'started before the engine asks');
   for (const [i, e] of shardEntries.entries()) {
     eq(await p.take(e.file), `${e.file} bytes`, `take ${e.file}`);
     eq(started.length, Math.min(7, i + 4), `started after taking ${e.file}`);

@@ -1,7 +1,9 @@
 // The engine's replay loop: a decode step's plan of hundreds of dispatches is encoded here,
 // in one Go→JS call, instead of three Go→JS calls per dispatch. The page (or worker) loads
 // this file before the engine; without it the engine encodes from Go (slower, same result).
-// Plans are compiled once by the engine into {pipelines, groups, dims}.
+// Plans are compiled once by the engine into {pipelines, groups, dims} (the kernels' plan.go).
+// It lives in web/, the one copy: the page serves it as is and the engine's browser tests
+// load this same file (WASMEXEC_SCRIPTS=web/cogvlm-replay.js), so no build step copies it.
 'use strict';
 globalThis.cogvlmReplay = {
   // run encodes plan into one compute pass and submits it. With readback
