@@ -12,7 +12,7 @@ func adapter(cfg Config, w *AdapterWeights, features []float32, obs LinearObserv
 	h := make([]float32, patches*H)
 	obs.see(nameAdapterProj, -1, features, patches, D)
 	w.LinearProj.MatMul(h, features, nil, patches)
-	LayerNorm(h, h, w.Norm1Weight, w.Norm1Bias, AdapterLayerNormEps, patches, H)
+	LayerNorm(h, h, w.Norm1Weight, w.Norm1Bias, patches, H, AdapterLayerNormEps)
 	GELU(h)
 
 	// silu(gate_proj(h)) * dense_h_to_4h(h)
@@ -28,7 +28,7 @@ func adapter(cfg Config, w *AdapterWeights, features []float32, obs LinearObserv
 	out := make([]float32, (patches+2)*H)
 	obs.see(nameAdapterDown, -1, gate, patches, I)
 	w.Dense4HToH.MatMul(out[H:(patches+1)*H], gate, nil, patches)
-	copy(out[:H], w.BOI)
-	copy(out[(patches+1)*H:], w.EOI)
+	Copy(out[:H], w.BOI)
+	Copy(out[(patches+1)*H:], w.EOI)
 	return out
 }

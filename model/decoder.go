@@ -376,7 +376,7 @@ func (st *decoderState) forward(w *Weights, rows int, positions []int, runs []Ex
 	st.lastPos = positions[rows-1]
 
 	// final norm and lm_head, on the last row only: the earlier rows' logits are unused
-	RMSNorm(st.hidden, st.x[(rows-1)*H:rows*H], w.Norm, st.cfg.RMSNormEps, 1, H)
+	RMSNorm(st.hidden, st.x[(rows-1)*H:rows*H], w.Norm, 1, H, st.cfg.RMSNormEps)
 	st.observe.see(nameLMHead, -1, st.hidden, 1, H)
 	w.LMHead.MatMul(st.logits, st.hidden, nil, 1)
 	return true
@@ -394,7 +394,7 @@ func (st *decoderState) layer(lw *DecoderLayer, l, rows int, positions []int, ru
 	v := st.value[l][st.length*H : seen*H]
 
 	// attention rmsnorm
-	RMSNorm(xb, x, lw.InputLayernorm, eps, rows, H)
+	RMSNorm(xb, x, lw.InputLayernorm, rows, H, eps)
 
 	// q, k, v of each expert; the fused weight's rows are [q; k; v], and k and v are
 	// written straight into the cache
@@ -420,10 +420,10 @@ func (st *decoderState) layer(lw *DecoderLayer, l, rows int, positions []int, ru
 		st.observe.see(expertName(r.Vision).dense, l, att[r.Start*H:r.End*H], n, H)
 		e.Dense.MatMul(xb[r.Start*H:r.End*H], att[r.Start*H:r.End*H], nil, n)
 	}
-	Add(x, xb)
+	Add(x, x, xb)
 
 	// ffn rmsnorm
-	RMSNorm(xb, x, lw.PostAttentionLayernorm, eps, rows, H)
+	RMSNorm(xb, x, lw.PostAttentionLayernorm, rows, H, eps)
 
 	// SwiGLU MLP of each expert: down(silu(gate(x)) * up(x)), residual
 	for _, r := range runs {
@@ -439,5 +439,5 @@ func (st *decoderState) layer(lw *DecoderLayer, l, rows int, positions []int, ru
 		st.observe.see(names.down, l, gate, n, I)
 		e.DownProj.MatMul(in, gate, nil, n)
 	}
-	Add(x, xb)
+	Add(x, x, xb)
 }

@@ -138,7 +138,7 @@ func (w Matrix) dequantize(dst []float32, r0, r1 int) {
 	case quant.F32:
 		copy(dst, w.F32[r0*k:r1*k])
 	case quant.F16:
-		quant.DecodeF16(dst, w.F16[r0*k:r1*k])
+		F16ToF32(dst, w.F16[r0*k:r1*k])
 	case quant.Q4:
 		quant.DequantizeQ4Rows(dst, w.Words[r0*k/8:r1*k/8], w.Scales[r0*k/w.GroupSize:r1*k/w.GroupSize], r1-r0, k, w.GroupSize)
 	case quant.Q8:
@@ -151,12 +151,17 @@ func (w Matrix) dequantize(dst []float32, r0, r1 int) {
 // Embed copies row ids[r] of w (the token embedding [V, H]) to row r of out
 // [len(ids), K], dequantizing a packed row: Embedding on the stored form.
 func (w Matrix) Embed(out []float32, ids []int) {
-	if w.Encoding == quant.F32 {
-		Embedding(out, w.F32, ids, w.K)
-		return
-	}
-	for r, id := range ids {
-		w.dequantize(out[r*w.K:][:w.K], id, id+1)
+	switch w.Encoding {
+	case quant.F32:
+		Embedding(out, ids, w.F32, w.K)
+	case quant.Q4:
+		EmbeddingQ4(out, ids, w.Words, w.Scales, w.K, w.GroupSize)
+	case quant.Q8:
+		EmbeddingQ8(out, ids, w.Words, w.Scales, w.K, w.GroupSize)
+	default:
+		for r, id := range ids {
+			w.dequantize(out[r*w.K:][:w.K], id, id+1)
+		}
 	}
 	runtime.KeepAlive(w.Owner)
 }

@@ -84,7 +84,7 @@ func TestMatrixMatMulIsExact(t *testing.T) {
 			// the embedding lookup
 			ids := []int{sh.n - 1, 0, sh.n / 2}
 			wantE, gotE := make([]float32, len(ids)*sh.k), make([]float32, len(ids)*sh.k)
-			Embedding(wantE, full, ids, sh.k)
+			Embedding(wantE, ids, full, sh.k)
 			pm.Embed(gotE, ids)
 			if !slices.Equal(gotE, wantE) {
 				t.Errorf("%s k=%d n=%d: Embed differs from Embedding on the expansion", enc, sh.k, sh.n)

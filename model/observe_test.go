@@ -97,7 +97,7 @@ func TestObserveLinear(t *testing.T) {
 	want := make([]float32, (patches+1)*D)
 	MatMul(want[D:], Patches(cfg.Vision, pixels), w.PatchWeight.F32, w.PatchBias, patches, w.PatchWeight.K, D)
 	copy(want[:D], w.ClsEmbedding)
-	Add(want, w.PositionEmbedding)
+	Add(want, want, w.PositionEmbedding)
 	if !slices.Equal(firstQKV, want) {
 		t.Error("the first vision query_key_value's observed input is not the embedded patches")
 	}

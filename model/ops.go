@@ -1,9 +1,11 @@
 package model
 
 // The op list. Every block of the forward pass (vision.go, adapter.go, decoder.go) is
-// written with these functions only, and the WebGPU engine implements each of them as a
-// kernel that is checked against the function here. They work on flat row-major float32
-// slices; sizes are passed explicitly, as a kernel's parameters would be. Arithmetic is
+// written with these functions only, and wasm/kernels implements each of them as a
+// kernel of the same name that is checked against the function here (with the shared
+// arguments in the same order; wasm/kernels/ops_rule_test.go enforces both). They work
+// on flat row-major float32 slices; sizes are passed explicitly, as a kernel's parameters
+// would be. Arithmetic is
 // float32 (as on the GPU); only transcendental functions and the row sums of the norms go
 // through float64 (a sequential float32 sum of thousands of values loses digits that
 // PyTorch's and the GPU's tree reductions keep).
@@ -16,6 +18,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/cogvlm-web/cogvlm-web/model/quant"
 )
 
 // parallelFor calls fn(worker, item) for every item in [0, items), spread over up to
@@ -133,7 +137,7 @@ func matMulTile(out, x, w, bias []float32, k, n, i0, i1, j0, j1, wRow0 int) {
 
 // RMSNorm computes out = x / sqrt(mean(x²) + eps) * weight for each of rows rows of width
 // dim (LLaMA's norm: no mean subtraction, no bias). out may be x.
-func RMSNorm(out, x, weight []float32, eps float64, rows, dim int) {
+func RMSNorm(out, x, weight []float32, rows, dim int, eps float64) {
 	for r := range rows {
 		xr, or := x[r*dim:][:dim], out[r*dim:][:dim]
 		var ss float64
@@ -149,7 +153,7 @@ func RMSNorm(out, x, weight []float32, eps float64, rows, dim int) {
 
 // LayerNorm computes out = (x − mean) / sqrt(var + eps) * weight + bias for each row, with
 // the biased variance (as torch.nn.LayerNorm). out may be x.
-func LayerNorm(out, x, weight, bias []float32, eps float64, rows, dim int) {
+func LayerNorm(out, x, weight, bias []float32, rows, dim int, eps float64) {
 	for r := range rows {
 		xr, or := x[r*dim:][:dim], out[r*dim:][:dim]
 		var sum float64
@@ -281,16 +285,89 @@ func SiLUMul(out, gate, up []float32) {
 	}
 }
 
-// Add adds src to dst element-wise (the residual connections).
-func Add(dst, src []float32) {
-	for i, v := range src {
-		dst[i] += v
+// Add computes out = a + b element-wise (the residual connections); out may be a or b.
+func Add(out, a, b []float32) {
+	for i, v := range b {
+		out[i] = a[i] + v
 	}
 }
 
+// Copy copies src to dst (the image rows into the prompt, cls, boi and eoi): the op
+// list's name for the builtin, which the GPU runs as a kernel of its own.
+func Copy(dst, src []float32) { copy(dst, src) }
+
 // Embedding copies row ids[r] of table [vocab, dim] to row r of out [len(ids), dim].
-func Embedding(out, table []float32, ids []int, dim int) {
+func Embedding(out []float32, ids []int, table []float32, dim int) {
 	for r, id := range ids {
 		copy(out[r*dim:][:dim], table[id*dim:][:dim])
 	}
+}
+
+// EmbeddingQ4 is Embedding on a q4 table (qweight [vocab·dim/8], f16 scales
+// [vocab·dim/group]): each row dequantized as it is gathered.
+func EmbeddingQ4(out []float32, ids []int, qweight []uint32, scales []uint16, dim, group int) {
+	for r, id := range ids {
+		quant.DequantizeQ4Rows(out[r*dim:][:dim], qweight[id*dim/8:][:dim/8], scales[id*dim/group:][:dim/group], 1, dim, group)
+	}
+}
+
+// EmbeddingQ8 is Embedding on a q8 table (qweight [vocab·dim/4], f16 scales
+// [vocab·dim/group]).
+func EmbeddingQ8(out []float32, ids []int, qweight []uint32, scales []uint16, dim, group int) {
+	for r, id := range ids {
+		quant.DequantizeQ8Rows(out[r*dim:][:dim], qweight[id*dim/4:][:dim/4], scales[id*dim/group:][:dim/group], 1, dim, group)
+	}
+}
+
+// F16ToF32 expands IEEE halves to float32 (exactly): the f16 tensors of a q4 package
+// (the patch-embedding conv, the position embeddings).
+func F16ToF32(dst []float32, src []uint16) { quant.DecodeF16(dst, src) }
+
+// Argmax returns the index of the largest logit, the lowest on ties: greedy decoding.
+func Argmax(logits []float32) int {
+	best := 0
+	for i, v := range logits {
+		if v > logits[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// Sample draws a token from logits with the settings s and the draw u in [0, 1): one
+// step of a Sampler without a repetition penalty (the GPU sampler's twin).
+func Sample(logits []float32, s Sampling, u float64) (int, error) {
+	sp, err := NewSampler(s, len(logits))
+	if err != nil {
+		return 0, err
+	}
+	return sp.SampleWith(logits, nil, u), nil
+}
+
+// SplitQKV splits a fused projection qkv [rows, 3, width] (each row q, then k, then v)
+// into q, k and v [rows, width].
+func SplitQKV(q, k, v, qkv []float32, rows, width int) {
+	for r := range rows {
+		row := qkv[r*3*width:][:3*width]
+		copy(q[r*width:][:width], row[:width])
+		copy(k[r*width:][:width], row[width:2*width])
+		copy(v[r*width:][:width], row[2*width:])
+	}
+}
+
+// QKVRoPE splits a fused projection qkv [rows, 3, heads, headDim] into q, k and v
+// [rows, heads, headDim] and rotates q and k at the rows' positions (RoPE).
+func QKVRoPE(q, k, v, qkv []float32, positions []int, rows, heads, headDim int, base float64) {
+	SplitQKV(q, k, v, qkv, rows, heads*headDim)
+	RoPE(q, rows, heads, headDim, positions, base)
+	RoPE(k, rows, heads, headDim, positions, base)
+}
+
+// VisionEmbed assembles the vision tower's input rows [rows, dim]: the cls embedding,
+// then the rows−1 patch rows, plus the position embeddings pos [rows, dim]. patches may
+// be out's rows 1 … rows−1 themselves (the CPU reference embeds the patches in place).
+func VisionEmbed(out, cls, patches, pos []float32, rows, dim int) {
+	copy(out[dim:rows*dim], patches[:(rows-1)*dim]) // a no-op when patches is out[dim:]
+	copy(out[:dim], cls)
+	Add(out[:rows*dim], out[:rows*dim], pos)
 }

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -73,7 +74,7 @@ func TestRMSNorm(t *testing.T) {
 	x := []float32{1, 2, 3, 4, -2, 0, 0, 2}
 	w := []float32{1, 0.5, 2, 1}
 	out := make([]float32, len(x))
-	RMSNorm(out, x, w, 1e-5, 2, 4)
+	RMSNorm(out, x, w, 2, 4, 1e-5)
 	// row 0: mean(x²) = 7.5; row 1: mean(x²) = 2
 	r0, r1 := 1/math.Sqrt(7.5+1e-5), 1/math.Sqrt(2+1e-5)
 	want := []float64{1 * r0, 2 * r0 * 0.5, 3 * r0 * 2, 4 * r0, -2 * r1, 0, 0, 2 * r1}
@@ -82,7 +83,7 @@ func TestRMSNorm(t *testing.T) {
 			t.Errorf("out[%d] = %v, want %v", i, out[i], want[i])
 		}
 	}
-	RMSNorm(x, x, w, 1e-5, 2, 4) // in place
+	RMSNorm(x, x, w, 2, 4, 1e-5) // in place
 	if d := maxAbsDiff(x, out); d != 0 {
 		t.Errorf("in-place RMSNorm differs by %g", d)
 	}
@@ -93,7 +94,7 @@ func TestLayerNorm(t *testing.T) {
 	w := []float32{2, 2, 1, 1}
 	b := []float32{1, 0, 0, -1}
 	out := make([]float32, len(x))
-	LayerNorm(out, x, w, b, 1e-6, 2, 4)
+	LayerNorm(out, x, w, b, 2, 4, 1e-6)
 	// row 0: mean 2.5, biased variance 1.25; row 1: variance 0, so only the bias is left
 	s := 1 / math.Sqrt(1.25+1e-6)
 	want := []float64{-1.5*s*2 + 1, -0.5 * s * 2, 0.5 * s, 1.5*s - 1, 1, 0, 0, -1}
@@ -292,10 +293,97 @@ func TestSiLUMul(t *testing.T) {
 func TestEmbeddingAndAdd(t *testing.T) {
 	table := []float32{0, 0, 1, 1, 2, 2}
 	out := make([]float32, 6)
-	Embedding(out, table, []int{2, 0, 1}, 2)
-	Add(out, []float32{1, 1, 1, 1, 1, 1})
+	Embedding(out, []int{2, 0, 1}, table, 2)
+	Add(out, out, []float32{1, 1, 1, 1, 1, 1})
 	want := []float32{3, 3, 1, 1, 2, 2}
 	if d := maxAbsDiff(out, want); d != 0 {
 		t.Errorf("got %v, want %v", out, want)
+	}
+}
+
+func TestArgmax(t *testing.T) {
+	for _, tc := range []struct {
+		logits []float32
+		want   int
+	}{
+		{[]float32{1}, 0},
+		{[]float32{-3, 2, 7, 7, -1}, 2}, // the lowest index on ties
+		{[]float32{float32(math.Inf(-1)), -1e30}, 1},
+	} {
+		if got := Argmax(tc.logits); got != tc.want {
+			t.Errorf("Argmax(%v) = %d, want %d", tc.logits, got, tc.want)
+		}
+	}
+}
+
+// TestQKVRoPE: the fused rows split into q, k and v, q and k rotated as RoPE rotates them.
+func TestQKVRoPE(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const rows, heads, headDim = 3, 2, 6
+	width := heads * headDim
+	qkv := randSlice(r, rows*3*width)
+	positions := []int{0, 5, 9}
+	q, k, v := make([]float32, rows*width), make([]float32, rows*width), make([]float32, rows*width)
+	QKVRoPE(q, k, v, qkv, positions, rows, heads, headDim, RoPEBase)
+	wq, wk, wv := make([]float32, rows*width), make([]float32, rows*width), make([]float32, rows*width)
+	for i := range rows {
+		copy(wq[i*width:], qkv[i*3*width:][:width])
+		copy(wk[i*width:], qkv[i*3*width+width:][:width])
+		copy(wv[i*width:], qkv[i*3*width+2*width:][:width])
+	}
+	RoPE(wq, rows, heads, headDim, positions, RoPEBase)
+	RoPE(wk, rows, heads, headDim, positions, RoPEBase)
+	if !slices.Equal(q, wq) || !slices.Equal(k, wk) || !slices.Equal(v, wv) {
+		t.Errorf("QKVRoPE differs from splitting by hand and RoPE")
+	}
+}
+
+// TestVisionEmbed: cls, then the patch rows, plus positions; in place as the CPU
+// reference runs it.
+func TestVisionEmbed(t *testing.T) {
+	const rows, dim = 3, 2
+	cls := []float32{1, 2}
+	patches := []float32{10, 20, 30, 40}
+	pos := []float32{100, 200, 300, 400, 500, 600}
+	want := []float32{101, 202, 310, 420, 530, 640}
+	out := make([]float32, rows*dim)
+	VisionEmbed(out, cls, patches, pos, rows, dim)
+	if !slices.Equal(out, want) {
+		t.Errorf("VisionEmbed = %v, want %v", out, want)
+	}
+	inPlace := append([]float32{0, 0}, patches...)
+	VisionEmbed(inPlace, cls, inPlace[dim:], pos, rows, dim)
+	if !slices.Equal(inPlace, want) {
+		t.Errorf("VisionEmbed in place = %v, want %v", inPlace, want)
+	}
+}
+
+func TestF16ToF32(t *testing.T) {
+	src := []uint16{0x0000, 0x3c00, 0xc000, 0x7bff, 0x0001, 0x7c00}
+	want := []float32{0, 1, -2, 65504, float32(math.Ldexp(1, -24)), float32(math.Inf(1))}
+	got := make([]float32, len(src))
+	F16ToF32(got, src)
+	if !slices.Equal(got, want) {
+		t.Errorf("F16ToF32(%x) = %v, want %v", src, got, want)
+	}
+}
+
+// TestSample: top-k 1 is the argmax whatever the draw; a flat distribution is cut by the
+// draw.
+func TestSample(t *testing.T) {
+	logits := []float32{0.5, 3, -1, 2}
+	for _, u := range []float64{0, 0.5, 0.999} {
+		if got, err := Sample(logits, Sampling{Temperature: 0.7, TopK: 1}, u); err != nil || got != 1 {
+			t.Errorf("top-k 1, u=%v: %d, %v; want 1", u, got, err)
+		}
+	}
+	flat := []float32{0, 0, 0, 0}
+	for u, want := range []int{0, 1, 2, 3} {
+		if got, err := Sample(flat, Sampling{Temperature: 1, TopK: 4, TopP: 1}, float64(u)/4+0.1); err != nil || got != want {
+			t.Errorf("flat, u=%v: %d, %v; want %d", float64(u)/4+0.1, got, err, want)
+		}
+	}
+	if _, err := Sample(logits, Sampling{Temperature: -1}, 0); err == nil {
+		t.Error("a negative temperature is accepted")
 	}
 }

@@ -55,8 +55,7 @@ func visionTower(cfg VisionConfig, w *VisionWeights, pixels []float32, obs Linea
 	w.PatchWeight.MatMul(x[D:], cols, w.PatchBias, patches)
 
 	// cls token first, then every row gets its position embedding
-	copy(x[:D], w.ClsEmbedding)
-	Add(x, w.PositionEmbedding)
+	VisionEmbed(x, w.ClsEmbedding, x[D:], w.PositionEmbedding, N, D)
 
 	qkv := make([]float32, 3*N*D) // q, k, v, each (N, D)
 	q, k, v := qkv[:N*D], qkv[N*D:2*N*D], qkv[2*N*D:]
@@ -76,8 +75,8 @@ func visionTower(cfg VisionConfig, w *VisionWeights, pixels []float32, obs Linea
 		obs.see(nameVisionDense, l, att, N, D)
 		lw.DenseWeight.MatMul(h, att, lw.DenseBias, N)
 		// residual with the norm on the branch output: x = x + LN_in(attn(x))
-		LayerNorm(h, h, lw.InputLayernormWeight, lw.InputLayernormBias, cfg.LayerNormEps, N, D)
-		Add(x, h)
+		LayerNorm(h, h, lw.InputLayernormWeight, lw.InputLayernormBias, N, D, cfg.LayerNormEps)
+		Add(x, x, h)
 
 		// MLP: x = x + LN_post(fc2(gelu(fc1(x))))
 		obs.see(nameVisionFC1, l, x, N, D)
@@ -85,8 +84,8 @@ func visionTower(cfg VisionConfig, w *VisionWeights, pixels []float32, obs Linea
 		GELU(mlp)
 		obs.see(nameVisionFC2, l, mlp, N, F)
 		lw.FC2Weight.MatMul(h, mlp, lw.FC2Bias, N)
-		LayerNorm(h, h, lw.PostAttentionLayernormWeight, lw.PostAttentionLayernormBias, cfg.LayerNormEps, N, D)
-		Add(x, h)
+		LayerNorm(h, h, lw.PostAttentionLayernormWeight, lw.PostAttentionLayernormBias, N, D, cfg.LayerNormEps)
+		Add(x, x, h)
 	}
 	// drop the cls token
 	return x[D:]

@@ -190,7 +190,7 @@ func (p *Package) Tensor(name string) (format.TensorEntry, bool) {
 
 // ReadRaw returns the named tensor's stored bytes: its data and, for q4/q8, its scales
 // (nil otherwise), with the binding padding. This is what the GPU uploads, so a test can
-// run a kernel and its CPU twin (quant.MatMulQ4, ...) on the same bytes.
+// run a kernel and its CPU twin (model.MatMulQ4, ...) on the same bytes.
 func (p *Package) ReadRaw(name string) (data, scales []byte, err error) {
 	t, ok := p.byName[name]
 	if !ok {

@@ -235,39 +235,3 @@ func DequantizeQ4Rows(dst []float32, qweight []uint32, scales []uint16, n, k, g 
 		}
 	}
 }
-
-// MatMulQ4 computes out[m, n] = x[m, k] · Wᵀ (+ bias) for a q4 weight W [n, k], the CPU
-// twin of the quantized matmul kernels. Its arithmetic is float32 in this order: per
-// group, s = Σ x·(q − 8) over the group's inputs in order, then acc += s·scale over the
-// groups in order, then + bias. bias has length n or is nil. Slices of the wrong length
-// panic.
-func MatMulQ4(out, x []float32, qweight []uint32, scales []uint16, bias []float32, m, k, n, g int) {
-	mustLen("out", len(out), m*n)
-	mustLen("x", len(x), m*k)
-	mustLen("qweight", len(qweight), n*k/8)
-	mustLen("scales", len(scales), n*k/g)
-	if bias != nil {
-		mustLen("bias", len(bias), n)
-	}
-	_ = parallel.Rows(n, m*k, func(j0, j1 int) error {
-		for j := j0; j < j1; j++ {
-			words := qweight[j*k/8 : (j+1)*k/8]
-			for i := range m {
-				xi := x[i*k : (i+1)*k]
-				var acc float32
-				for gi := 0; gi < k/g; gi++ {
-					var s float32
-					for c := gi * g; c < (gi+1)*g; c++ {
-						s += xi[c] * float32(int32(words[c/8]>>(4*(c%8))&0xf)-8)
-					}
-					acc += s * F16ToFloat32(scales[j*(k/g)+gi])
-				}
-				if bias != nil {
-					acc += bias[j]
-				}
-				out[i*n+j] = acc
-			}
-		}
-		return nil
-	})
-}

@@ -109,37 +109,3 @@ func DequantizeQ8Rows(dst []float32, qweight []uint32, scales []uint16, n, k, g 
 		}
 	}
 }
-
-// MatMulQ8 computes out[m, n] = x[m, k] · Wᵀ (+ bias) for a q8 weight W [n, k], in the
-// same float32 order as MatMulQ4: per group s = Σ x·q, then acc += s·scale, then + bias.
-// bias has length n or is nil. Slices of the wrong length panic.
-func MatMulQ8(out, x []float32, qweight []uint32, scales []uint16, bias []float32, m, k, n, g int) {
-	mustLen("out", len(out), m*n)
-	mustLen("x", len(x), m*k)
-	mustLen("qweight", len(qweight), n*k/4)
-	mustLen("scales", len(scales), n*k/g)
-	if bias != nil {
-		mustLen("bias", len(bias), n)
-	}
-	_ = parallel.Rows(n, m*k, func(j0, j1 int) error {
-		for j := j0; j < j1; j++ {
-			words := qweight[j*k/4 : (j+1)*k/4]
-			for i := range m {
-				xi := x[i*k : (i+1)*k]
-				var acc float32
-				for gi := 0; gi < k/g; gi++ {
-					var s float32
-					for c := gi * g; c < (gi+1)*g; c++ {
-						s += xi[c] * float32(int8(words[c/4]>>(8*(c%4))))
-					}
-					acc += s * F16ToFloat32(scales[j*(k/g)+gi])
-				}
-				if bias != nil {
-					acc += bias[j]
-				}
-				out[i*n+j] = acc
-			}
-		}
-		return nil
-	})
-}

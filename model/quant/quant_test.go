@@ -265,67 +265,6 @@ func TestEncodeF16(t *testing.T) {
 	}
 }
 
-// TestMatMulQuantized compares the CPU twins with a float64 product of the dequantized
-// weights, with and without bias, for shapes that take both the serial and parallel path.
-func TestMatMulQuantized(t *testing.T) {
-	r := rand.New(rand.NewPCG(5, 6))
-	for _, tc := range []struct {
-		enc        Encoding
-		m, k, n, g int
-		bias       bool
-	}{
-		{Q4, 1, 64, 8, 32, false},
-		{Q4, 3, 256, 96, 32, true},
-		{Q4, 5, 176, 40, 16, true},
-		{Q8, 1, 64, 8, 32, true},
-		{Q8, 4, 512, 130, 64, false},
-	} {
-		w := testmat.Gaussian(r, tc.n*tc.k, 0.1)
-		x := testmat.Gaussian(r, tc.m*tc.k, 1)
-		var bias []float32
-		if tc.bias {
-			bias = testmat.Gaussian(r, tc.n, 1)
-		}
-		out := make([]float32, tc.m*tc.n)
-		var deq []float32
-		if tc.enc == Q4 {
-			qw, sc, err := QuantizeQ4(w, tc.n, tc.k, tc.g)
-			if err != nil {
-				t.Fatal(err)
-			}
-			deq = DequantizeQ4(qw, sc, tc.n, tc.k, tc.g)
-			MatMulQ4(out, x, qw, sc, bias, tc.m, tc.k, tc.n, tc.g)
-		} else {
-			qw, sc, err := QuantizeQ8(w, tc.n, tc.k, tc.g)
-			if err != nil {
-				t.Fatal(err)
-			}
-			deq = DequantizeQ8(qw, sc, tc.n, tc.k, tc.g)
-			MatMulQ8(out, x, qw, sc, bias, tc.m, tc.k, tc.n, tc.g)
-		}
-		var worst float64
-		for i := range tc.m {
-			for j := range tc.n {
-				var want, mag float64
-				for c := range tc.k {
-					p := float64(x[i*tc.k+c]) * float64(deq[j*tc.k+c])
-					want += p
-					mag += math.Abs(p)
-				}
-				if bias != nil {
-					want += float64(bias[j])
-					mag += math.Abs(float64(bias[j]))
-				}
-				// float32 accumulation: error relative to the sum of magnitudes
-				worst = max(worst, math.Abs(float64(out[i*tc.n+j])-want)/mag)
-			}
-		}
-		if worst > 1e-6 {
-			t.Errorf("%s m=%d k=%d n=%d g=%d: relative error %.3g > 1e-6", tc.enc, tc.m, tc.k, tc.n, tc.g, worst)
-		}
-	}
-}
-
 func TestParseEncoding(t *testing.T) {
 	for _, e := range Encodings {
 		if got, err := ParseEncoding(string(e)); err != nil || got != e {

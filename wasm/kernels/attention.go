@@ -5,6 +5,8 @@ package kernels
 import (
 	"fmt"
 	"math"
+
+	"github.com/cogvlm-web/cogvlm-web/model"
 )
 
 // attentionKeys is attention.wgsl's chunk size; head_dim may be up to 4× it.
@@ -87,4 +89,15 @@ func (k *Kernels) AttentionSplit(out, q Tensor, kv KVCache, partial Tensor, stat
 		return func(*reader) ([]float32, []float32) { return nil, nil }
 	})
 	return []Step{s1, s2.with(twinAttention(out, q, kv, state, qRows, heads, headDim, causal))}, nil
+}
+
+func twinAttention(out, q Tensor, kv KVCache, state *StepState, qRows, heads, headDim int, causal bool) twin {
+	width := heads * headDim
+	return func(rd *reader) func(*reader) ([]float32, []float32) {
+		kvRows := int(rd.u32(state.tensor(), 1)[0])
+		want := make([]float32, qRows*width)
+		model.Attention(want, rd.f32(q, qRows*width), rd.kv(kv.K, kv.Precision, 0, kvRows*width), rd.kv(kv.V, kv.Precision, 0, kvRows*width),
+			make([]float32, kvRows), qRows, kvRows, heads, headDim, causal)
+		return func(rd *reader) ([]float32, []float32) { return rd.f32(out, qRows*width), want }
+	}
 }

@@ -2,12 +2,16 @@
 
 package kernels
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/cogvlm-web/cogvlm-web/model"
+)
 
 // Copy: dst = src over n floats, moved as vec4s where n and both starts are whole vec4s,
 // else one float at a time (copy_f32.wgsl). It is the bandwidth roofline of the kernel
 // benchmark: every byte read once and written once, with nothing else to do. src and dst
-// may start at any float (bindFrom). CPU twin: copy (builtin).
+// may start at any float (bindFrom). CPU twin: model.Copy.
 func (k *Kernels) Copy(dst, src Tensor, n int) (Step, error) {
 	if n < 1 {
 		return Step{}, fmt.Errorf("copy: n=%d floats, want a positive count", n)
@@ -47,4 +51,12 @@ func boundBytes(t Tensor) uint64 {
 		return 0
 	}
 	return t.Buf.Size - t.Offset
+}
+
+func twinCopy(dst, src Tensor, n int) twin {
+	return func(rd *reader) func(*reader) ([]float32, []float32) {
+		want := make([]float32, n)
+		model.Copy(want, rd.f32(src, n))
+		return func(rd *reader) ([]float32, []float32) { return rd.f32(dst, n), want }
+	}
 }

@@ -1,10 +1,15 @@
 //go:build js && wasm
 
-// Package engine runs CogVLM's op list on WebGPU: it compiles the WGSL in shaders/,
+// Package kernels is CogVLM's op layer on WebGPU: it compiles the WGSL in shaders/,
 // caches pipelines by a comparable key, packs each dispatch's Params into uniform slots,
-// and records dispatches into a Plan that is built once and replayed every step.
+// and records dispatches into a Plan that is built once and replayed every step
+// (replay.js). It knows tensors and ops, not the model: wasm/engine builds the decoder and
+// the vision tower from them.
 //
-// Every op here has a CPU twin in package model (ops.go) and a test comparing the two.
+// Every op is in four places under one name, its shared arguments in one order: its
+// kernels shaders/x*.wgsl, the method Kernels.X in x.go here, its CPU twin model.X and
+// TestX comparing the two (ops_rule_test.go maps each WGSL file to its op and holds the
+// op layer to the rule). The debug mode (RunDebug) checks each dispatch against its twin.
 package kernels
 
 import (

@@ -5,6 +5,7 @@ package kernels
 import (
 	"fmt"
 
+	"github.com/cogvlm-web/cogvlm-web/model"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
 	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
 )
@@ -29,13 +30,12 @@ func matVecShape(chunks int) (rows, threadsPerRow int) {
 
 // subgroupMatVec is the shape of the subgroup matvecs (matvec_q4_subgroups.wgsl,
 // matvec_q8_subgroups.wgsl) for n output rows: their override constants (offs: OFFSETS)
-// and workgroup count. LANES per row is the adapter's largest subgroup, so a row is one subgroup and its
-// sum one subgroupAdd (on SwiftShader, whose subgroups have 4 lanes, this made decode 5×
-// faster than 64 lanes per row), 64 where the browser does not say. ROWS per workgroup
-// goes up to 4 and 128 invocations: on a GPU several rows a workgroup keep the schedulers
-// full (NVIDIA: 4 rows of 32 lanes, where one 32-lane row per workgroup would cap
-// occupancy at 32 workgroups per SM); each subgroup reduces once per row, which on
-// SwiftShader made 16 rows slower than 4.
+// and workgroup count. LANES per row is the adapter's largest subgroup, so a row is one
+// subgroup and its sum one subgroupAdd, 64 where the browser does not say. ROWS per
+// workgroup goes up to 4 and 128 invocations: on a GPU several rows a workgroup keep the
+// schedulers full (NVIDIA: 4 rows of 32 lanes, where one 32-lane row per workgroup would
+// cap occupancy at 32 workgroups per SM), and each subgroup reduces once per row. The
+// measurements behind both: bench/README.md, "Kernel choices".
 func (k *Kernels) subgroupMatVec(n, group int, offs Const) (consts [4]Const, groups uint32) {
 	lanes := k.Dev.Info.SubgroupMaxSize
 	if lanes < 4 || lanes > 64 || lanes&(lanes-1) != 0 {
@@ -79,7 +79,9 @@ func (k *Kernels) MatMul(out, x, w, bias Tensor, m, kdim, n int) (Step, error) {
 	if err != nil {
 		return Step{}, err
 	}
-	tw := twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, deqF32(w, n, kdim))
+	tw := twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, func(rd *reader, want, x, bias []float32) {
+		model.MatMul(want, x, rd.f32(w, n*kdim), bias, m, kdim, n)
+	})
 	x, xStart := k.bindFrom(x)
 	out, outStart := k.bindFrom(out)
 	p, offs := params(m, n, kdim, hasBias, xStart, outStart), offsets(xStart, outStart)
@@ -112,7 +114,7 @@ const (
 const rowsKernelRows = 16
 
 // rowsKernelThreads is the rows kernels' workgroup size (THREADS), each invocation 4
-// output columns: 16, 64 and 256 measured the same on SwiftShader.
+// output columns (bench/README.md, "Kernel choices").
 const rowsKernelThreads = 64
 
 // rowsKernelGrid is the rows kernels' dispatch: row blocks along x, so the workgroups
@@ -124,10 +126,9 @@ func rowsKernelGrid(m, n int) (x, y uint32) {
 // prefillQ4 picks the kernel for m > matVecMaxRows. The register-blocked kernel reads the
 // weights once per 16 rows: up to 16 rows that is once (a 64-row tile would be mostly
 // padding), and on a CPU adapter, where workgroup memory and barriers are slow, it is
-// faster at every M (on SwiftShader 2.9–4× the tiled kernel at M = 32, 1.4–1.9× at
-// M = 128; bench/README.md).
-// It is also the only one for K not a multiple of 16. Elsewhere the tiled kernel, which
-// reads each weight once per 64 rows.
+// faster at every M (bench/README.md, "Kernel choices"). It is also the only one for K
+// not a multiple of 16. Elsewhere the tiled kernel, which reads each weight once per 64
+// rows.
 func (k *Kernels) prefillQ4(m, kdim int) PrefillQ4 {
 	switch {
 	case k.PrefillQ4 != PrefillAuto:
@@ -152,7 +153,7 @@ func (k *Kernels) q4F16(m, kdim, group int) bool {
 // MatMulQ4 computes out[m, n] = x[m, k] · Wᵀ (+ bias) for a q4 weight (qweight u32
 // [n][k/8], f16 scales [n][k/group]); bias may be the zero Tensor. Decode (m ≤ 4) takes
 // the bandwidth-bound matrix-vector kernel, prefill one of two matrix-matrix kernels
-// (prefillQ4). CPU twin: quant.MatMulQ4.
+// (prefillQ4). CPU twin: model.MatMulQ4.
 // The kernels read the x rows as vec4s, so x must start at a multiple of 4 floats.
 // Where the adapter has `subgroups`, decode reduces with subgroupAdd instead of
 // workgroup-memory trees (matvec_q4_subgroups.wgsl).
@@ -172,7 +173,9 @@ func (k *Kernels) MatMulQ4(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 	}
 	subgroups := k.subgroupsQ4(kdim, group)
 	half := k.q4F16(m, kdim, group)
-	tw := twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, deqQ4(qweight, scales, n, kdim, group))
+	tw := twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, func(rd *reader, want, x, bias []float32) {
+		model.MatMulQ4(want, x, rd.u32(qweight, n*kdim/8), rd.u16(scales, n*kdim/group), bias, m, kdim, n, group)
+	})
 	if half {
 		tw = twinMatMulF16(out, x, bias, hasBias == 1, m, kdim, n, deqQ4(qweight, scales, n, kdim, group))
 	}
@@ -216,7 +219,7 @@ func (k *Kernels) MatMulQ4(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 // [n][k/4], f16 scales [n][k/group]): the lm_head of a q4 package, every Linear of a
 // `--quant q8` one. Decode (m ≤ 4) takes a matrix-vector kernel, prefill the
 // register-blocked matmul_q8_rows.wgsl. x must start at a multiple of 4 floats.
-// CPU twin: quant.MatMulQ8.
+// CPU twin: model.MatMulQ8.
 func (k *Kernels) MatMulQ8(out, x, qweight, scales, bias Tensor, m, kdim, n, group int) (Step, error) {
 	if m < 1 || n < 1 || kdim < 1 || group < 4 || group%4 != 0 || kdim%group != 0 {
 		return Step{}, fmt.Errorf("matmul q8: unsupported shape m=%d k=%d n=%d group=%d (the group a multiple of 4 dividing k)", m, kdim, n, group)
@@ -225,7 +228,9 @@ func (k *Kernels) MatMulQ8(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 	if err != nil {
 		return Step{}, err
 	}
-	tw := twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, deqQ8(qweight, scales, n, kdim, group))
+	tw := twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, func(rd *reader, want, x, bias []float32) {
+		model.MatMulQ8(want, x, rd.u32(qweight, n*kdim/4), rd.u16(scales, n*kdim/group), bias, m, kdim, n, group)
+	})
 	x, p, offs, err := k.linearParams(&out, x, m, kdim, n, hasBias)
 	if err != nil {
 		return Step{}, err
@@ -273,4 +278,23 @@ func (k *Kernels) Linear(out, x Tensor, w Weight, bias *Weight, m int) (Step, er
 		return k.MatMulQ8(out, x, w.Data, w.Scales, b, m, kdim, n, w.GroupSize)
 	}
 	return Step{}, fmt.Errorf("%s: encoding %s has no GPU matmul yet", w.Name, w.Encoding)
+}
+
+// twinMatMul covers every encoding: product runs the op's CPU twin into want [m, n] on
+// x [m, k] and bias (nil for none), reading the weight back in its own encoding.
+func twinMatMul(out, x, bias Tensor, hasBias bool, m, kdim, n int, product func(rd *reader, want, x, bias []float32)) twin {
+	return func(rd *reader) func(*reader) ([]float32, []float32) {
+		var b []float32
+		if hasBias {
+			b = rd.f32(bias, n)
+		}
+		want := make([]float32, m*n)
+		product(rd, want, rd.f32(x, m*kdim), b)
+		return func(rd *reader) ([]float32, []float32) { return rd.f32(out, m*n), want }
+	}
+}
+
+// deqQ4 reads a q4 weight back as float32 [n, k] (for MatMulF16).
+func deqQ4(q, s Tensor, n, k, g int) func(*reader) []float32 {
+	return func(rd *reader) []float32 { return quant.DequantizeQ4(rd.u32(q, n*k/8), rd.u16(s, n*k/g), n, k, g) }
 }

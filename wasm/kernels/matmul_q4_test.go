@@ -81,7 +81,7 @@ func checkMatMulQ4(t *testing.T, k *Kernels, r *rand.Rand, m, kdim, n, g int, wi
 		closeF16(t, what+" (f16)", got, x, quant.DequantizeQ4(q, s, n, kdim, g), bias, m, kdim, n)
 		return
 	}
-	quant.MatMulQ4(want, x, q, s, bias, m, kdim, n, g)
+	model.MatMulQ4(want, x, q, s, bias, m, kdim, n, g)
 	closeTo(t, what, got, want, 1e-4, 1e-4)
 }
 
@@ -167,16 +167,16 @@ func TestMatVecQ4RealSizes(t *testing.T) {
 	}
 }
 
-func TestQ8(t *testing.T) {
+func TestMatMulQ8(t *testing.T) {
 	k := kernels(t)
 	for _, noSubgroups := range []bool{false, true} {
 		k.NoSubgroups = noSubgroups
-		testQ8(t, k)
+		testMatMulQ8(t, k)
 	}
 	k.NoSubgroups = false
 }
 
-func testQ8(t *testing.T, k *Kernels) {
+func testMatMulQ8(t *testing.T, k *Kernels) {
 	r := rand.New(rand.NewPCG(2, 3))
 	for _, sh := range []struct{ m, k, n, g int }{
 		{1, 64, 33, 32}, {2, 4096, 70, 32}, {1, 128, 5, 64}, // decode
@@ -191,36 +191,39 @@ func testQ8(t *testing.T, k *Kernels) {
 		out := output(t, k, "out", sh.m*sh.n)
 		got := run(t, k, out, sh.m*sh.n, must(t)(k.MatMulQ8(out, upload(t, k, "x", x), qt, st, Tensor{}, sh.m, sh.k, sh.n, sh.g)))
 		want := make([]float32, sh.m*sh.n)
-		quant.MatMulQ8(want, x, q, s, nil, sh.m, sh.k, sh.n, sh.g)
+		model.MatMulQ8(want, x, q, s, nil, sh.m, sh.k, sh.n, sh.g)
 		closeTo(t, fmt.Sprintf("matmul q8 m=%d k=%d n=%d g=%d", sh.m, sh.k, sh.n, sh.g), got, want, 1e-4, 1e-4)
-
-		// The same table as an embedding: rows gathered exactly.
-		ids := []int{0, sh.n - 1, 3 % sh.n}
-		idsU := []uint32{uint32(ids[0]), uint32(ids[1]), uint32(ids[2])}
-		emb := output(t, k, "emb", len(ids)*sh.k)
-		got = run(t, k, emb, len(ids)*sh.k, must(t)(k.EmbeddingQ8(emb, uploadU32(t, k, "ids", idsU), qt, st, len(ids), sh.k, sh.g)))
-		wantE := make([]float32, len(ids)*sh.k)
-		model.Embedding(wantE, quant.DequantizeQ8(q, s, sh.n, sh.k, sh.g), ids, sh.k)
-		closeTo(t, "embedding q8", got, wantE, 0, 0)
 	}
 }
 
 // TestEmbeddingQ4: rows of a q4 table are gathered exactly (groups of 32 and of 16).
-func TestEmbeddingQ4(t *testing.T) {
+func TestEmbeddingQ4(t *testing.T) { testEmbeddingQuantized(t, quant.Q4) }
+
+// TestEmbeddingQ8: rows of a q8 table are gathered exactly, rows whose bytes and scales
+// start off a 4-byte boundary included (dim 12, group 4).
+func TestEmbeddingQ8(t *testing.T) { testEmbeddingQuantized(t, quant.Q8) }
+
+func testEmbeddingQuantized(t *testing.T, enc quant.Encoding) {
 	k := kernels(t)
 	r := rand.New(rand.NewPCG(2, 4))
-	for _, sh := range []struct{ vocab, dim, g int }{{50, 64, 32}, {7, 176, 16}} {
-		q, s, err := quant.QuantizeQ4(randn(r, sh.vocab*sh.dim, 0.05), sh.vocab, sh.dim, sh.g)
+	quantize, embed, twin := quant.QuantizeQ4, k.EmbeddingQ4, model.EmbeddingQ4
+	shapes := []struct{ vocab, dim, g int }{{50, 64, 32}, {7, 176, 16}}
+	if enc == quant.Q8 {
+		quantize, embed, twin = quant.QuantizeQ8, k.EmbeddingQ8, model.EmbeddingQ8
+		shapes = append(shapes, struct{ vocab, dim, g int }{9, 12, 4})
+	}
+	for _, sh := range shapes {
+		q, s, err := quantize(randn(r, sh.vocab*sh.dim, 0.05), sh.vocab, sh.dim, sh.g)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids := []int{0, sh.vocab - 1, 3, 3}
 		idsU := []uint32{uint32(ids[0]), uint32(ids[1]), uint32(ids[2]), uint32(ids[3])}
 		out := output(t, k, "emb", len(ids)*sh.dim)
-		got := run(t, k, out, len(ids)*sh.dim, must(t)(k.EmbeddingQ4(out, uploadU32(t, k, "ids", idsU),
+		got := run(t, k, out, len(ids)*sh.dim, must(t)(embed(out, uploadU32(t, k, "ids", idsU),
 			uploadU32(t, k, "qweight", q), uploadBytes(t, k, "scales", u16Bytes(s)), len(ids), sh.dim, sh.g)))
 		want := make([]float32, len(ids)*sh.dim)
-		model.Embedding(want, quant.DequantizeQ4(q, s, sh.vocab, sh.dim, sh.g), ids, sh.dim)
-		closeTo(t, fmt.Sprintf("embedding q4 dim=%d g=%d", sh.dim, sh.g), got, want, 0, 0)
+		twin(want, ids, q, s, sh.dim, sh.g)
+		closeTo(t, fmt.Sprintf("embedding %s dim=%d g=%d", enc, sh.dim, sh.g), got, want, 0, 0)
 	}
 }

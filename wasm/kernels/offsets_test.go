@@ -95,7 +95,7 @@ func TestLinearAtOffsets(t *testing.T) {
 			if qerr != nil {
 				t.Fatal(qerr)
 			}
-			quant.MatMulQ4(want, x, q, s, bias, sh.m, sh.k, sh.n, sh.g)
+			model.MatMulQ4(want, x, q, s, bias, sh.m, sh.k, sh.n, sh.g)
 			if k.q4F16(sh.m, sh.k, sh.g) { // the f16 kernels meet their twin instead
 				deqF16 = quant.DequantizeQ4(q, s, sh.n, sh.k, sh.g)
 			}
@@ -105,7 +105,7 @@ func TestLinearAtOffsets(t *testing.T) {
 			if qerr != nil {
 				t.Fatal(qerr)
 			}
-			quant.MatMulQ8(want, x, q, s, bias, sh.m, sh.k, sh.n, sh.g)
+			model.MatMulQ8(want, x, q, s, bias, sh.m, sh.k, sh.n, sh.g)
 			step, err = k.MatMulQ8(out, xt, uploadU32(t, k, "q", q), uploadBytes(t, k, "s", u16Bytes(s)), bt, sh.m, sh.k, sh.n, sh.g)
 		}
 		if err != nil {
@@ -141,19 +141,20 @@ func TestRMSNormAtOffsets(t *testing.T) {
 		out := outputAt(t, k, sh.rows*sh.dim, sh.outAt)
 		got := readAround(t, k, out, sh.rows*sh.dim, must(t)(k.RMSNorm(out, uploadAt(t, k, "x", x, sh.xAt, r), upload(t, k, "w", w), sh.rows, sh.dim, 1e-5)))
 		want := make([]float32, sh.rows*sh.dim)
-		model.RMSNorm(want, x, w, 1e-5, sh.rows, sh.dim)
+		model.RMSNorm(want, x, w, sh.rows, sh.dim, 1e-5)
 		closeTo(t, fmt.Sprintf("rmsnorm %d×%d at %d", sh.rows, sh.dim, sh.xAt), got, want, 1e-5, 1e-5)
 	}
 }
 
 // TestQKVRoPE: split, rotation and cache write of the fused q/k/v for every even head_dim,
-// ≡ 2 (mod 4) (ODD_HALF) included, into either cache precision at a write row past 0.
+// ≡ 2 (mod 4) (ODD_HALF) included, CogVLM's 32 heads of 128 and the vision tower's 112 at
+// positions up to 2048, into either cache precision at a write row past 0.
 func TestQKVRoPE(t *testing.T) {
 	k := kernels(t)
 	r := rand.New(rand.NewPCG(9, 3))
-	const maxPos, writeRow = 64, 3
+	const maxPos, writeRow = 2048, 3
 	for _, kv := range []KVPrecision{KVF32, KVF16} {
-		for _, sh := range []struct{ rows, heads, headDim int }{{5, 4, 16}, {3, 3, 18}, {1, 5, 6}, {4, 1, 2}, {2, 4, 26}} {
+		for _, sh := range []struct{ rows, heads, headDim int }{{5, 4, 16}, {3, 3, 18}, {1, 5, 6}, {4, 1, 2}, {2, 4, 26}, {1, 32, 128}, {3, 16, 112}} {
 			width := sh.heads * sh.headDim
 			qkv := randn(r, sh.rows*3*width, 1)
 			pos := make([]int, sh.rows)
@@ -177,13 +178,8 @@ func TestQKVRoPE(t *testing.T) {
 			step := must(t)(k.QKVRoPE(q, cache, upload(t, k, "qkv", qkv), uploadU32(t, k, "pos", posU),
 				upload(t, k, "table", RoPETable(maxPos, sh.headDim, model.RoPEBase)), state, sh.rows, sh.heads, sh.headDim))
 			gotQ := run(t, k, q, sh.rows*width, step)
-			wq, wk, wv := make([]float32, 0, sh.rows*width), make([]float32, 0, sh.rows*width), make([]float32, 0, sh.rows*width)
-			for i := range sh.rows {
-				row := qkv[i*3*width:]
-				wq, wk, wv = append(wq, row[:width]...), append(wk, row[width:2*width]...), append(wv, row[2*width:3*width]...)
-			}
-			model.RoPE(wq, sh.rows, sh.heads, sh.headDim, pos, model.RoPEBase)
-			model.RoPE(wk, sh.rows, sh.heads, sh.headDim, pos, model.RoPEBase)
+			wq, wk, wv := make([]float32, sh.rows*width), make([]float32, sh.rows*width), make([]float32, sh.rows*width)
+			model.QKVRoPE(wq, wk, wv, qkv, pos, sh.rows, sh.heads, sh.headDim, model.RoPEBase)
 			name := fmt.Sprintf("qkv rope kv %s, %d rows × %d heads × %d", kv, sh.rows, sh.heads, sh.headDim)
 			closeTo(t, name+": q", gotQ, wq, 1e-5, 1e-5)
 			rd := &reader{k: k}

@@ -4,6 +4,7 @@ package kernels
 
 import (
 	"flag"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -126,7 +127,7 @@ func TestAdd(t *testing.T) {
 		out := output(t, k, "out", n)
 		got := run(t, k, out, n, must(t)(k.Add(out, upload(t, k, "a", a), upload(t, k, "b", b), n)))
 		want := append([]float32(nil), a...)
-		model.Add(want, b)
+		model.Add(want, want, b)
 		closeTo(t, "add", got, want, 0, 0)
 	}
 }
@@ -144,49 +145,39 @@ func TestSiLUMul(t *testing.T) {
 	}
 }
 
-func TestNorms(t *testing.T) {
-	k := kernels(t)
-	r := rand.New(rand.NewPCG(1, 3))
+// normShapes are the norms' test rows: CogVLM's widths and odd ones, the first row offset
+// by 50 (LayerNorm must subtract the mean).
+func normShapes(t *testing.T, seed uint64, f func(x, w, b []float32, rows, dim int)) {
+	r := rand.New(rand.NewPCG(1, seed))
 	for _, sh := range []struct{ rows, dim int }{{1, 64}, {3, 4096}, {7, 1792}, {5, 33}, {2, 1000}} {
 		x := randn(r, sh.rows*sh.dim, 2)
-		for i := range x[:sh.dim] { // an offset row: LayerNorm must subtract the mean
+		for i := range x[:sh.dim] {
 			x[i] += 50
 		}
-		w, b := randn(r, sh.dim, 1), randn(r, sh.dim, 0.1)
-		n := sh.rows * sh.dim
-
-		out := output(t, k, "out", n)
-		got := run(t, k, out, n, must(t)(k.RMSNorm(out, upload(t, k, "x", x), upload(t, k, "w", w), sh.rows, sh.dim, 1e-5)))
-		want := make([]float32, n)
-		model.RMSNorm(want, x, w, 1e-5, sh.rows, sh.dim)
-		closeTo(t, "rmsnorm", got, want, 1e-5, 1e-5)
-
-		out = output(t, k, "out", n)
-		got = run(t, k, out, n, must(t)(k.LayerNorm(out, upload(t, k, "x", x), upload(t, k, "w", w), upload(t, k, "b", b), sh.rows, sh.dim, 1e-6)))
-		model.LayerNorm(want, x, w, b, 1e-6, sh.rows, sh.dim)
-		closeTo(t, "layernorm", got, want, 1e-5, 1e-4)
+		f(x, randn(r, sh.dim, 1), randn(r, sh.dim, 0.1), sh.rows, sh.dim)
 	}
 }
 
-func TestRoPE(t *testing.T) {
+func TestRMSNorm(t *testing.T) {
 	k := kernels(t)
-	r := rand.New(rand.NewPCG(1, 4))
-	const maxPos = 2048
-	for _, sh := range []struct{ rows, heads, headDim int }{{1, 32, 128}, {9, 4, 16}, {3, 16, 112}} {
-		x := randn(r, sh.rows*sh.heads*sh.headDim, 1)
-		pos := make([]int, sh.rows)
-		posU := make([]uint32, sh.rows)
-		for i := range pos {
-			pos[i] = r.IntN(maxPos)
-			posU[i] = uint32(pos[i])
-		}
-		xt := upload(t, k, "x", x)
-		table := upload(t, k, "rope table", RoPETable(maxPos, sh.headDim, 10000))
-		got := run(t, k, xt, len(x), must(t)(k.RoPE(xt, uploadU32(t, k, "pos", posU), table, sh.rows, sh.heads, sh.headDim)))
-		want := append([]float32(nil), x...)
-		model.RoPE(want, sh.rows, sh.heads, sh.headDim, pos, 10000)
-		closeTo(t, "rope", got, want, 1e-6, 1e-6)
-	}
+	normShapes(t, 3, func(x, w, _ []float32, rows, dim int) {
+		out := output(t, k, "out", rows*dim)
+		got := run(t, k, out, rows*dim, must(t)(k.RMSNorm(out, upload(t, k, "x", x), upload(t, k, "w", w), rows, dim, 1e-5)))
+		want := make([]float32, rows*dim)
+		model.RMSNorm(want, x, w, rows, dim, 1e-5)
+		closeTo(t, "rmsnorm", got, want, 1e-5, 1e-5)
+	})
+}
+
+func TestLayerNorm(t *testing.T) {
+	k := kernels(t)
+	normShapes(t, 3, func(x, w, b []float32, rows, dim int) {
+		out := output(t, k, "out", rows*dim)
+		got := run(t, k, out, rows*dim, must(t)(k.LayerNorm(out, upload(t, k, "x", x), upload(t, k, "w", w), upload(t, k, "b", b), rows, dim, 1e-6)))
+		want := make([]float32, rows*dim)
+		model.LayerNorm(want, x, w, b, rows, dim, 1e-6)
+		closeTo(t, "layernorm", got, want, 1e-5, 1e-4)
+	})
 }
 
 func TestMatMul(t *testing.T) {
@@ -312,7 +303,7 @@ func TestEmbedding(t *testing.T) {
 	out := output(t, k, "out", len(ids)*dim)
 	got := run(t, k, out, len(ids)*dim, must(t)(k.Embedding(out, uploadU32(t, k, "ids", idsU), upload(t, k, "table", table), len(ids), dim)))
 	want := make([]float32, len(ids)*dim)
-	model.Embedding(want, table, ids, dim)
+	model.Embedding(want, ids, table, dim)
 	closeTo(t, "embedding", got, want, 0, 0)
 }
 
@@ -331,8 +322,12 @@ func TestArgmax(t *testing.T) {
 		res := output(t, k, "result", 1)
 		raw := run(t, k, res, 1, must(t)(k.Argmax(res, upload(t, k, "logits", logits), n)))
 		got := int(math.Float32bits(raw[0]))
-		if want := greedy.Sample(logits, nil); got != want {
+		want := model.Argmax(logits)
+		if got != want {
 			t.Errorf("n=%d: argmax %d, want %d", n, got, want)
+		}
+		if g := greedy.Sample(logits, nil); g != want {
+			t.Errorf("n=%d: the CPU sampler's greedy pick %d is not model.Argmax's %d", n, g, want)
 		}
 	}
 }
@@ -397,10 +392,6 @@ func TestSample(t *testing.T) {
 		{Temperature: 0.9, TopK: 50, TopP: 0.9},
 		{Temperature: 2, TopK: 200, TopP: 0.5},
 	} {
-		sp, err := model.NewSampler(s, vocab)
-		if err != nil {
-			t.Fatal(err)
-		}
 		for _, u := range []float64{0, 0.013, 0.25, 0.5, 0.77, 0.999} {
 			if err := k.Dev.WriteBuffer(draw, 0, DrawBytes(s, u)); err != nil {
 				t.Fatal(err)
@@ -408,8 +399,71 @@ func TestSample(t *testing.T) {
 			tok := output(t, k, "token", 1)
 			raw := run(t, k, tok, 1, must(t)(k.Sample(tok, lt, draw, vocab)))
 			got := int(math.Float32bits(raw[0]))
-			if want := sp.SampleWith(logits, nil, u); got != want {
+			want, err := model.Sample(logits, s, u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
 				t.Errorf("%+v u=%v: GPU sampled %d, the CPU sampler %d", s, u, got, want)
+			}
+		}
+	}
+}
+
+// TestVisionEmbed: cls, then the patch rows, plus the position embeddings, exactly.
+func TestVisionEmbed(t *testing.T) {
+	k := kernels(t)
+	r := rand.New(rand.NewPCG(1, 12))
+	for _, sh := range []struct{ rows, dim int }{{2, 3}, {65, 64}, {1226, 1792}} {
+		cls, patches, pos := randn(r, sh.dim, 1), randn(r, (sh.rows-1)*sh.dim, 1), randn(r, sh.rows*sh.dim, 1)
+		out := output(t, k, "out", sh.rows*sh.dim)
+		got := run(t, k, out, sh.rows*sh.dim, must(t)(k.VisionEmbed(out, upload(t, k, "cls", cls), upload(t, k, "patches", patches),
+			upload(t, k, "pos", pos), sh.rows, sh.dim)))
+		want := make([]float32, sh.rows*sh.dim)
+		model.VisionEmbed(want, cls, patches, pos, sh.rows, sh.dim)
+		closeTo(t, fmt.Sprintf("vision embed %d×%d", sh.rows, sh.dim), got, want, 0, 0)
+	}
+}
+
+// TestSplitQKV: the fused rows split into q, k and v, exactly.
+func TestSplitQKV(t *testing.T) {
+	k := kernels(t)
+	r := rand.New(rand.NewPCG(1, 13))
+	for _, sh := range []struct{ rows, width int }{{1, 1}, {5, 33}, {257, 1792}} {
+		n := sh.rows * sh.width
+		qkv := randn(r, 3*n, 1)
+		q, kt, v := output(t, k, "q", n), output(t, k, "k", n), output(t, k, "v", n)
+		step := must(t)(k.SplitQKV(q, kt, v, upload(t, k, "qkv", qkv), sh.rows, sh.width))
+		got := run(t, k, q, n, step)
+		got = append(got, run(t, k, kt, n)...)
+		got = append(got, run(t, k, v, n)...)
+		want := make([]float32, 3*n)
+		model.SplitQKV(want[:n], want[n:2*n], want[2*n:], qkv, sh.rows, sh.width)
+		closeTo(t, fmt.Sprintf("split qkv %d×%d", sh.rows, sh.width), got, want, 0, 0)
+	}
+}
+
+// TestF16ToF32: halves expand exactly: zeros, subnormals, the largest half, infinities and
+// random values.
+func TestF16ToF32(t *testing.T) {
+	k := kernels(t)
+	r := rand.New(rand.NewPCG(1, 14))
+	for _, n := range []int{1, 7, 100_001} {
+		h := make([]uint16, n)
+		for i := range h {
+			h[i] = uint16(r.Uint32())
+			if h[i]&0x7c00 == 0x7c00 && h[i]&0x3ff != 0 {
+				h[i] &^= 0x3ff // NaNs compare unequal: keep infinities only
+			}
+		}
+		copy(h, []uint16{0x0000, 0x8000, 0x0001, 0x03ff, 0x7bff, 0xfc00, 0x3555})
+		dst := output(t, k, "dst", n)
+		got := run(t, k, dst, n, must(t)(k.F16ToF32(dst, uploadBytes(t, k, "src", u16Bytes(h)), n)))
+		want := make([]float32, n)
+		model.F16ToF32(want, h)
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) { // infinities and signed zeros too
+				t.Fatalf("n=%d: half %#04x is %v on the GPU, %v on the CPU", n, h[i], got[i], want[i])
 			}
 		}
 	}

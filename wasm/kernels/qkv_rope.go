@@ -10,8 +10,7 @@ import (
 
 // QKVRoPE splits a fused q/k/v projection [rows, 3, heads, headDim], rotates q and k at
 // the rows' positions (u32 buffer) with the cos/sin table, writes q, and writes k and v to
-// KV-cache rows state.write_row + r in the cache's precision. CPU twin: model.RoPE and the
-// decoder's cache copy.
+// KV-cache rows state.write_row + r in the cache's precision. CPU twin: model.QKVRoPE.
 func (k *Kernels) QKVRoPE(q Tensor, kv KVCache, qkv, positions, table Tensor, state *StepState, rows, heads, headDim int) (Step, error) {
 	if headDim < 2 || headDim%2 != 0 {
 		return Step{}, fmt.Errorf("qkv rope: head_dim %d is not even", headDim)
@@ -26,8 +25,8 @@ func (k *Kernels) QKVRoPE(q Tensor, kv KVCache, qkv, positions, table Tensor, st
 	return s.with(twinQKVRoPE(q, kv, qkv, positions, state, rows, heads, headDim)), err
 }
 
-// RoPETable returns vec2(cos, sin) pairs [maxPos, headDim/2] for rope.wgsl and
-// qkv_rope.wgsl from model.RoPECosSin, so the GPU rotates by exactly the CPU's
+// RoPETable returns vec2(cos, sin) pairs [maxPos, headDim/2] for qkv_rope.wgsl from
+// model.RoPECosSin, so the GPU rotates by exactly the CPU's
 // coefficients.
 func RoPETable(maxPos, headDim int, base float64) []float32 {
 	half := headDim / 2
@@ -39,4 +38,26 @@ func RoPETable(maxPos, headDim int, base float64) []float32 {
 		}
 	}
 	return t
+}
+
+// twinQKVRoPE checks q and the cache rows written (k rotated, v copied, rounded to f16
+// for an f16 cache), concatenated.
+func twinQKVRoPE(q Tensor, kv KVCache, qkv, positions Tensor, state *StepState, n, heads, headDim int) twin {
+	width := heads * headDim
+	return func(rd *reader) func(*reader) ([]float32, []float32) {
+		writeRow := int(rd.u32(state.tensor(), 2)[1])
+		want := make([]float32, 3*n*width) // q, k, v
+		wq, wk, wv := want[:n*width], want[n*width:2*n*width], want[2*n*width:]
+		model.QKVRoPE(wq, wk, wv, rd.f32(qkv, n*3*width), rd.ints(positions, n), n, heads, headDim, model.RoPEBase)
+		if kv.Precision == KVF16 {
+			roundF16(wk)
+			roundF16(wv)
+		}
+		return func(rd *reader) ([]float32, []float32) {
+			got := rd.f32(q, n*width)
+			got = append(got, rd.kv(kv.K, kv.Precision, writeRow*width, n*width)...)
+			got = append(got, rd.kv(kv.V, kv.Precision, writeRow*width, n*width)...)
+			return got, want
+		}
+	}
 }

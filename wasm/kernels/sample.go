@@ -27,7 +27,7 @@ func DrawBytes(s model.Sampling, u float64) []byte {
 }
 
 // Sample writes a token drawn from logits [n] with the settings and draw in the Draw
-// uniform to token (u32). CPU twin: model.Sampler.
+// uniform to token (u32). CPU twin: model.Sample.
 func (k *Kernels) Sample(token, logits Tensor, draw *gpu.Buffer, n int) (Step, error) {
 	dt := Tensor{Buf: draw, Size: 16}
 	s, err := k.step("sample", PipelineKey{Shader: "sample.wgsl"}, params(n, 0, 0, 0), 1, 1, 1, logits, token, dt)
@@ -40,10 +40,9 @@ func (k *Kernels) Sample(token, logits Tensor, draw *gpu.Buffer, n int) (Step, e
 			TopK:        int(le32(d[4:])),
 			TopP:        float64(math.Float32frombits(le32(d[8:]))),
 		}
-		sp, e := model.NewSampler(settings, n)
-		want := -1
-		if e == nil {
-			want = sp.SampleWith(l, nil, float64(u))
+		want, e := model.Sample(l, settings, float64(u))
+		if e != nil {
+			want = -1 // settings no sampler takes: any token the GPU wrote is a mismatch
 		}
 		return func(rd *reader) ([]float32, []float32) {
 			return []float32{float32(rd.u32(token, 1)[0])}, []float32{float32(want)}
