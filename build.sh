@@ -27,7 +27,7 @@ build_wasm() {
   # engine's download does not grow.
   GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w" -o web/convert.wasm ./wasm/convert
   cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" web/wasm_exec.js
-  cp wasm/engine/replay.js web/cogvlm-replay.js
+  cp wasm/kernels/replay.js web/cogvlm-replay.js
   ls -l web/cogvlm.wasm web/convert.wasm | awk '{printf "%s: %.1f MB\n", $9, $5/1e6}'
 }
 
@@ -134,7 +134,7 @@ MSG
 wasm_tests() {
   local runner=$1
   COGVLM_REQUIRE_FEATURES=${2:-} GOOS=js GOARCH=wasm go test -count=1 -v -run '^TestAdapter$' -exec "$runner" ./wasm/gpu
-  WASMEXEC_SCRIPTS=wasm/engine/replay.js \
+  WASMEXEC_SCRIPTS=wasm/kernels/replay.js \
     GOOS=js GOARCH=wasm go test -timeout 20m -exec "$runner" ./wasm/...
 }
 

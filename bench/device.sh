@@ -2,11 +2,12 @@
 # bench/device.sh pack|run|local: the engine on a real GPU, in one prepared device call.
 #
 #   pack   (here) fills .gpu-node/ (git-ignored): Node + Dawn + the Vulkan loader
-#          (/work/shared/gpu-node/pack-device.sh), the engine's js/wasm test binary and the
-#          test packages (.bin/testpkg, made by ./build.sh test). About 45 MB.
+#          (/work/shared/gpu-node/pack-device.sh), the js/wasm test binaries of wasm/kernels
+#          and wasm/engine and the test packages (.bin/testpkg, made by ./build.sh test). About 45 MB.
 #   run    (on the GPU machine: the device tool's `run` with carry [".gpu-node"] and the
 #          command `bash bench/device.sh run`) runs, each step under its own timeout, with
-#          the output in $OUT: every engine test on the GPU (engine-tests.txt), the kernel
+#          the output in $OUT: every kernel and engine test on the GPU (kernel-tests.txt,
+#          engine-tests.txt), the kernel
 #          benchmark at CogVLM's sizes (kernelbench.txt: the copy roofline and the q4 matvec's
 #          share of it, target ≥ 0.70 at 4096×11008; f16 and f32 q4 rows side by side), and
 #          the model benchmark at real sizes on each path (modelbench-f16.txt, modelbench-f32.txt).
@@ -22,12 +23,12 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 shared=${GPU_NODE_SRC:-/work/shared/gpu-node}
 
-engine_run() { # engine_run SECONDS NAME ARGS...: the test binary under Dawn, output to $OUT/NAME.txt
-  local secs=$1 name=$2
-  shift 2
+test_run() { # test_run BINARY SECONDS NAME ARGS...: .gpu-node/BINARY.wasm under Dawn, output to $OUT/NAME.txt
+  local bin=$1 secs=$2 name=$3
+  shift 3
   echo "== $name"
-  WASMEXEC_SCRIPTS=wasm/engine/replay.js NODE_OPTIONS="--require $repo/internal/gpunode/host.cjs" timeout "$secs" \
-    "$GPU_NODE/go_js_wasm_webgpu_exec" .gpu-node/engine.wasm "$@" > "$OUT/$name.txt" 2>&1
+  WASMEXEC_SCRIPTS=wasm/kernels/replay.js NODE_OPTIONS="--require $repo/internal/gpunode/host.cjs" timeout "$secs" \
+    "$GPU_NODE/go_js_wasm_webgpu_exec" ".gpu-node/$bin.wasm" "$@" > "$OUT/$name.txt" 2>&1
   local rc=$?
   grep -E '^(--- FAIL|FAIL|PASS|ok)|adapter|roofline|share of the copy|f16 takes|model benchmark|decoder layer' "$OUT/$name.txt" | head -40
   echo "$name: exit $rc"
@@ -41,10 +42,11 @@ engine_run() { # engine_run SECONDS NAME ARGS...: the test binary under Dawn, ou
 # and modelbench-f16.txt repeats the f32 path.
 run_all() {
   mkdir -p .bin && rm -rf .bin/testpkg && tar -C .bin -xJf .gpu-node/testpkg.tar.xz
-  engine_run 200 engine-tests -test.v -test.timeout 190s
-  engine_run 180 kernelbench -test.run '^TestKernelBench$' -test.v -test.timeout 170s -kernelbench
-  engine_run 80 modelbench-f16 -test.run '^TestModelBench$' -test.v -test.timeout 75s -modelbench
-  engine_run 80 modelbench-f32 -test.run '^TestModelBench$' -test.v -test.timeout 75s -modelbench -nof16
+  test_run kernels 100 kernel-tests -test.v -test.timeout 90s
+  test_run engine 150 engine-tests -test.v -test.timeout 140s
+  test_run kernels 180 kernelbench -test.run '^TestKernelBench$' -test.v -test.timeout 170s -kernelbench
+  test_run engine 80 modelbench-f16 -test.run '^TestModelBench$' -test.v -test.timeout 75s -modelbench
+  test_run engine 80 modelbench-f32 -test.run '^TestModelBench$' -test.v -test.timeout 75s -modelbench -nof16
 }
 
 case "${1:-}" in
@@ -52,6 +54,7 @@ pack)
   [ -d .bin/testpkg ] || { echo "no .bin/testpkg: run ./build.sh test first" >&2; exit 1; }
   grep -qx '/.gpu-node/' .git/info/exclude 2>/dev/null || echo '/.gpu-node/' >> .git/info/exclude
   bash "$shared/pack-device.sh" .gpu-node || exit 1
+  GOOS=js GOARCH=wasm go test -c -o .gpu-node/kernels.wasm ./wasm/kernels || exit 1
   GOOS=js GOARCH=wasm go test -c -o .gpu-node/engine.wasm ./wasm/engine || exit 1
   tar -C .bin -cJf .gpu-node/testpkg.tar.xz testpkg
   du -sh .gpu-node

@@ -1,7 +1,7 @@
 // Our q4 kernels in the peer harness (/work/shared/peer, `run.mjs --extra`), timed on the
 // same weights, activations and device kind as onnxruntime-web's MatMulNBits.
 //
-// It runs the exact WGSL the engine's MatMulQ4 picks (wasm/engine/matmul.go), fetched
+// It runs the exact WGSL the engine's MatMulQ4 picks (wasm/kernels/matmul.go), fetched
 // from this module's folder, with the same override constants, Params layout and
 // bindings: for M ≤ 4 (decode) shaders/matvec_q4_subgroups.wgsl where the adapter has
 // `subgroups`, else shaders/matvec_q4.wgsl; for M > 4 (prefill) shaders/matmul_q4_rows.wgsl
@@ -19,7 +19,7 @@
 
 export const name = 'cogvlm-web q4';
 
-// The engine's choices (wasm/engine/matmul.go): matvec for M ≤ matVecMaxRows, else tiled.
+// The engine's choices (wasm/kernels/matmul.go): matvec for M ≤ matVecMaxRows, else tiled.
 const matVecMaxRows = 4;
 const tile = 64; // matmul_q4.wgsl's TILE_M and TILE_N
 const rowsKernelRows = 16, rowsKernelThreads = 64;
@@ -204,7 +204,7 @@ export async function matmulNBits({ K, N, M, B, scales, A, blockSize, bits, warm
   const w = useWeights(K, N, B, scales);
   const x = upload('x', A, GPUBufferUsage.STORAGE);
   const out = device.createBuffer({ label: 'out', size: M * N * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-  const params = upload('params', new Uint32Array([M, N, K, 0]), GPUBufferUsage.UNIFORM); // m, n, k, has_bias
+  const params = upload('params', new Uint32Array([M, N, K, 0, 0, 0]), GPUBufferUsage.UNIFORM); // m, n, k, has_bias, x_start, out_start
   // The kernel, constants, grid and bindings as the engine's MatMulQ4 picks them: Params,
   // x, qweight, scales, bias, out, and for matvec_q4.wgsl qweight again as single words
   // (its path for K % 32 ≠ 0).

@@ -11,7 +11,7 @@ import (
 
 // Matrix is a weight matrix [N, K]: a Linear layer's weight (y = x·Wᵀ, rows are outputs),
 // the token embedding or lm_head, held in the encoding it is stored in. A checkpoint's
-// weights are float32; a package's stay f16, q4 or q8 as stored (model/pkg/FORMAT.md), so
+// weights are float32; a package's stay f16, q4 or q8 as stored (model/format/FORMAT.md), so
 // the CPU reference of a q4 package needs about the package's bytes, not the float32
 // model's (70 GB for CogVLM-17B). MatMul and Embed dequantize a few rows at a time into
 // scratch space; the dequantized values are exact in float32, so a packed matrix gives

@@ -1,4 +1,4 @@
-// Tiled matrix-matrix product for prefill over q4 weights (model/pkg/FORMAT.md):
+// Tiled matrix-matrix product for prefill over q4 weights (model/format/FORMAT.md):
 // out[m, n] = Σ_k x[m, k] · (q[n, k] − 8) · scale[n, k / GROUP_SIZE] (+ bias[n]).
 // Like matmul.wgsl (64×64 tiles, 4×4 register blocks, depth-16 k tiles in workgroup
 // memory), but the weight tile is dequantized once when it is staged: 128 invocations

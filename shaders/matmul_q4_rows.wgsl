@@ -1,4 +1,4 @@
-// Register-blocked matrix-matrix product over q4 weights (model/pkg/FORMAT.md) for a few
+// Register-blocked matrix-matrix product over q4 weights (model/format/FORMAT.md) for a few
 // rows at a time, without workgroup memory or barriers:
 // out[m, n] = Σ_k x[m, k] · (q[n, k] − 8) · scale[n, k / GROUP_SIZE] (+ bias[n]).
 // Each invocation owns 4 output columns and 16 rows. Per word (8 inputs) it loads the 4

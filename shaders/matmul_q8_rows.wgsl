@@ -1,4 +1,4 @@
-// Register-blocked matrix-matrix product over q8 weights (model/pkg/FORMAT.md), the
+// Register-blocked matrix-matrix product over q8 weights (model/format/FORMAT.md), the
 // q8 counterpart of matmul_q4_rows.wgsl (the prefill of a `--quant q8` package):
 // out[m, n] = Σ_k x[m, k] · q[n, k] · scale[n, k / GROUP_SIZE] (+ bias[n]), q an int8,
 // byte i of u32 word w holding input 4w + i.

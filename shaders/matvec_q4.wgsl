@@ -1,4 +1,4 @@
-// Matrix-vector product for decode over q4 weights (model/pkg/FORMAT.md):
+// Matrix-vector product for decode over q4 weights (model/format/FORMAT.md):
 // out[m, n] = Σ_k x[m, k] · (q[n, k] − 8) · scale[n, k / GROUP_SIZE] (+ bias[n]).
 // qweight is u32 [N][K/8] with nibble i of word w holding k = 8w + i; it is read as
 // vec4<u32>, 32 weights per load. scales are f16 [N][K/GROUP_SIZE], read two per u32 so

@@ -1,4 +1,4 @@
-// Matrix-vector product for decode over q8 weights (model/pkg/FORMAT.md): the lm_head of a
+// Matrix-vector product for decode over q8 weights (model/format/FORMAT.md): the lm_head of a
 // q4 package. out[m, n] = Σ_k x[m, k] · q[n, k] · scale[n, k / GROUP_SIZE] (+ bias[n]),
 // q an int8 with byte i of u32 word w holding k = 4w + i; read as vec4<u32>, 16 weights
 // per load. Same structure as matvec_q4.wgsl. K a multiple of 16 and of GROUP_SIZE, and

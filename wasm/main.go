@@ -42,11 +42,12 @@ import (
 	"github.com/hack-pad/safejs"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
-	"github.com/cogvlm-web/cogvlm-web/model/pkg"
+	"github.com/cogvlm-web/cogvlm-web/model/format"
 	"github.com/cogvlm-web/cogvlm-web/model/tokenizer"
 	"github.com/cogvlm-web/cogvlm-web/wasm/bridge"
 	"github.com/cogvlm-web/cogvlm-web/wasm/engine"
 	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
+	"github.com/cogvlm-web/cogvlm-web/wasm/kernels"
 )
 
 func main() {
@@ -150,7 +151,7 @@ func (e *exports) load(args []safejs.Value) (any, error) {
 	if getShard, err := args[0].Get("getShard"); err == nil && getShard.Type() == safejs.TypeFunction {
 		// getShard(file) → Promise<ArrayBuffer> of bytes the caller has verified
 		opts.Verified = true
-		opts.Shards = func(f pkg.FileEntry) (safejs.Value, error) {
+		opts.Shards = func(f format.FileEntry) (safejs.Value, error) {
 			p, err := getShard.Invoke(f.File)
 			if err != nil {
 				return safejs.Undefined(), err
@@ -178,15 +179,15 @@ func (e *exports) load(args []safejs.Value) (any, error) {
 	// The memory plan, from the manifest alone: printed, and checked against the
 	// adapter's limits before a byte of weights is downloaded.
 	var plan engine.MemoryPlan
-	opts.Before = func(m *pkg.Manifest, cfg model.Config) error {
+	opts.Before = func(m *format.Manifest, cfg model.Config) error {
 		seq, prefill := engine.SessionSizes(cfg, 0)
-		plan = engine.PlanMemory(cfg, m, seq, prefill, engine.KVF16)
+		plan = engine.PlanMemory(cfg, m, seq, prefill, kernels.KVF16)
 		if console, err := safejs.Global().Get("console"); err == nil {
 			console.Call("info", "cogvlm: model "+plan.String())
 		}
 		return plan.Check(d.Limits)
 	}
-	k := engine.NewKernels(d)
+	k := kernels.NewKernels(d)
 	p, err := engine.LoadPackageWith(k, url, opts)
 	if err != nil {
 		d.Destroy()
@@ -210,7 +211,7 @@ func (e *exports) load(args []safejs.Value) (any, error) {
 		d.Destroy()
 		return nil, coded(err)
 	}
-	s, err := engine.NewSession(k, p, tok, 0, engine.KVF16)
+	s, err := engine.NewSession(k, p, tok, 0, kernels.KVF16)
 	if err != nil {
 		d.Destroy()
 		return nil, coded(err)

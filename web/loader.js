@@ -23,7 +23,7 @@ const maxFileNameLength = 128;
 
 /**
  * fileNameProblem is the one rule for the names of a package's files, the same as Go's
- * pkg.CheckFileName (model/pkg/testdata/file_names.json is the table both are tested on):
+ * format.CheckFileName (model/format/testdata/file_names.json is the table both are tested on):
  * null for 1 to 128 characters from [A-Za-z0-9._-], not starting with a dot and not
  * manifest.json in any case; else why not. Such a name resolves, as a URL relative to the
  * manifest, to a file in the package folder: no separators (/ or \), scheme or drive (:),

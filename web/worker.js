@@ -7,7 +7,7 @@
 // (load) and 'token' (generate). The handlers are the one table below.
 
 import './wasm_exec.js'; // defines globalThis.Go
-import './cogvlm-replay.js'; // globalThis.cogvlmReplay: a decode step in one Go→JS call (wasm/engine/replay.js)
+import './cogvlm-replay.js'; // globalThis.cogvlmReplay: a decode step in one Go→JS call (wasm/kernels/replay.js)
 import { CogVLMError, asCogVLMError, toWire } from './errors.js';
 import { imageBytes } from './image.js';
 import { FolderPackage, RemotePackage, loadPackage } from './loader.js';

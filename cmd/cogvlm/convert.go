@@ -44,7 +44,7 @@ func convertFlags(fs *flag.FlagSet) func(env) error {
 
 const convertDoc = `Converts a Hugging Face CogVLM checkpoint (config.json, safetensors, tokenizer) into the
 package the browser downloads: manifest.json, verified shards of tens of MiB, tokenizer.json.
-It streams tensor by tensor and writes atomically (model/pkg/FORMAT.md). With --calibrate
+It streams tensor by tensor and writes atomically (model/format/FORMAT.md). With --calibrate
 the q4 levels minimise each layer's output error on generated calibration prompts (GPTQ)
 instead of each weight's rounding error; that holds the model in memory.
 `

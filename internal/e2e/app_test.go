@@ -21,7 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/cogvlm-web/cogvlm-web/internal/rehearsal"
-	modelpkg "github.com/cogvlm-web/cogvlm-web/model/pkg"
+	"github.com/cogvlm-web/cogvlm-web/model/format"
 )
 
 const (
@@ -325,7 +325,7 @@ func TestApp(t *testing.T) {
 
 // resumeFetches clicks the button that loads again after a broken load and checks that
 // exactly the shards not stored before are downloaded.
-func resumeFetches(t *testing.T, tb *tab, rec *recorder, m *modelpkg.Manifest, button string) {
+func resumeFetches(t *testing.T, tb *tab, rec *recorder, m *format.Manifest, button string) {
 	t.Helper()
 	stored := eval[[]string](tb, storedFiles)
 	var missing []string
@@ -393,7 +393,7 @@ func apiLoadAndAsk(t *testing.T, tb *tab, q question) apiResult {
 
 // checkProgress checks the one progress shape: phases in order, bytes that only grow, a
 // download that reports its rate, and a total equal to the package's files.
-func checkProgress(t *testing.T, events []progressEvent, m *modelpkg.Manifest) {
+func checkProgress(t *testing.T, events []progressEvent, m *format.Manifest) {
 	t.Helper()
 	want := float64(m.Tokenizer.Size)
 	for _, s := range m.Shards {
@@ -528,13 +528,13 @@ func shardsRequested(urls []string) []string {
 	return files
 }
 
-func readManifest(t *testing.T, dir string) *modelpkg.Manifest {
+func readManifest(t *testing.T, dir string) *format.Manifest {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, _, err := modelpkg.ParseManifest(b)
+	m, _, err := format.ParseManifest(b)
 	if err != nil {
 		t.Fatal(err)
 	}

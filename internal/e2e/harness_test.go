@@ -106,12 +106,12 @@ func buildFixture(dir string) (*fixture, error) {
 			return copyFile(filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec.js"), filepath.Join(f.web, "wasm_exec.js"))
 		},
 		func() error {
-			return copyFile(filepath.Join(repoRoot, "wasm", "engine", "replay.js"), filepath.Join(f.web, "cogvlm-replay.js"))
+			return copyFile(filepath.Join(repoRoot, "wasm", "kernels", "replay.js"), filepath.Join(f.web, "cogvlm-replay.js"))
 		},
 		func() error { return copyApp("testdata", filepath.Join(f.web, "e2e")) },
 		func() error {
-			// The file-name table that Go's pkg.CheckFileName is tested on, for unit.js.
-			return copyFile(filepath.Join(repoRoot, "model", "pkg", "testdata", "file_names.json"), filepath.Join(f.web, "e2e", "file_names.json"))
+			// The file-name table that Go's format.CheckFileName is tested on, for unit.js.
+			return copyFile(filepath.Join(repoRoot, "model", "format", "testdata", "file_names.json"), filepath.Join(f.web, "e2e", "file_names.json"))
 		},
 		func() error {
 			hf := filepath.Join(dir, "demo-hf")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/cogvlm-web/cogvlm-web/model/format"
 	modelpkg "github.com/cogvlm-web/cogvlm-web/model/pkg"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
 )
@@ -95,7 +96,7 @@ func TestStoredCopyUpdates(t *testing.T) {
 		t.Errorf("the resumed update downloaded %v, want shard 3 and not all %d shards", got, len(m2.Shards))
 	}
 	want := []string{"manifest.json"}
-	for _, e := range append([]modelpkg.FileEntry{m2.Tokenizer}, m2.Shards...) {
+	for _, e := range append([]format.FileEntry{m2.Tokenizer}, m2.Shards...) {
 		want = append(want, e.File+"?sha256="+e.SHA256)
 	}
 	slices.Sort(want)
@@ -120,18 +121,18 @@ func TestHostileManifests(t *testing.T) {
 	const manifestPath = "/models/evil/manifest.json"
 	for _, tc := range []struct {
 		name string
-		edit func(m *modelpkg.Manifest)
+		edit func(m *format.Manifest)
 		want string
 	}{
-		{"backslashes up to the app", func(m *modelpkg.Manifest) { m.Tokenizer.File = `a\..\..\index.html` }, `tokenizer.file "a\\..\\..\\index.html" is not a plain file name`},
-		{"escaped dots", func(m *modelpkg.Manifest) { m.Tokenizer.File = "%2e%2e" }, `tokenizer.file "%2e%2e"`},
-		{"another host", func(m *modelpkg.Manifest) { m.Shards[0].File = `https:\\example.com\x` }, `shards[0].file "https:\\\\example.com\\x"`},
-		{"a UNC path", func(m *modelpkg.Manifest) { m.Shards[1].File = `\\example.com\shard` }, `shards[1].file`},
-		{"a fragment", func(m *modelpkg.Manifest) { m.Tokenizer.File = "#x" }, `tokenizer.file "#x"`},
-		{"the manifest itself", func(m *modelpkg.Manifest) { m.Shards[2].File = "manifest.json" }, "is the name of the manifest itself"},
-		{"the folder itself", func(m *modelpkg.Manifest) { m.Shards[0].File = "." }, `shards[0].file "." is not a plain file name inside the package: it starts with a dot`},
-		{"a shard twice", func(m *modelpkg.Manifest) { m.Shards[1].File = m.Shards[0].File }, "is also shards[0]"},
-		{"a huge tokenizer", func(m *modelpkg.Manifest) { m.Tokenizer.Size = 1 << 50 }, "tokenizer.size is 1125899906842624, more than"},
+		{"backslashes up to the app", func(m *format.Manifest) { m.Tokenizer.File = `a\..\..\index.html` }, `tokenizer.file "a\\..\\..\\index.html" is not a plain file name`},
+		{"escaped dots", func(m *format.Manifest) { m.Tokenizer.File = "%2e%2e" }, `tokenizer.file "%2e%2e"`},
+		{"another host", func(m *format.Manifest) { m.Shards[0].File = `https:\\example.com\x` }, `shards[0].file "https:\\\\example.com\\x"`},
+		{"a UNC path", func(m *format.Manifest) { m.Shards[1].File = `\\example.com\shard` }, `shards[1].file`},
+		{"a fragment", func(m *format.Manifest) { m.Tokenizer.File = "#x" }, `tokenizer.file "#x"`},
+		{"the manifest itself", func(m *format.Manifest) { m.Shards[2].File = "manifest.json" }, "is the name of the manifest itself"},
+		{"the folder itself", func(m *format.Manifest) { m.Shards[0].File = "." }, `shards[0].file "." is not a plain file name inside the package: it starts with a dot`},
+		{"a shard twice", func(m *format.Manifest) { m.Shards[1].File = m.Shards[0].File }, "is also shards[0]"},
+		{"a huge tokenizer", func(m *format.Manifest) { m.Tokenizer.Size = 1 << 50 }, "tokenizer.size is 1125899906842624, more than"},
 	} {
 		m := readManifest(t, f.demo)
 		tc.edit(m)
@@ -197,7 +198,7 @@ func jsLoad(tb *tab, manifest string, q question) loadResult {
 
 // want checks a load from source of the package m, stored in the browser, answering as
 // the CPU reference (when ref has tokens).
-func (r loadResult) want(t *testing.T, source string, m *modelpkg.Manifest, ref reference) {
+func (r loadResult) want(t *testing.T, source string, m *format.Manifest, ref reference) {
 	t.Helper()
 	var encodings []string
 	for _, e := range m.Tensors {

@@ -4,7 +4,7 @@
 //    127.0.0.1 under /repo/, and fetch() of a path ("/repo/…") goes there: Node's fetch has
 //    no page to resolve a path against;
 //  - the scripts in WASMEXEC_SCRIPTS (module-relative, comma-separated, e.g. the engine's
-//    wasm/engine/replay.js) are loaded first, as the page loads them.
+//    wasm/kernels/replay.js) are loaded first, as the page loads them.
 // runwasm.cjs requires it; bench/device.sh loads it with `node --require` beside the packed
 // runner.
 'use strict';

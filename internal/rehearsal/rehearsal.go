@@ -400,7 +400,7 @@ func build(repo, bin, web string) error {
 	if err := copyFile(filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec.js"), filepath.Join(web, "wasm_exec.js")); err != nil {
 		return err
 	}
-	if err := copyFile(filepath.Join(repo, "wasm", "engine", "replay.js"), filepath.Join(web, "cogvlm-replay.js")); err != nil {
+	if err := copyFile(filepath.Join(repo, "wasm", "kernels", "replay.js"), filepath.Join(web, "cogvlm-replay.js")); err != nil {
 		return err
 	}
 	return goBuild([]string{"GOOS=js", "GOARCH=wasm"}, filepath.Join(web, "cogvlm.wasm"), "-trimpath", "-ldflags=-s -w", "./wasm")

@@ -6,6 +6,7 @@ import (
 	"reflect"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/model/format"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
 	"github.com/cogvlm-web/cogvlm-web/model/tokenizer"
 )
@@ -35,7 +36,7 @@ type AccuracyReport struct {
 	Cases []CaseAccuracy
 	// Stats sums the package's tensors per encoding; Stats[""] is the whole package, and
 	// Stats[""].BitsPerWeight() its storage per parameter.
-	Stats map[quant.Encoding]EncodingStats
+	Stats map[quant.Encoding]format.EncodingStats
 }
 
 // Accuracy compares the package in pkgDir with the reference in refDir (a Hugging Face

@@ -8,12 +8,14 @@ import (
 	"strings"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/model/format"
 	"github.com/cogvlm-web/cogvlm-web/model/imageproc"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
+	"github.com/cogvlm-web/cogvlm-web/model/quant/gptq"
 	"github.com/cogvlm-web/cogvlm-web/model/tokenizer"
 )
 
-// Calibration: the activations GPTQ (quant.QuantizeQ4GPTQ) weighs each q4 tensor's error
+// Calibration: the activations GPTQ (gptq.QuantizeQ4) weighs each q4 tensor's error
 // by. The inputs are generic and generated here, never a test's: procedurally drawn
 // images (flat colours, gradients, stripes, checkers, rings, shapes, smooth noise), each
 // with a question in the chat or vqa template, and text prompts in the base and chat
@@ -34,7 +36,7 @@ const MaxCalibrationParams = 1 << 30
 // calibrationParamLimit is MaxCalibrationParams; tests lower it.
 var calibrationParamLimit int64 = MaxCalibrationParams
 
-// calibrate quantizes the plan's q4 tensors with GPTQ (sequentially, DefaultGPTQDamp) on
+// calibrate quantizes the plan's q4 tensors with GPTQ (sequentially, gptq.DefaultDamp) on
 // the calibration prompts, into c.gptq, before anything is written.
 func (c *conversion) calibrate(ctx context.Context) error {
 	var params int64
@@ -60,7 +62,7 @@ func (c *conversion) calibrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %v", c.in, err)
 	}
-	c.gptq, err = gptqQuantize(ctx, m, c.manifest.Tensors, cases, gptqOptions{damp: quant.DefaultGPTQDamp, sequential: true})
+	c.gptq, err = gptqQuantize(ctx, m, c.manifest.Tensors, cases, gptqOptions{damp: gptq.DefaultDamp, sequential: true})
 	if err != nil {
 		return fmt.Errorf("%s: calibration: %w", c.in, err)
 	}
@@ -287,8 +289,8 @@ type gptqOptions struct {
 // model whose earlier stages are already quantized: m's weights are overwritten with the
 // dequantized ones as it goes. Otherwise one pass of the float32 model gives every
 // tensor's inputs, and m is left as it was.
-func gptqQuantize(ctx context.Context, m *model.Model, tensors []TensorEntry, cases []calibrationCase, opts gptqOptions) (map[string]q4Tensor, error) {
-	var stages [][]*TensorEntry
+func gptqQuantize(ctx context.Context, m *model.Model, tensors []format.TensorEntry, cases []calibrationCase, opts gptqOptions) (map[string]q4Tensor, error) {
+	var stages [][]*format.TensorEntry
 	index := map[string]int{}
 	for i := range tensors {
 		t := &tensors[i]
@@ -317,9 +319,9 @@ func gptqQuantize(ctx context.Context, m *model.Model, tensors []TensorEntry, ca
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		hessians := map[string]*quant.Hessian{}
+		hessians := map[string]*gptq.Hessian{}
 		for _, t := range stage {
-			hessians[t.Name] = quant.NewHessian(t.Shape[1])
+			hessians[t.Name] = gptq.NewHessian(t.Shape[1])
 		}
 		m.ObserveLinear = func(weight string, x []float32, rows, k int) {
 			if h := hessians[weight]; h != nil {
@@ -350,7 +352,7 @@ func gptqQuantize(ctx context.Context, m *model.Model, tensors []TensorEntry, ca
 			}
 			n, k, g := t.Shape[0], t.Shape[1], t.GroupSize
 			q := q4Tensor{make([]uint32, n*k/8), make([]uint16, n*k/g)}
-			if err := quant.QuantizeQ4GPTQInto(q.qweight, q.scales, w, n, k, g, h.H, opts.damp); err != nil {
+			if err := gptq.QuantizeQ4Into(q.qweight, q.scales, w, n, k, g, h.H, opts.damp); err != nil {
 				return nil, fmt.Errorf("tensor %q: %v", t.Name, err)
 			}
 			out[t.Name] = q

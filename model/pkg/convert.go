@@ -19,6 +19,7 @@ import (
 	"syscall"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/model/format"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
 	"github.com/cogvlm-web/cogvlm-web/model/safetensors"
 	"github.com/cogvlm-web/cogvlm-web/model/tokenizer"
@@ -64,7 +65,7 @@ type ConvertOptions struct {
 	// Context cancels the conversion between tensors (and between calibration stages);
 	// nil means context.Background().
 	Context context.Context
-	// Calibrate quantizes the q4 tensors with GPTQ (quant.QuantizeQ4GPTQInto) on the
+	// Calibrate quantizes the q4 tensors with GPTQ (gptq.QuantizeQ4Into) on the
 	// activations of generated calibration prompts (calibrate.go) instead of rounding each
 	// weight to nearest: the levels and scales minimise each layer's output error rather
 	// than its weight error. The package format is the same. It needs the whole model in
@@ -143,11 +144,11 @@ func Convert(in, out string, opts ConvertOptions) (err error) {
 	if err := c.writeShards(ctx, partial, opts.Progress); err != nil {
 		return err
 	}
-	manifest, err := encodeManifest(&c.manifest)
+	manifest, err := c.manifest.Encode()
 	if err != nil {
 		return err
 	}
-	if _, err := writeFile(filepath.Join(partial, ManifestFileName), func(w io.Writer) error {
+	if _, err := writeFile(filepath.Join(partial, format.ManifestFileName), func(w io.Writer) error {
 		_, err := w.Write(manifest)
 		return err
 	}); err != nil {
@@ -247,7 +248,7 @@ type conversion struct {
 	tokenizerJSON []byte               // the tokenizer.json to copy, or nil
 	tok           *tokenizer.Tokenizer // the tokenizer, either way
 	cfg           model.Config
-	manifest      Manifest
+	manifest      format.Manifest
 	inputBytes    []int64 // checkpoint bytes of each tensor, in manifest order
 	totalBytes    int64
 	gptq          map[string]q4Tensor // with Calibrate: the q4 tensors, already quantized
@@ -284,7 +285,7 @@ func prepareFolder(src Folder, opts ConvertOptions) (_ *conversion, err error) {
 		}
 	}()
 	c := &conversion{in: in, ckpt: ckpt, cfg: cfg}
-	c.manifest = Manifest{Format: FormatName, FormatVersion: FormatVersion, Config: rawConfig}
+	c.manifest = format.Manifest{Format: format.FormatName, FormatVersion: format.FormatVersion, Config: rawConfig}
 	if err := checkTensors(in, cfg, specs, c.ckpt); err != nil {
 		return nil, err
 	}
@@ -304,8 +305,8 @@ func prepareFolder(src Folder, opts ConvertOptions) (_ *conversion, err error) {
 
 // plan gives every tensor its encoding, group size and place, and returns the shards
 // with their sizes (hashes are left empty). opts has its defaults set.
-func plan(specs []model.TensorSpec, opts ConvertOptions) ([]TensorEntry, []FileEntry, error) {
-	tensors := make([]TensorEntry, len(specs))
+func plan(specs []model.TensorSpec, opts ConvertOptions) ([]format.TensorEntry, []format.FileEntry, error) {
+	tensors := make([]format.TensorEntry, len(specs))
 	for i, s := range specs {
 		var err error
 		if tensors[i], err = planTensor(s, opts); err != nil {
@@ -425,8 +426,8 @@ func (c *conversion) findTokenizer(src Folder, cfg model.Config) error {
 
 // planTensor picks a tensor's encoding and group size and checks that its parts are
 // valid bindings.
-func planTensor(s model.TensorSpec, opts ConvertOptions) (TensorEntry, error) {
-	t := TensorEntry{Name: s.Name, Shape: s.Shape, Encoding: opts.Policy(s.Name, s.Shape)}
+func planTensor(s model.TensorSpec, opts ConvertOptions) (format.TensorEntry, error) {
+	t := format.TensorEntry{Name: s.Name, Shape: s.Shape, Encoding: opts.Policy(s.Name, s.Shape)}
 	if _, err := quant.ParseEncoding(string(t.Encoding)); err != nil {
 		return t, fmt.Errorf("tensor %q: policy: %v", s.Name, err)
 	}
@@ -443,7 +444,7 @@ func planTensor(s model.TensorSpec, opts ConvertOptions) (TensorEntry, error) {
 			return t, fmt.Errorf("tensor %q %v: %v", s.Name, s.Shape, err)
 		}
 	}
-	t.Length, t.ScalesLength = partLengths(t.Encoding, t.Shape, t.GroupSize)
+	t.Length, t.ScalesLength = format.PartLengths(t.Encoding, t.Shape, t.GroupSize)
 	if part := max(t.Length, t.ScalesLength); part > opts.MaxBindingBytes {
 		return t, fmt.Errorf("tensor %q %v in %s takes %d bytes, over the %d-byte binding limit: choose a smaller encoding",
 			s.Name, s.Shape, t.Encoding, part, opts.MaxBindingBytes)
@@ -468,21 +469,21 @@ func groupSize(e quant.Encoding, k, requested int) int {
 // layout places the tensors, in order, into shards of about target bytes: each part at
 // the next Alignment boundary, a tensor's parts together in one shard, a new shard when
 // the tensor would overflow a non-empty one. It returns the shards with their sizes.
-func layout(tensors []TensorEntry, target int64) []FileEntry {
-	var shards []FileEntry
+func layout(tensors []format.TensorEntry, target int64) []format.FileEntry {
+	var shards []format.FileEntry
 	var size int64 // of the current shard
 	for i := range tensors {
 		t := &tensors[i]
-		span := alignUp(t.Length) + t.ScalesLength
-		if len(shards) == 0 || size > 0 && alignUp(size)+span > target {
-			shards = append(shards, FileEntry{File: fmt.Sprintf("shard-%05d.bin", len(shards))})
+		span := format.AlignUp(t.Length) + t.ScalesLength
+		if len(shards) == 0 || size > 0 && format.AlignUp(size)+span > target {
+			shards = append(shards, format.FileEntry{File: fmt.Sprintf("shard-%05d.bin", len(shards))})
 			size = 0
 		}
 		t.Shard = len(shards) - 1
-		t.Offset = alignUp(size)
+		t.Offset = format.AlignUp(size)
 		size = t.Offset + t.Length
 		if t.Encoding.Quantized() {
-			t.ScalesOffset = alignUp(size)
+			t.ScalesOffset = format.AlignUp(size)
 			size = t.ScalesOffset + t.ScalesLength
 		}
 		shards[t.Shard].Size = size
@@ -491,7 +492,7 @@ func layout(tensors []TensorEntry, target int64) []FileEntry {
 }
 
 func (c *conversion) writeTokenizer(dir string) error {
-	entry, err := writeFile(filepath.Join(dir, TokenizerFileName), c.fillTokenizer)
+	entry, err := writeFile(filepath.Join(dir, format.TokenizerFileName), c.fillTokenizer)
 	c.manifest.Tokenizer = entry
 	return err
 }
@@ -564,7 +565,7 @@ func (c *conversion) writeShard(ctx context.Context, index int, w *hashWriter, e
 // writeTensor converts one tensor into w: its data part chunk by chunk of rows (q4, q8,
 // f16 and f32 all encode each row on its own, so the bytes are those of the whole tensor
 // at once), then its scales.
-func (c *conversion) writeTensor(w *hashWriter, enc *encoder, t *TensorEntry, chunkBytes int64) error {
+func (c *conversion) writeTensor(w *hashWriter, enc *encoder, t *format.TensorEntry, chunkBytes int64) error {
 	info, _, _ := c.ckpt.Info(t.Name)
 	pre := c.gptq[t.Name]
 	n, k := rowsOf(t.Shape)
@@ -629,7 +630,7 @@ func rowDataBytes(e quant.Encoding, k int) int64 {
 }
 
 // checkShard records a written shard's entry, whose size layout planned.
-func (c *conversion) checkShard(index int, entry FileEntry) error {
+func (c *conversion) checkShard(index int, entry format.FileEntry) error {
 	if want := c.manifest.Shards[index]; entry.Size != want.Size || entry.File != want.File {
 		return fmt.Errorf("%s: wrote %d bytes, planned %d", entry.File, entry.Size, want.Size) // a bug in layout, not bad input
 	}
@@ -661,7 +662,7 @@ func grow[T any](s []T, n int) []T {
 // them, or for a q4 tensor that calibration quantized (pre.qweight not nil, whole) packs
 // pre. It returns the rows' data bytes (without f16's padding) and scale bytes, valid
 // until the next call. An error names the element or row in the whole tensor.
-func (e *encoder) encodeRows(src *safetensors.Checkpoint, info safetensors.TensorInfo, t *TensorEntry, pre q4Tensor, r0, r1 int, ranged bool) (data, scales []byte, err error) {
+func (e *encoder) encodeRows(src *safetensors.Checkpoint, info safetensors.TensorInfo, t *format.TensorEntry, pre q4Tensor, r0, r1 int, ranged bool) (data, scales []byte, err error) {
 	_, k := rowsOf(t.Shape)
 	numel := (r1 - r0) * k
 	if pre.qweight == nil {
@@ -752,8 +753,8 @@ func (w *hashWriter) Write(p []byte) (int, error) {
 }
 
 // entry is the manifest's entry of what was written.
-func (w *hashWriter) entry() FileEntry {
-	return FileEntry{File: filepath.Base(w.path), Size: w.n, SHA256: hex.EncodeToString(w.hash.Sum(nil))}
+func (w *hashWriter) entry() format.FileEntry {
+	return format.FileEntry{File: filepath.Base(w.path), Size: w.n, SHA256: hex.EncodeToString(w.hash.Sum(nil))}
 }
 
 // hashedFile writes a new file of the package.
@@ -772,13 +773,13 @@ func createHashed(path string) (*hashedFile, error) {
 	return &hashedFile{hashWriter: *newHashWriter(path, buf), f: f, buf: buf}, nil
 }
 
-var zeros [Alignment]byte
+var zeros [format.Alignment]byte
 
 // writeAt writes p at offset off, zero-filling from the current end (off is never behind
 // it: layout places parts in order).
 func (w *hashWriter) writeAt(off int64, p []byte) error {
 	for w.n < off {
-		if _, err := w.Write(zeros[:min(off-w.n, Alignment)]); err != nil {
+		if _, err := w.Write(zeros[:min(off-w.n, format.Alignment)]); err != nil {
 			return err
 		}
 	}
@@ -787,7 +788,7 @@ func (w *hashWriter) writeAt(off int64, p []byte) error {
 }
 
 // close flushes, fsyncs and closes the file and returns its entry.
-func (w *hashedFile) close() (FileEntry, error) {
+func (w *hashedFile) close() (format.FileEntry, error) {
 	err := w.buf.Flush()
 	if err == nil {
 		err = w.f.Sync()
@@ -796,20 +797,20 @@ func (w *hashedFile) close() (FileEntry, error) {
 		err = cerr
 	}
 	if err != nil {
-		return FileEntry{}, fmt.Errorf("%s: %v", w.path, err)
+		return format.FileEntry{}, fmt.Errorf("%s: %v", w.path, err)
 	}
 	return w.entry(), nil
 }
 
 // writeFile creates path with what fill writes, fsynced, and returns its entry.
-func writeFile(path string, fill func(io.Writer) error) (FileEntry, error) {
+func writeFile(path string, fill func(io.Writer) error) (format.FileEntry, error) {
 	w, err := createHashed(path)
 	if err != nil {
-		return FileEntry{}, err
+		return format.FileEntry{}, err
 	}
 	if err := fill(w); err != nil {
 		w.f.Close()
-		return FileEntry{}, fmt.Errorf("%s: %v", path, err)
+		return format.FileEntry{}, fmt.Errorf("%s: %v", path, err)
 	}
 	return w.close()
 }
@@ -859,7 +860,7 @@ func install(partial, out string, force bool) error {
 // PlanManifest returns the manifest that converting a checkpoint of config cfg with opts
 // would write, without its hashes or any weights: the engine's memory plan for a model
 // before anything is downloaded, and the size of a package before converting.
-func PlanManifest(cfg model.Config, opts ConvertOptions) (*Manifest, error) {
+func PlanManifest(cfg model.Config, opts ConvertOptions) (*format.Manifest, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
@@ -871,5 +872,5 @@ func PlanManifest(cfg model.Config, opts ConvertOptions) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Manifest{Format: FormatName, FormatVersion: FormatVersion, Shards: shards, Tensors: tensors}, nil
+	return &format.Manifest{Format: format.FormatName, FormatVersion: format.FormatVersion, Shards: shards, Tensors: tensors}, nil
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/model/format"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
 	"github.com/cogvlm-web/cogvlm-web/model/safetensors"
 	"github.com/cogvlm-web/cogvlm-web/model/tokenizer"
@@ -85,7 +86,7 @@ func TestPackageLayout(t *testing.T) {
 	for _, tn := range m.Tensors {
 		perShard[tn.Shard]++
 		for _, part := range [][2]int64{{tn.Offset, tn.Length}, {tn.ScalesOffset, tn.ScalesLength}} {
-			if part[0]%Alignment != 0 || part[1]%4 != 0 {
+			if part[0]%format.Alignment != 0 || part[1]%4 != 0 {
 				t.Errorf("%s: part at %d, %d bytes: not 256-aligned or not a multiple of 4", tn.Name, part[0], part[1])
 			}
 		}
@@ -234,14 +235,14 @@ func all(q4, q8, f16, f32 quant.Encoding) map[quant.Encoding]quant.Encoding {
 }
 
 func TestLayout(t *testing.T) {
-	entry := func(length int64, scales int64) TensorEntry {
-		e := TensorEntry{Encoding: quant.F32, Length: length}
+	entry := func(length int64, scales int64) format.TensorEntry {
+		e := format.TensorEntry{Encoding: quant.F32, Length: length}
 		if scales > 0 {
 			e.Encoding, e.ScalesLength = quant.Q4, scales
 		}
 		return e
 	}
-	tensors := []TensorEntry{entry(100, 0), entry(500, 12), entry(2000, 0), entry(4, 0), entry(300, 0)}
+	tensors := []format.TensorEntry{entry(100, 0), entry(500, 12), entry(2000, 0), entry(4, 0), entry(300, 0)}
 	shards := layout(tensors, 1024)
 	want := []struct {
 		shard          int
@@ -595,7 +596,7 @@ func TestPlanCogVLM17B(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &Manifest{Tensors: tensors, Shards: shards}
+	m := &format.Manifest{Tensors: tensors, Shards: shards}
 	stats := m.Stats()
 	var total, largest int64
 	for _, s := range shards {

@@ -8,14 +8,16 @@ import (
 	"time"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/model/format"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
+	"github.com/cogvlm-web/cogvlm-web/model/quant/gptq"
 	"github.com/cogvlm-web/cogvlm-web/model/safetensors"
 	"github.com/cogvlm-web/cogvlm-web/model/tokenizer"
 )
 
 // goldenFloatModel loads the golden checkpoint in float32 with its config, tokenizer and
 // the default q4 plan.
-func goldenFloatModel(t *testing.T) (*model.Model, *tokenizer.Tokenizer, []TensorEntry) {
+func goldenFloatModel(t *testing.T) (*model.Model, *tokenizer.Tokenizer, []format.TensorEntry) {
 	t.Helper()
 	cfg, err := model.LoadConfig(goldenModelDir + "/config.json")
 	if err != nil {
@@ -44,8 +46,8 @@ func goldenFloatModel(t *testing.T) (*model.Model, *tokenizer.Tokenizer, []Tenso
 // packageLike is the pick that rounds every tensor as the default q4 package stores it,
 // the q4 tensors from gptq when given (else round to nearest). It adds each q4 tensor's
 // squared error and squared norm to sums.
-func packageLike(tensors []TensorEntry, gptq map[string]q4Tensor, sums *[2]float64) func(string, []int) fakeQuantize {
-	entries := map[string]TensorEntry{}
+func packageLike(tensors []format.TensorEntry, gptq map[string]q4Tensor, sums *[2]float64) func(string, []int) fakeQuantize {
+	entries := map[string]format.TensorEntry{}
 	for _, t := range tensors {
 		entries[t.Name] = t
 	}
@@ -108,7 +110,7 @@ func TestGPTQDesignGolden(t *testing.T) {
 		}
 		m, _, _ := goldenFloatModel(t)
 		start := time.Now()
-		q, err := gptqQuantize(context.Background(), m, tensors, cases, gptqOptions{damp: quant.DefaultGPTQDamp, sequential: sequential})
+		q, err := gptqQuantize(context.Background(), m, tensors, cases, gptqOptions{damp: gptq.DefaultDamp, sequential: sequential})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,6 +17,7 @@ import (
 	"unsafe"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/model/format"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
 	"github.com/cogvlm-web/cogvlm-web/model/safetensors"
 )
@@ -30,9 +31,9 @@ import (
 // concurrent use.
 type Package struct {
 	dir      string
-	manifest *Manifest
+	manifest *format.Manifest
 	config   model.Config
-	byName   map[string]*TensorEntry
+	byName   map[string]*format.TensorEntry
 	names    []string
 	shards   []*shard
 }
@@ -43,7 +44,7 @@ var _ model.MatrixSource = (*Package)(nil)
 // the first ReadMatrix.
 type shard struct {
 	path    string
-	entry   FileEntry
+	entry   format.FileEntry
 	once    sync.Once
 	f       *os.File
 	err     error
@@ -81,23 +82,23 @@ var nativeLittleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 // IsPackage reports whether dir holds a package (a manifest.json) rather than a Hugging
 // Face checkpoint.
 func IsPackage(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, ManifestFileName))
+	_, err := os.Stat(filepath.Join(dir, format.ManifestFileName))
 	return err == nil
 }
 
 // Open reads and validates dir/manifest.json and checks the tokenizer file's size and
 // hash (it is small); shards are checked lazily.
 func Open(dir string) (*Package, error) {
-	path := filepath.Join(dir, ManifestFileName)
+	path := filepath.Join(dir, format.ManifestFileName)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	m, cfg, err := ParseManifest(data)
+	m, cfg, err := format.ParseManifest(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
-	p := &Package{dir: dir, manifest: m, config: cfg, byName: map[string]*TensorEntry{}}
+	p := &Package{dir: dir, manifest: m, config: cfg, byName: map[string]*format.TensorEntry{}}
 	for i := range m.Tensors {
 		t := &m.Tensors[i]
 		p.byName[t.Name] = t
@@ -156,7 +157,7 @@ func (s *shard) file() (*os.File, error) {
 func (p *Package) Dir() string { return p.dir }
 
 // Manifest is the parsed manifest.json (not to be modified).
-func (p *Package) Manifest() *Manifest { return p.manifest }
+func (p *Package) Manifest() *format.Manifest { return p.manifest }
 
 // Config is the model config stored in the manifest.
 func (p *Package) Config() model.Config { return p.config }
@@ -177,10 +178,10 @@ func (p *Package) Shape(name string) ([]int, bool) {
 }
 
 // Tensor is the named tensor's manifest entry.
-func (p *Package) Tensor(name string) (TensorEntry, bool) {
+func (p *Package) Tensor(name string) (format.TensorEntry, bool) {
 	t, ok := p.byName[name]
 	if !ok {
-		return TensorEntry{}, false
+		return format.TensorEntry{}, false
 	}
 	e := *t
 	e.Shape = slices.Clone(t.Shape)

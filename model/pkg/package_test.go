@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cogvlm-web/cogvlm-web/model/format"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
 )
 
@@ -23,7 +24,7 @@ func smallShardPackage(t *testing.T) string {
 }
 
 // tensorIn returns a tensor stored in shard number shard.
-func tensorIn(t *testing.T, p *Package, shard int) TensorEntry {
+func tensorIn(t *testing.T, p *Package, shard int) format.TensorEntry {
 	t.Helper()
 	for _, e := range p.Manifest().Tensors {
 		if e.Shard == shard {
@@ -31,7 +32,7 @@ func tensorIn(t *testing.T, p *Package, shard int) TensorEntry {
 		}
 	}
 	t.Fatalf("no tensor in shard %d", shard)
-	return TensorEntry{}
+	return format.TensorEntry{}
 }
 
 // TestCorruptShardDetected: a flipped byte, a truncated, extended or missing shard fails
@@ -102,9 +103,9 @@ func TestOpenDetectsCorruptFiles(t *testing.T) {
 		edit func([]byte) []byte
 		want string
 	}{
-		{TokenizerFileName, func(b []byte) []byte { b[100] ^= 1; return b }, "tokenizer.json: SHA-256"},
-		{TokenizerFileName, func(b []byte) []byte { return b[:len(b)/2] }, "tokenizer.json: "},
-		{ManifestFileName, func(b []byte) []byte { return b[:len(b)-10] }, "manifest.json: bad JSON"},
+		{format.TokenizerFileName, func(b []byte) []byte { b[100] ^= 1; return b }, "tokenizer.json: SHA-256"},
+		{format.TokenizerFileName, func(b []byte) []byte { return b[:len(b)/2] }, "tokenizer.json: "},
+		{format.ManifestFileName, func(b []byte) []byte { return b[:len(b)-10] }, "manifest.json: bad JSON"},
 	} {
 		dir := smallShardPackage(t)
 		path := filepath.Join(dir, tc.file)
@@ -122,43 +123,43 @@ func TestOpenDetectsCorruptFiles(t *testing.T) {
 }
 
 func TestParseManifestErrors(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(goldenPackage(t, quant.Q4), ManifestFileName))
+	data, err := os.ReadFile(filepath.Join(goldenPackage(t, quant.Q4), format.ManifestFileName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := ParseManifest(data); err != nil {
+	if _, _, err := format.ParseManifest(data); err != nil {
 		t.Fatalf("the converter's own manifest: %v", err)
 	}
 	// index of a q4 tensor and of an f32 one
-	m0, _, _ := ParseManifest(data)
-	q4 := slices.IndexFunc(m0.Tensors, func(e TensorEntry) bool { return e.Encoding == quant.Q4 })
-	f32 := slices.IndexFunc(m0.Tensors, func(e TensorEntry) bool { return e.Encoding == quant.F32 })
+	m0, _, _ := format.ParseManifest(data)
+	q4 := slices.IndexFunc(m0.Tensors, func(e format.TensorEntry) bool { return e.Encoding == quant.Q4 })
+	f32 := slices.IndexFunc(m0.Tensors, func(e format.TensorEntry) bool { return e.Encoding == quant.F32 })
 	for _, tc := range []struct {
 		name string
-		edit func(m *Manifest)
+		edit func(m *format.Manifest)
 		want string
 	}{
-		{"format", func(m *Manifest) { m.Format = "gguf" }, `format "gguf" is not "cogvlm-web-package"`},
-		{"newer version", func(m *Manifest) { m.FormatVersion = 2 }, "format_version 2 is not supported"},
-		{"bad config", func(m *Manifest) { m.Config = json.RawMessage(`{"hidden_size": 0}`) }, "config: hidden_size 0 must be positive"},
-		{"shard path", func(m *Manifest) { m.Shards[0].File = "../x.bin" }, `shard 0 file "../x.bin" is not a plain file name inside the package: it has the character '/'`},
-		{"shard is the manifest", func(m *Manifest) { m.Shards[0].File = ManifestFileName }, "is not a plain file name"},
-		{"duplicate file", func(m *Manifest) { m.Shards[0].File = TokenizerFileName }, `shard 0 file "tokenizer.json" is also tokenizer`},
-		{"bad hash", func(m *Manifest) { m.Shards[0].SHA256 = "abc" }, "sha256 \"abc\" is not 64 lowercase hex digits"},
-		{"unknown encoding", func(m *Manifest) { m.Tensors[f32].Encoding = "q3" }, `unknown encoding "q3"`},
-		{"misaligned", func(m *Manifest) { m.Tensors[q4].Offset += 4 }, "data offset"},
-		{"past the end", func(m *Manifest) { m.Tensors[q4].ScalesOffset = m.Shards[0].Size }, "runs past the end of shard"},
-		{"overlap", func(m *Manifest) { m.Tensors[q4].ScalesOffset = m.Tensors[q4].Offset }, "overlaps"},
-		{"wrong length", func(m *Manifest) { m.Tensors[q4].Length -= 4 }, "takes"},
-		{"group does not divide K", func(m *Manifest) { m.Tensors[q4].GroupSize = 24 }, "not a multiple of the q4 group size 24"},
-		{"q4 on 3-D", func(m *Manifest) { m.Tensors[q4].Shape = []int{2, 2, 16} }, "q4 needs a 2-D [n, k] shape"},
-		{"scales on f32", func(m *Manifest) { m.Tensors[f32].ScalesLength = 4 }, "has no groups or scales"},
-		{"no shard", func(m *Manifest) { m.Tensors[f32].Shard = len(m.Shards) }, "does not exist"},
-		{"duplicate tensor", func(m *Manifest) { m.Tensors[f32].Name = m.Tensors[q4].Name }, "is listed twice"},
-		{"zero dimension", func(m *Manifest) { m.Tensors[f32].Shape = []int{0} }, "dimensions must be positive"},
+		{"format", func(m *format.Manifest) { m.Format = "gguf" }, `format "gguf" is not "cogvlm-web-package"`},
+		{"newer version", func(m *format.Manifest) { m.FormatVersion = 2 }, "format_version 2 is not supported"},
+		{"bad config", func(m *format.Manifest) { m.Config = json.RawMessage(`{"hidden_size": 0}`) }, "config: hidden_size 0 must be positive"},
+		{"shard path", func(m *format.Manifest) { m.Shards[0].File = "../x.bin" }, `shard 0 file "../x.bin" is not a plain file name inside the package: it has the character '/'`},
+		{"shard is the manifest", func(m *format.Manifest) { m.Shards[0].File = format.ManifestFileName }, "is not a plain file name"},
+		{"duplicate file", func(m *format.Manifest) { m.Shards[0].File = format.TokenizerFileName }, `shard 0 file "tokenizer.json" is also tokenizer`},
+		{"bad hash", func(m *format.Manifest) { m.Shards[0].SHA256 = "abc" }, "sha256 \"abc\" is not 64 lowercase hex digits"},
+		{"unknown encoding", func(m *format.Manifest) { m.Tensors[f32].Encoding = "q3" }, `unknown encoding "q3"`},
+		{"misaligned", func(m *format.Manifest) { m.Tensors[q4].Offset += 4 }, "data offset"},
+		{"past the end", func(m *format.Manifest) { m.Tensors[q4].ScalesOffset = m.Shards[0].Size }, "runs past the end of shard"},
+		{"overlap", func(m *format.Manifest) { m.Tensors[q4].ScalesOffset = m.Tensors[q4].Offset }, "overlaps"},
+		{"wrong length", func(m *format.Manifest) { m.Tensors[q4].Length -= 4 }, "takes"},
+		{"group does not divide K", func(m *format.Manifest) { m.Tensors[q4].GroupSize = 24 }, "not a multiple of the q4 group size 24"},
+		{"q4 on 3-D", func(m *format.Manifest) { m.Tensors[q4].Shape = []int{2, 2, 16} }, "q4 needs a 2-D [n, k] shape"},
+		{"scales on f32", func(m *format.Manifest) { m.Tensors[f32].ScalesLength = 4 }, "has no groups or scales"},
+		{"no shard", func(m *format.Manifest) { m.Tensors[f32].Shard = len(m.Shards) }, "does not exist"},
+		{"duplicate tensor", func(m *format.Manifest) { m.Tensors[f32].Name = m.Tensors[q4].Name }, "is listed twice"},
+		{"zero dimension", func(m *format.Manifest) { m.Tensors[f32].Shape = []int{0} }, "dimensions must be positive"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m, _, err := ParseManifest(data)
+			m, _, err := format.ParseManifest(data)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -167,7 +168,7 @@ func TestParseManifestErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := ParseManifest(js); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if _, _, err := format.ParseManifest(js); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want one containing %q", err, tc.want)
 			}
 		})
@@ -177,11 +178,11 @@ func TestParseManifestErrors(t *testing.T) {
 // TestManifestReadable: manifest.json puts the config, each shard and each tensor on a
 // line of its own, and parses back to the same manifest.
 func TestManifestReadable(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(goldenPackage(t, quant.Q4), ManifestFileName))
+	data, err := os.ReadFile(filepath.Join(goldenPackage(t, quant.Q4), format.ManifestFileName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, _, err := ParseManifest(data)
+	m, _, err := format.ParseManifest(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +195,7 @@ func TestManifestReadable(t *testing.T) {
 			t.Errorf("manifest.json lacks a line starting %q", prefix)
 		}
 	}
-	again, err := encodeManifest(m)
+	again, err := m.Encode()
 	if err != nil || string(again) != string(data) {
 		t.Errorf("re-encoding the parsed manifest changes it (err %v)", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/model/format"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
 	"github.com/cogvlm-web/cogvlm-web/model/safetensors"
 )
@@ -118,7 +119,7 @@ func patchedPackage(t *testing.T, enc quant.Encoding, tensor string, edit func(d
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(b)
-	manifest := filepath.Join(dir, ManifestFileName)
+	manifest := filepath.Join(dir, format.ManifestFileName)
 	m, err := os.ReadFile(manifest)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/cogvlm-web/cogvlm-web/model/format"
 )
 
 // Stream converts a checkpoint one shard at a time into writers of the caller's: the
@@ -49,7 +51,7 @@ func OpenStream(src Folder, opts ConvertOptions, chunkBytes int64) (*Stream, err
 }
 
 // Plan is the package's manifest without hashes: the shards with their sizes.
-func (s *Stream) Plan() *Manifest { return &s.c.manifest }
+func (s *Stream) Plan() *format.Manifest { return &s.c.manifest }
 
 // ShardInputBytes is the checkpoint bytes that writing shard index reads.
 func (s *Stream) ShardInputBytes(index int) int64 {
@@ -63,10 +65,10 @@ func (s *Stream) ShardInputBytes(index int) int64 {
 }
 
 // WriteTokenizer writes tokenizer.json to w and returns its entry.
-func (s *Stream) WriteTokenizer(w io.Writer) (FileEntry, error) {
-	hw := newHashWriter(TokenizerFileName, w)
+func (s *Stream) WriteTokenizer(w io.Writer) (format.FileEntry, error) {
+	hw := newHashWriter(format.TokenizerFileName, w)
 	if err := s.c.fillTokenizer(hw); err != nil {
-		return FileEntry{}, err
+		return format.FileEntry{}, err
 	}
 	return hw.entry(), nil
 }
@@ -74,10 +76,10 @@ func (s *Stream) WriteTokenizer(w io.Writer) (FileEntry, error) {
 // WriteShard writes shard number index to w and returns its entry; progress, when set,
 // gets the checkpoint bytes read so far for it after each tensor. ctx cancels it between
 // tensors.
-func (s *Stream) WriteShard(ctx context.Context, index int, w io.Writer, progress func(done int64)) (FileEntry, error) {
+func (s *Stream) WriteShard(ctx context.Context, index int, w io.Writer, progress func(done int64)) (format.FileEntry, error) {
 	shards := s.c.manifest.Shards
 	if index < 0 || index >= len(shards) {
-		return FileEntry{}, fmt.Errorf("shard %d: the package has %d shards", index, len(shards))
+		return format.FileEntry{}, fmt.Errorf("shard %d: the package has %d shards", index, len(shards))
 	}
 	hw := newHashWriter(shards[index].File, w)
 	var done int64
@@ -88,11 +90,11 @@ func (s *Stream) WriteShard(ctx context.Context, index int, w io.Writer, progres
 		}
 	})
 	if err != nil {
-		return FileEntry{}, err
+		return format.FileEntry{}, err
 	}
 	entry := hw.entry()
 	if want := shards[index]; entry.Size != want.Size {
-		return FileEntry{}, fmt.Errorf("%s: wrote %d bytes, planned %d", entry.File, entry.Size, want.Size) // a bug in layout
+		return format.FileEntry{}, fmt.Errorf("%s: wrote %d bytes, planned %d", entry.File, entry.Size, want.Size) // a bug in layout
 	}
 	return entry, nil
 }
@@ -100,10 +102,10 @@ func (s *Stream) WriteShard(ctx context.Context, index int, w io.Writer, progres
 // Manifest is manifest.json for the tokenizer and shards written (by this Stream or
 // others of the same checkpoint): each entry must be the planned file with its planned
 // size.
-func (s *Stream) Manifest(tokenizer FileEntry, shards []FileEntry) ([]byte, error) {
+func (s *Stream) Manifest(tokenizer format.FileEntry, shards []format.FileEntry) ([]byte, error) {
 	m := s.c.manifest
-	if tokenizer.File != TokenizerFileName || tokenizer.SHA256 == "" {
-		return nil, fmt.Errorf("tokenizer entry %+v is not a written %s", tokenizer, TokenizerFileName)
+	if tokenizer.File != format.TokenizerFileName || tokenizer.SHA256 == "" {
+		return nil, fmt.Errorf("tokenizer entry %+v is not a written %s", tokenizer, format.TokenizerFileName)
 	}
 	if len(shards) != len(m.Shards) {
 		return nil, fmt.Errorf("%d shards written, the package has %d", len(shards), len(m.Shards))
@@ -115,7 +117,7 @@ func (s *Stream) Manifest(tokenizer FileEntry, shards []FileEntry) ([]byte, erro
 	}
 	m.Tokenizer = tokenizer
 	m.Shards = shards
-	return encodeManifest(&m)
+	return m.Encode()
 }
 
 // Close closes the checkpoint.

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/cogvlm-web/cogvlm-web/model/format"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
 	"github.com/cogvlm-web/cogvlm-web/model/safetensors"
 )
@@ -79,12 +80,12 @@ func TestStreamMatchesConvert(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			compareFile(t, dir, TokenizerFileName, tok.Bytes())
+			compareFile(t, dir, format.TokenizerFileName, tok.Bytes())
 			plan := s.Plan()
 			if len(plan.Shards) < 2 {
 				t.Fatalf("%d shards: the test wants several", len(plan.Shards))
 			}
-			var entries []FileEntry
+			var entries []format.FileEntry
 			for i := range plan.Shards {
 				w, err := OpenStream(src, opts, tc.chunk) // a worker of its own
 				if err != nil {
@@ -107,7 +108,7 @@ func TestStreamMatchesConvert(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			compareFile(t, dir, ManifestFileName, manifest)
+			compareFile(t, dir, format.ManifestFileName, manifest)
 			// No read holds a whole large tensor: each is at most a chunk, or one row when
 			// a row is larger (the rotary check and the headers read in pieces of their own).
 			var largestRow int64
@@ -153,7 +154,7 @@ func TestStreamErrors(t *testing.T) {
 	if _, err := s.WriteShard(ctx, 0, io.Discard, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: %v", err)
 	}
-	if _, err := s.Manifest(FileEntry{File: TokenizerFileName, SHA256: "x"}, nil); err == nil {
+	if _, err := s.Manifest(format.FileEntry{File: format.TokenizerFileName, SHA256: "x"}, nil); err == nil {
 		t.Error("a manifest without shards")
 	}
 	empty := &rangeFolder{dir: t.TempDir()}

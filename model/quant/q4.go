@@ -3,6 +3,8 @@ package quant
 import (
 	"fmt"
 	"math"
+
+	"github.com/cogvlm-web/cogvlm-web/model/internal/parallel"
 )
 
 // q4 layout (FORMAT.md): qweight u32 [n][k/8], word w of row r holds inputs 8w..8w+7,
@@ -46,19 +48,16 @@ func QuantizeQ4Into(qweight []uint32, scales []uint16, w []float32, n, k, g int)
 	mustLen("w", len(w), n*k)
 	mustLen("qweight", len(qweight), n*k/8)
 	mustLen("scales", len(scales), n*k/g)
-	return parallelRows(n, k, func(r0, r1 int) error {
+	return parallel.Rows(n, k, func(r0, r1 int) error {
 		q := make([]int8, g)
 		for r := r0; r < r1; r++ {
 			row := w[r*k : (r+1)*k]
 			for j := 0; j < k/g; j++ {
 				group := row[j*g : (j+1)*g]
-				if err := checkFinite(group, r, j*g); err != nil {
+				if err := CheckQ4Group(group, r, j*g); err != nil {
 					return err
 				}
-				if m := extreme(group); math.Abs(float64(m)) > maxQ4Magnitude {
-					return fmt.Errorf("weight %g in row %d is too large for a q4 group (f16 scale limit ±%d)", m, r, maxQ4Magnitude)
-				}
-				scales[r*(k/g)+j] = quantizeGroupQ4(group, q)
+				scales[r*(k/g)+j] = Q4GroupScale(group, q)
 				words := qweight[(r*k+j*g)/8:][:g/8]
 				for wi := range words {
 					var word uint32
@@ -73,10 +72,35 @@ func QuantizeQ4Into(qweight []uint32, scales []uint16, w []float32, n, k, g int)
 	})
 }
 
-// quantizeGroupQ4 picks the group's scale (returned as f16 bits) and writes its levels
-// q − 8 (−8..7) into q.
-func quantizeGroupQ4(x []float32, q []int8) uint16 {
-	m := extreme(x)
+// CheckQ4Group checks that a group of weights, the one at [row, col…], can be stored in
+// q4: every weight finite and none beyond ±458528 (the scale −m/7 of its largest must be a
+// finite f16).
+func CheckQ4Group(group []float32, row, col int) error {
+	if err := checkFinite(group, row, col); err != nil {
+		return err
+	}
+	if m := extreme(group); math.Abs(float64(m)) > maxQ4Magnitude {
+		return fmt.Errorf("weight %g in row %d is too large for a q4 group (f16 scale limit ±%d)", m, row, maxQ4Magnitude)
+	}
+	return nil
+}
+
+// Q4ScaleCandidates are the scales −m/c, for the q4Divisors c, of the group x whose
+// largest-magnitude weight is m, as f16 bits: the scales QuantizeQ4Into and GPTQ
+// (model/quant/gptq) choose among (0 for an all-zero group).
+func Q4ScaleCandidates(x []float32) [len(q4Divisors)]uint16 {
+	var hs [len(q4Divisors)]uint16
+	if m := extreme(x); m != 0 {
+		for i, c := range q4Divisors {
+			hs[i] = F16FromFloat32(-m / c)
+		}
+	}
+	return hs
+}
+
+// Q4GroupScale is QuantizeQ4Into's choice for one group x (CheckQ4Group passed): it picks
+// the scale (returned as f16 bits) and writes the levels q − 8 (−8..7) into q.
+func Q4GroupScale(x []float32, q []int8) uint16 {
 	best, bestScale := float32(math.Inf(1)), uint16(0)
 	try := func(h uint16) {
 		d := F16ToFloat32(h)
@@ -87,10 +111,8 @@ func quantizeGroupQ4(x []float32, q []int8) uint16 {
 			best, bestScale = e, h
 		}
 	}
-	if m != 0 {
-		for _, c := range q4Divisors {
-			try(F16FromFloat32(-m / c))
-		}
+	for _, h := range Q4ScaleCandidates(x) {
+		try(h)
 	}
 	if bestScale == 0 {
 		clear(q) // all zeros, or so small that every scale rounds to 0 in f16
@@ -112,8 +134,9 @@ func quantizeGroupQ4(x []float32, q []int8) uint16 {
 	return bestScale
 }
 
-// levelQ4 is the nearest level of v·inv in −8..7.
-func levelQ4(v, inv float32) float32 {
+// Q4Level is the nearest q4 level of v·inv in −8..7 (the weight is level·scale, inv being
+// 1/scale): round half to even, then clamp.
+func Q4Level(v, inv float32) float32 {
 	// compares rather than min/max: those also order NaNs and signed zeros, which costs
 	// twice the instructions in this hot loop (the weights are known finite)
 	l := roundEven(v * inv)
@@ -129,7 +152,7 @@ func levelQ4(v, inv float32) float32 {
 func levelsQ4(x []float32, d float32, q []int8) {
 	inv := 1 / d
 	for i, v := range x {
-		q[i] = int8(levelQ4(v, inv))
+		q[i] = int8(Q4Level(v, inv))
 	}
 }
 
@@ -140,10 +163,10 @@ func sseQ4(x []float32, d float32) float32 {
 	inv := 1 / d
 	var s0, s1, s2, s3 float32
 	for i := 0; i+4 <= len(x); i += 4 {
-		e0 := x[i] - levelQ4(x[i], inv)*d
-		e1 := x[i+1] - levelQ4(x[i+1], inv)*d
-		e2 := x[i+2] - levelQ4(x[i+2], inv)*d
-		e3 := x[i+3] - levelQ4(x[i+3], inv)*d
+		e0 := x[i] - Q4Level(x[i], inv)*d
+		e1 := x[i+1] - Q4Level(x[i+1], inv)*d
+		e2 := x[i+2] - Q4Level(x[i+2], inv)*d
+		e3 := x[i+3] - Q4Level(x[i+3], inv)*d
 		s0 += e0 * e0
 		s1 += e1 * e1
 		s2 += e2 * e2
@@ -190,7 +213,7 @@ func DequantizeQ4Into(dst []float32, qweight []uint32, scales []uint16, n, k, g 
 	mustLen("dst", len(dst), n*k)
 	mustLen("qweight", len(qweight), n*k/8)
 	mustLen("scales", len(scales), n*k/g)
-	_ = parallelRows(n, k, func(r0, r1 int) error {
+	_ = parallel.Rows(n, k, func(r0, r1 int) error {
 		DequantizeQ4Rows(dst[r0*k:r1*k], qweight[r0*k/8:r1*k/8], scales[r0*k/g:r1*k/g], r1-r0, k, g)
 		return nil
 	})
@@ -226,7 +249,7 @@ func MatMulQ4(out, x []float32, qweight []uint32, scales []uint16, bias []float3
 	if bias != nil {
 		mustLen("bias", len(bias), n)
 	}
-	_ = parallelRows(n, m*k, func(j0, j1 int) error {
+	_ = parallel.Rows(n, m*k, func(j0, j1 int) error {
 		for j := j0; j < j1; j++ {
 			words := qweight[j*k/8 : (j+1)*k/8]
 			for i := range m {

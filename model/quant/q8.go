@@ -3,6 +3,8 @@ package quant
 import (
 	"fmt"
 	"math"
+
+	"github.com/cogvlm-web/cogvlm-web/model/internal/parallel"
 )
 
 // q8 layout (FORMAT.md): qweight u32 [n][k/4], byte i of word w of row r holds input 4w+i
@@ -38,7 +40,7 @@ func QuantizeQ8Into(qweight []uint32, scales []uint16, w []float32, n, k, g int)
 	mustLen("w", len(w), n*k)
 	mustLen("qweight", len(qweight), n*k/4)
 	mustLen("scales", len(scales), n*k/g)
-	return parallelRows(n, k, func(r0, r1 int) error {
+	return parallel.Rows(n, k, func(r0, r1 int) error {
 		for r := r0; r < r1; r++ {
 			row := w[r*k : (r+1)*k]
 			for j := 0; j < k/g; j++ {
@@ -88,7 +90,7 @@ func DequantizeQ8Into(dst []float32, qweight []uint32, scales []uint16, n, k, g 
 	mustLen("dst", len(dst), n*k)
 	mustLen("qweight", len(qweight), n*k/4)
 	mustLen("scales", len(scales), n*k/g)
-	_ = parallelRows(n, k, func(r0, r1 int) error {
+	_ = parallel.Rows(n, k, func(r0, r1 int) error {
 		DequantizeQ8Rows(dst[r0*k:r1*k], qweight[r0*k/4:r1*k/4], scales[r0*k/g:r1*k/g], r1-r0, k, g)
 		return nil
 	})
@@ -119,7 +121,7 @@ func MatMulQ8(out, x []float32, qweight []uint32, scales []uint16, bias []float3
 	if bias != nil {
 		mustLen("bias", len(bias), n)
 	}
-	_ = parallelRows(n, m*k, func(j0, j1 int) error {
+	_ = parallel.Rows(n, m*k, func(j0, j1 int) error {
 		for j := j0; j < j1; j++ {
 			words := qweight[j*k/4 : (j+1)*k/4]
 			for i := range m {

@@ -2,8 +2,10 @@
 // arithmetic: q4 and q8 (integer weights in groups along the input dimension with one f16
 // scale per group, packed into u32 words the way the WGSL kernels read them), f16 and f32.
 // Quantize* turn float32 weights into that layout; Dequantize* and MatMul* are the exact
-// CPU twins the GPU kernels are tested against. model/pkg/FORMAT.md specifies the layout
-// and records why it was chosen.
+// CPU twins the GPU kernels are tested against. model/format/FORMAT.md specifies the layout
+// and records why it was chosen. GPTQ, the calibrated choice of q4 levels, builds on the q4
+// group functions here (CheckQ4Group, Q4ScaleCandidates, Q4GroupScale, Q4Level) in
+// model/quant/gptq, which the browser does not import.
 //
 // A weight matrix is a PyTorch Linear weight [n, k] (n outputs, k inputs, y = x·Wᵀ);
 // groups of g consecutive inputs of one output row share a scale, so k must be a multiple

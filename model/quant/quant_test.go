@@ -6,25 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cogvlm-web/cogvlm-web/model/internal/testmat"
 )
-
-func gaussian(r *rand.Rand, n int, std float64) []float32 {
-	w := make([]float32, n)
-	for i := range w {
-		w[i] = float32(r.NormFloat64() * std)
-	}
-	return w
-}
-
-func relRMS(want, got []float32) float64 {
-	var num, den float64
-	for i := range want {
-		d := float64(want[i]) - float64(got[i])
-		num += d * d
-		den += float64(want[i]) * float64(want[i])
-	}
-	return math.Sqrt(num / den)
-}
 
 // TestQ4PackingLayout pins the exact bits the WGSL kernels read: word w of a row holds
 // inputs 8w..8w+7, nibble i (bits 4i..4i+3) holds input 8w+i as level + 8.
@@ -87,14 +71,14 @@ func TestQ8PackingLayout(t *testing.T) {
 func TestQ4RoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	const n, k, g = 256, 1024, 32
-	w := gaussian(r, n*k, 0.02)
+	w := testmat.Gaussian(r, n*k, 0.02)
 	qweight, scales, err := QuantizeQ4(w, n, k, g)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := DequantizeQ4(qweight, scales, n, k, g)
 	// 1M Gaussian weights measured 0.0810 (absmax/7 alone: 0.0970); see FORMAT.md
-	rms := relRMS(w, got)
+	rms := testmat.RelRMS(w, got)
 	t.Logf("q4 g=%d relative RMS error on Gaussian weights: %.5f", g, rms)
 	if rms > 0.0815 {
 		t.Errorf("q4 relative RMS error %.5f > 0.0815", rms)
@@ -121,7 +105,7 @@ func TestQ4RoundTrip(t *testing.T) {
 func TestQ8RoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	const n, k, g = 128, 512, 32
-	w := gaussian(r, n*k, 1)
+	w := testmat.Gaussian(r, n*k, 1)
 	qweight, scales, err := QuantizeQ8(w, n, k, g)
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +117,7 @@ func TestQ8RoundTrip(t *testing.T) {
 			t.Fatalf("weight %d = %g dequantizes to %g: error %g > scale/2 = %g", i, x, got[i], e, d/2)
 		}
 	}
-	rms := relRMS(w, got)
+	rms := testmat.RelRMS(w, got)
 	t.Logf("q8 g=%d relative RMS error on Gaussian weights: %.5f", g, rms)
 	if rms > 0.0055 {
 		t.Errorf("q8 relative RMS error %.5f > 0.0055", rms)
@@ -296,11 +280,11 @@ func TestMatMulQuantized(t *testing.T) {
 		{Q8, 1, 64, 8, 32, true},
 		{Q8, 4, 512, 130, 64, false},
 	} {
-		w := gaussian(r, tc.n*tc.k, 0.1)
-		x := gaussian(r, tc.m*tc.k, 1)
+		w := testmat.Gaussian(r, tc.n*tc.k, 0.1)
+		x := testmat.Gaussian(r, tc.m*tc.k, 1)
 		var bias []float32
 		if tc.bias {
-			bias = gaussian(r, tc.n, 1)
+			bias = testmat.Gaussian(r, tc.n, 1)
 		}
 		out := make([]float32, tc.m*tc.n)
 		var deq []float32
@@ -356,7 +340,7 @@ func TestParseEncoding(t *testing.T) {
 // BenchmarkQuantizeQ4 is the converter's inner loop: one 4096×4096 layer of CogVLM.
 func BenchmarkQuantizeQ4(b *testing.B) {
 	const n, k, g = 4096, 4096, 32
-	w := gaussian(rand.New(rand.NewPCG(7, 8)), n*k, 0.02)
+	w := testmat.Gaussian(rand.New(rand.NewPCG(7, 8)), n*k, 0.02)
 	qw, sc := make([]uint32, n*k/8), make([]uint16, n*k/g)
 	b.SetBytes(n * k * 2) // bf16 checkpoint bytes
 	for b.Loop() {
@@ -368,7 +352,7 @@ func BenchmarkQuantizeQ4(b *testing.B) {
 
 func BenchmarkDequantizeQ4(b *testing.B) {
 	const n, k, g = 4096, 4096, 32
-	qw, sc, _ := QuantizeQ4(gaussian(rand.New(rand.NewPCG(9, 10)), n*k, 0.02), n, k, g)
+	qw, sc, _ := QuantizeQ4(testmat.Gaussian(rand.New(rand.NewPCG(9, 10)), n*k, 0.02), n, k, g)
 	dst := make([]float32, n*k)
 	b.SetBytes(n * k * 2)
 	for b.Loop() {

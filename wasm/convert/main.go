@@ -42,6 +42,7 @@ import (
 
 	"github.com/hack-pad/safejs"
 
+	"github.com/cogvlm-web/cogvlm-web/model/format"
 	"github.com/cogvlm-web/cogvlm-web/model/pkg"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
 	"github.com/cogvlm-web/cogvlm-web/model/safetensors"
@@ -192,7 +193,7 @@ func (c *converter) manifest(args []safejs.Value) (any, error) {
 	if err != nil {
 		return nil, badInput(err)
 	}
-	var shards []pkg.FileEntry
+	var shards []format.FileEntry
 	for i := 0; i < n; i++ {
 		v, _ := args[1].Index(i)
 		e, err := entryGo(v)
@@ -339,24 +340,24 @@ func fromUint8Array(v safejs.Value) ([]byte, error) {
 	return p, nil
 }
 
-func entryJS(e pkg.FileEntry) map[string]any {
+func entryJS(e format.FileEntry) map[string]any {
 	return map[string]any{"file": e.File, "size": float64(e.Size), "sha256": e.SHA256}
 }
 
-func entryGo(v safejs.Value) (pkg.FileEntry, error) {
+func entryGo(v safejs.Value) (format.FileEntry, error) {
 	file, err := stringProp(v, "file")
 	if err != nil {
-		return pkg.FileEntry{}, err
+		return format.FileEntry{}, err
 	}
 	size, err := intProp(v, "size")
 	if err != nil {
-		return pkg.FileEntry{}, err
+		return format.FileEntry{}, err
 	}
 	sha, err := stringProp(v, "sha256")
 	if err != nil {
-		return pkg.FileEntry{}, err
+		return format.FileEntry{}, err
 	}
-	return pkg.FileEntry{File: file, Size: int64(size), SHA256: sha}, nil
+	return format.FileEntry{File: file, Size: int64(size), SHA256: sha}, nil
 }
 
 func stringProp(v safejs.Value, key string) (string, error) {

@@ -16,6 +16,7 @@ import (
 	"github.com/cogvlm-web/cogvlm-web/model/pkg"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
 	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
+	"github.com/cogvlm-web/cogvlm-web/wasm/kernels"
 )
 
 var (
@@ -30,13 +31,13 @@ var (
 // filled by tiling a 1 MiB chunk valid for the tensor's encoding (random nibbles or
 // bytes, f16 scales of 0.01, small floats), so a real-size layer never passes through
 // the Go heap.
-func syntheticPackage(t *testing.T, k *Kernels, cfg model.Config) *Package {
+func syntheticPackage(t *testing.T, k *kernels.Kernels, cfg model.Config) *Package {
 	t.Helper()
 	m, err := pkg.PlanManifest(cfg, pkg.ConvertOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Package{Manifest: m, Config: cfg, weights: map[string]Weight{}}
+	p := &Package{Manifest: m, Config: cfg, weights: map[string]kernels.Weight{}}
 	r := rand.New(rand.NewPCG(9, 9))
 	const chunk = 1 << 20
 	random := make([]byte, chunk)
@@ -77,9 +78,9 @@ func syntheticPackage(t *testing.T, k *Kernels, cfg model.Config) *Package {
 		default:
 			fill(buf, te.Offset, te.Length, floats)
 		}
-		w := Weight{TensorEntry: te, Data: Tensor{Buf: buf, Offset: uint64(te.Offset), Size: uint64(te.Length)}}
+		w := kernels.Weight{TensorEntry: te, Data: kernels.Tensor{Buf: buf, Offset: uint64(te.Offset), Size: uint64(te.Length)}}
 		if te.Encoding.Quantized() {
-			w.Scales = Tensor{Buf: buf, Offset: uint64(te.ScalesOffset), Size: uint64(te.ScalesLength)}
+			w.Scales = kernels.Tensor{Buf: buf, Offset: uint64(te.ScalesOffset), Size: uint64(te.ScalesLength)}
 		}
 		p.weights[te.Name] = w
 	}
@@ -91,7 +92,7 @@ func syntheticPackage(t *testing.T, k *Kernels, cfg model.Config) *Package {
 
 // median times a plan runs times (after one warm-up run, unless runs is 0: then one cold
 // run) and returns the median.
-func median(t *testing.T, timer *Timer, p *Plan, runs int) time.Duration {
+func median(t *testing.T, timer *kernels.Timer, p *kernels.Plan, runs int) time.Duration {
 	t.Helper()
 	var samples []time.Duration
 	first := 0
@@ -107,7 +108,7 @@ func median(t *testing.T, timer *Timer, p *Plan, runs int) time.Duration {
 			samples = append(samples, d)
 		}
 	}
-	return Median(samples)
+	return kernels.Median(samples)
 }
 
 // TestModelBench times CogVLM-17B's blocks at their real sizes, one layer each, on this
@@ -121,8 +122,8 @@ func TestModelBench(t *testing.T) {
 	if !*modelBench {
 		t.Skip("the model benchmark runs with -modelbench (see bench/README.md)")
 	}
-	k := kernels(t)
-	timer, err := NewTimer(k)
+	k := testKernels(t)
+	timer, err := kernels.NewTimer(k)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +155,7 @@ func TestModelBench(t *testing.T) {
 	visionAll := median(t, timer, v.plan, runs)
 	progress("vision tower (one layer) + adapter", visionAll)
 	layerSteps := 11 // per vision layer in Vision.record
-	head := &Plan{Steps: v.plan.Steps[2 : 2+layerSteps]}
+	head := &kernels.Plan{Steps: v.plan.Steps[2 : 2+layerSteps]}
 	visionLayer := median(t, timer, head, runs)
 	progress("vision layer", visionLayer)
 	adapter := visionAll - visionLayer
@@ -164,7 +165,7 @@ func TestModelBench(t *testing.T) {
 	if cpu {
 		seq = 256
 	}
-	d, err := NewDecoder(k, p, seq, imageTokens+question+1, KVF16)
+	d, err := NewDecoder(k, p, seq, imageTokens+question+1, kernels.KVF16)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +188,7 @@ func TestModelBench(t *testing.T) {
 	progress("decode step (one layer + head)", decode)
 
 	// the per-layer part of prefill and decode: the plans minus their embedding and head
-	headSteps := func(plan *Plan, from int) *Plan { return &Plan{Steps: plan.Steps[from:]} }
+	headSteps := func(plan *kernels.Plan, from int) *kernels.Plan { return &kernels.Plan{Steps: plan.Steps[from:]} }
 	prefillHead := median(t, timer, headSteps(prefillPlan, len(prefillPlan.Steps)-3), runs)
 	decodeHead := median(t, timer, headSteps(d.decode, len(d.decode.Steps)-3), runs)
 	prefillLayer, decodeLayer := prefill-prefillHead, decode-decodeHead
@@ -215,3 +216,5 @@ func TestModelBench(t *testing.T) {
 		fmt.Println("(CPU adapter: a 112-pixel image (66 image tokens) instead of 490 (1227), a 256-position cache instead of 2048: these projections are not CogVLM-17B's; run on a GPU.)")
 	}
 }
+
+func ms(d time.Duration) float64 { return d.Seconds() * 1e3 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/wasm/kernels"
 )
 
 // randomConfigs is where ./build.sh puts the property test's packages: randomly drawn
@@ -43,9 +44,9 @@ func TestRandomConfigs(t *testing.T) {
 			// The app's f16 cache everywhere; the f32 one (the CPU reference's) too on the
 			// quantized packages, whose decode steps cost a fraction of an f32 package's
 			// (whose f32 lm_head of 32000 rows dominates a step on SwiftShader).
-			kvs := []KVPrecision{KVF16}
+			kvs := []kernels.KVPrecision{kernels.KVF16}
 			if !strings.HasSuffix(name, "-f32") {
-				kvs = append(kvs, KVF32)
+				kvs = append(kvs, kernels.KVF32)
 			}
 			for _, kv := range kvs {
 				s := testSessionKV(t, "random/"+name, kv)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cogvlm-web/cogvlm-web/model"
 	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
+	"github.com/cogvlm-web/cogvlm-web/wasm/kernels"
 )
 
 // Decoder runs CogVLM's language model (both experts) on the GPU, mirroring
@@ -16,28 +17,28 @@ import (
 // and the token id changing — and the token id is written by the previous step's argmax
 // on the GPU, so nothing but the 4-byte id is read back.
 type Decoder struct {
-	k   *Kernels
+	k   *kernels.Kernels
 	p   *Package
 	cfg model.Config
 
 	maxSeq, maxPrefill int
 
 	// activations, [maxPrefill, width] (or one row)
-	x, x2, xb, q, att, qkv, gate, up, act Tensor
-	hidden, logits                        Tensor
-	kv                                    []KVCache // per layer [maxSeq, H] each
-	ropeTable                             Tensor
-	prefillIDs, prefillPos                Tensor      // u32 [maxPrefill]
-	token, decodePos                      Tensor      // u32 [1]: argmax output = next step's input
-	staging                               *gpu.Buffer // mappable copy of token
-	state                                 *StepState
+	x, x2, xb, q, att, qkv, gate, up, act kernels.Tensor
+	hidden, logits                        kernels.Tensor
+	kv                                    []kernels.KVCache // per layer [maxSeq, H] each
+	ropeTable                             kernels.Tensor
+	prefillIDs, prefillPos                kernels.Tensor // u32 [maxPrefill]
+	token, decodePos                      kernels.Tensor // u32 [1]: argmax output = next step's input
+	staging                               *gpu.Buffer    // mappable copy of token
+	state                                 *kernels.StepState
 	draw                                  *gpu.Buffer // sample.wgsl's per-step Draw
 
-	decode        *Plan           // ends in the GPU argmax
-	decodeSampled *Plan           // ends in the GPU sampler (built at first use)
+	decode        *kernels.Plan   // ends in the GPU argmax
+	decodeSampled *kernels.Plan   // ends in the GPU sampler (built at first use)
 	sampling      *model.Sampling // non-nil: steps end in the GPU sampler
 	partKeys      int             // decode attention split in partitions of this many keys; 0: no split
-	partial       Tensor          // the split's partial results
+	partial       kernels.Tensor  // the split's partial results
 	length        int             // tokens in the KV cache
 	lastPos       int             // position id of the last token
 }
@@ -48,7 +49,7 @@ var decodePartKeys = 256
 
 // NewDecoder allocates the session's buffers for sequences of up to maxSeq tokens and
 // prompts of up to maxPrefill tokens, with a KV cache in kv, and builds the decode plan.
-func NewDecoder(k *Kernels, p *Package, maxSeq, maxPrefill int, kv KVPrecision) (*Decoder, error) {
+func NewDecoder(k *kernels.Kernels, p *Package, maxSeq, maxPrefill int, kv kernels.KVPrecision) (*Decoder, error) {
 	cfg := p.Config
 	H, I, V := cfg.HiddenSize, cfg.IntermediateSize, cfg.VocabSize
 	if maxSeq > cfg.MaxPositionEmbeddings {
@@ -56,22 +57,22 @@ func NewDecoder(k *Kernels, p *Package, maxSeq, maxPrefill int, kv KVPrecision) 
 	}
 	d := &Decoder{k: k, p: p, cfg: cfg, maxSeq: maxSeq, maxPrefill: maxPrefill}
 	var err error
-	allocBytes := func(label string, bytes int) Tensor {
+	allocBytes := func(label string, bytes int) kernels.Tensor {
 		if err != nil {
-			return Tensor{}
+			return kernels.Tensor{}
 		}
 		var b *gpu.Buffer
 		b, err = k.Dev.CreateBuffer(label, uint64(bytes), gpu.UsageStorage|gpu.UsageCopyDst|gpu.UsageCopySrc)
-		return Whole(b)
+		return kernels.Whole(b)
 	}
-	alloc := func(label string, floats int) Tensor { return allocBytes(label, 4*floats) }
+	alloc := func(label string, floats int) kernels.Tensor { return allocBytes(label, 4*floats) }
 	R := maxPrefill
 	d.x, d.x2, d.xb = alloc("x", R*H), alloc("x2", R*H), alloc("xb", R*H)
 	d.q, d.att, d.qkv = alloc("q", R*H), alloc("att", R*H), alloc("qkv", R*3*H)
 	d.gate, d.up, d.act = alloc("gate", R*I), alloc("up", R*I), alloc("act", R*I)
 	d.hidden, d.logits = alloc("hidden", H), alloc("logits", V)
 	for l := range cfg.NumHiddenLayers {
-		d.kv = append(d.kv, KVCache{
+		d.kv = append(d.kv, kernels.KVCache{
 			K:         allocBytes(fmt.Sprintf("k cache %d", l), kvCacheBytes(maxSeq, H, kv)),
 			V:         allocBytes(fmt.Sprintf("v cache %d", l), kvCacheBytes(maxSeq, H, kv)),
 			Precision: kv,
@@ -82,12 +83,12 @@ func NewDecoder(k *Kernels, p *Package, maxSeq, maxPrefill int, kv KVPrecision) 
 	d.ropeTable = alloc("rope table", cfg.MaxPositionEmbeddings*cfg.HeadDim())
 	if maxSeq > decodePartKeys {
 		d.partKeys = decodePartKeys
-		d.partial = alloc("attention partials", AttentionPartials(1, cfg.NumAttentionHeads, cfg.HeadDim(), maxSeq, d.partKeys))
+		d.partial = alloc("attention partials", kernels.AttentionPartials(1, cfg.NumAttentionHeads, cfg.HeadDim(), maxSeq, d.partKeys))
 	}
 	if err != nil {
 		return nil, err
 	}
-	if err := k.Dev.WriteBuffer(d.ropeTable.Buf, 0, gpu.Float32Bytes(RoPETable(cfg.MaxPositionEmbeddings, cfg.HeadDim(), model.RoPEBase))); err != nil {
+	if err := k.Dev.WriteBuffer(d.ropeTable.Buf, 0, gpu.Float32Bytes(kernels.RoPETable(cfg.MaxPositionEmbeddings, cfg.HeadDim(), model.RoPEBase))); err != nil {
 		return nil, err
 	}
 	if d.state, err = k.NewStepState("step"); err != nil {
@@ -106,38 +107,33 @@ func NewDecoder(k *Kernels, p *Package, maxSeq, maxPrefill int, kv KVPrecision) 
 }
 
 // kvCacheBytes is the size of one layer's k (or v) cache, whole u32 words.
-func kvCacheBytes(maxSeq, hidden int, kv KVPrecision) int {
-	return (maxSeq*hidden*kv.bytesPerValue() + 3) &^ 3
-}
-
-// rows views rows [start, start+n) of a [*, width] f32 tensor.
-func rows(t Tensor, start, n, width int) Tensor {
-	return Tensor{Buf: t.Buf, Offset: t.Offset + uint64(4*start*width), Size: uint64(4 * n * width)}
+func kvCacheBytes(maxSeq, hidden int, kv kernels.KVPrecision) int {
+	return (maxSeq*hidden*kv.BytesPerValue() + 3) &^ 3
 }
 
 // imageRows places an image's token rows (Vision.Out) over rows [start, start+count) of
 // the prompt's embeddings.
 type imageRows struct {
-	src          Tensor
+	src          kernels.Tensor
 	start, count int
 }
 
 // plan records the forward pass of n new tokens (ids and positions in u32 buffers) into
 // the KV cache at state.write_row, ending with the argmax of the last row's logits in
 // d.token. It mirrors model's decoderState.forward and layer.
-func (d *Decoder) plan(n int, ids, positions Tensor, runs []model.ExpertRun, img imageRows, sampled bool) (*Plan, error) {
+func (d *Decoder) plan(n int, ids, positions kernels.Tensor, runs []model.ExpertRun, img imageRows, sampled bool) (*kernels.Plan, error) {
 	cfg, k := d.cfg, d.k
 	H, I, heads := cfg.HiddenSize, cfg.IntermediateSize, cfg.NumAttentionHeads
 	eps := float32(cfg.RMSNormEps)
-	p := &Plan{}
+	p := &kernels.Plan{}
 	var err error
-	add := func(s Step, e error) {
+	add := func(s kernels.Step, e error) {
 		if err == nil && e != nil {
 			err = e
 		}
 		p.Add(s)
 	}
-	w := func(format string, a ...any) Weight {
+	w := func(format string, a ...any) kernels.Weight {
 		wt, e := d.p.Weight(fmt.Sprintf(format, a...))
 		if err == nil && e != nil {
 			err = e
@@ -154,7 +150,7 @@ func (d *Decoder) plan(n int, ids, positions Tensor, runs []model.ExpertRun, img
 	embed := w("model.embed_tokens.weight")
 	add(k.Embed(d.x, ids, embed, n))
 	if img.count > 0 { // the image tokens' rows replace their (pad) embeddings
-		add(k.Copy(rows(d.x, img.start, img.count, H), img.src, img.count*H))
+		add(k.Copy(d.x.Rows(img.start, img.count, H), img.src, img.count*H))
 	}
 	for l := range cfg.NumHiddenLayers {
 		// attention rmsnorm
@@ -162,7 +158,7 @@ func (d *Decoder) plan(n int, ids, positions Tensor, runs []model.ExpertRun, img
 		// fused q, k, v of each expert on its rows
 		for _, r := range runs {
 			m := r.End - r.Start
-			add(k.Linear(rows(d.qkv, r.Start, m, 3*H), rows(d.xb, r.Start, m, H),
+			add(k.Linear(d.qkv.Rows(r.Start, m, 3*H), d.xb.Rows(r.Start, m, H),
 				w("model.layers.%d.self_attn.%s_expert_query_key_value.weight", l, expert(r.Vision)), nil, m))
 		}
 		// rotary embeddings; k and v into the cache
@@ -181,7 +177,7 @@ func (d *Decoder) plan(n int, ids, positions Tensor, runs []model.ExpertRun, img
 		// output projection of each expert, residual
 		for _, r := range runs {
 			m := r.End - r.Start
-			add(k.Linear(rows(d.xb, r.Start, m, H), rows(d.att, r.Start, m, H),
+			add(k.Linear(d.xb.Rows(r.Start, m, H), d.att.Rows(r.Start, m, H),
 				w("model.layers.%d.self_attn.%s_expert_dense.weight", l, expert(r.Vision)), nil, m))
 		}
 		add(k.Add(d.x2, d.x, d.xb, n*H))
@@ -190,9 +186,9 @@ func (d *Decoder) plan(n int, ids, positions Tensor, runs []model.ExpertRun, img
 		// SwiGLU MLP of each expert, residual
 		for _, r := range runs {
 			m, e := r.End-r.Start, expert(r.Vision)
-			in := rows(d.xb, r.Start, m, H)
+			in := d.xb.Rows(r.Start, m, H)
 			// gate, up and act are scratch of this run alone, so they start at row 0
-			gate, up, act := rows(d.gate, 0, m, I), rows(d.up, 0, m, I), rows(d.act, 0, m, I)
+			gate, up, act := d.gate.Rows(0, m, I), d.up.Rows(0, m, I), d.act.Rows(0, m, I)
 			add(k.Linear(gate, in, w("model.layers.%d.mlp.%s_mlp.gate_proj.weight", l, e), nil, m))
 			add(k.Linear(up, in, w("model.layers.%d.mlp.%s_mlp.up_proj.weight", l, e), nil, m))
 			add(k.SiLUMul(act, gate, up, m*I))
@@ -202,7 +198,7 @@ func (d *Decoder) plan(n int, ids, positions Tensor, runs []model.ExpertRun, img
 	}
 	// final norm and lm_head on the last row, then the next token into d.token: greedy
 	// argmax, or the GPU sampler
-	add(k.RMSNorm(d.hidden, rows(d.x, n-1, 1, H), w("model.norm.weight").Data, 1, H, eps))
+	add(k.RMSNorm(d.hidden, d.x.Rows(n-1, 1, H), w("model.norm.weight").Data, 1, H, eps))
 	add(k.Linear(d.logits, d.hidden, w("lm_head.weight"), nil, 1))
 	if sampled {
 		add(k.Sample(d.token, d.logits, d.draw, cfg.VocabSize))
@@ -226,7 +222,7 @@ func u32s(v []int) []byte {
 // Prefill runs a prompt (input ids, token types and position ids as model.BuildInputs
 // makes them) from an empty cache and returns the greedy next token. image holds the
 // image tokens' rows (Vision.Out) when the prompt has image tokens.
-func (d *Decoder) Prefill(in model.Inputs, image *Tensor) (int, error) {
+func (d *Decoder) Prefill(in model.Inputs, image *kernels.Tensor) (int, error) {
 	return d.PrefillFrom(in, image, 0)
 }
 
@@ -235,7 +231,7 @@ func (d *Decoder) Prefill(in model.Inputs, image *Tensor) (int, error) {
 // model.KVTokens): it runs only the tokens after them, at their positions and experts in
 // the full prompt, and attends over all. Until it returns, the cache counts only the
 // reused rows, so a failure leaves it consistent.
-func (d *Decoder) PrefillFrom(in model.Inputs, image *Tensor, reused int) (int, error) {
+func (d *Decoder) PrefillFrom(in model.Inputs, image *kernels.Tensor, reused int) (int, error) {
 	n := len(in.InputIDs)
 	switch {
 	case n == 0:
@@ -264,15 +260,15 @@ func (d *Decoder) PrefillFrom(in model.Inputs, image *Tensor, reused int) (int, 
 	case img.count > 0:
 		// the image's rows after the reused ones, at their rows among the new tokens
 		skip := min(max(reused-img.start, 0), img.count)
-		img.src = rows(*image, skip, img.count-skip, d.cfg.HiddenSize)
+		img.src = image.Rows(skip, img.count-skip, d.cfg.HiddenSize)
 		img.start, img.count = max(img.start-reused, 0), img.count-skip
 	}
 	d.length = reused
 	if reused > 0 {
 		d.lastPos = in.PositionIDs[reused-1]
 	}
-	mark := d.k.params.Mark()
-	defer d.k.params.Release(mark)
+	mark := d.k.Params.Mark()
+	defer d.k.Params.Release(mark)
 	plan, err := d.plan(n-reused, d.prefillIDs, d.prefillPos, model.ExpertRuns(nil, in.VisionExpertMask()[reused:]), img, d.sampling != nil)
 	if err != nil {
 		return 0, err
@@ -366,5 +362,5 @@ func (d *Decoder) SetDraw(u float64) error {
 	if d.sampling == nil {
 		return nil
 	}
-	return d.k.Dev.WriteBuffer(d.draw, 0, drawBytes(*d.sampling, u))
+	return d.k.Dev.WriteBuffer(d.draw, 0, kernels.DrawBytes(*d.sampling, u))
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/wasm/kernels"
 )
 
 // The packages are converted from testdata/golden by ./build.sh before the browser tests
@@ -51,7 +52,7 @@ func generate(t *testing.T, d *Decoder, in model.Inputs, n int) []int {
 	return out
 }
 
-func loadTestPackage(t *testing.T, k *Kernels, name string) *Package {
+func loadTestPackage(t *testing.T, k *kernels.Kernels, name string) *Package {
 	t.Helper()
 	p, err := LoadPackage(k, testPackages+name+"/manifest.json", nil)
 	if err != nil {
@@ -61,8 +62,8 @@ func loadTestPackage(t *testing.T, k *Kernels, name string) *Package {
 }
 
 // kvPrecisions runs f once per KV-cache precision, as a subtest.
-func kvPrecisions(t *testing.T, f func(t *testing.T, kv KVPrecision)) {
-	for _, kv := range []KVPrecision{KVF32, KVF16} {
+func kvPrecisions(t *testing.T, f func(t *testing.T, kv kernels.KVPrecision)) {
+	for _, kv := range []kernels.KVPrecision{kernels.KVF32, kernels.KVF16} {
 		t.Run("kv "+kv.String(), func(t *testing.T) { f(t, kv) })
 	}
 }
@@ -71,8 +72,8 @@ func kvPrecisions(t *testing.T, f func(t *testing.T, kv KVPrecision)) {
 // from the f32 package, with the KV cache in f32 and in f16.
 func TestDecoderGoldenText(t *testing.T) { kvPrecisions(t, testDecoderGoldenText) }
 
-func testDecoderGoldenText(t *testing.T, kv KVPrecision) {
-	k := kernels(t)
+func testDecoderGoldenText(t *testing.T, kv kernels.KVPrecision) {
+	k := testKernels(t)
 	p := loadTestPackage(t, k, "tiny-f32")
 	defer p.Release()
 	g := loadGolden(t, "/repo/testdata/golden/tiny-text/expected.json")
@@ -97,8 +98,8 @@ func testDecoderGoldenText(t *testing.T, kv KVPrecision) {
 // cache in f32 and in f16.
 func TestDecoderQ4Package(t *testing.T) { kvPrecisions(t, testDecoderQ4Package) }
 
-func testDecoderQ4Package(t *testing.T, kv KVPrecision) {
-	k := kernels(t)
+func testDecoderQ4Package(t *testing.T, kv kernels.KVPrecision) {
+	k := testKernels(t)
 	p := loadTestPackage(t, k, "tiny-q4")
 	defer p.Release()
 	ref := loadGolden(t, testPackages+"tiny-q4.text.json")
@@ -119,10 +120,10 @@ func testDecoderQ4Package(t *testing.T, kv KVPrecision) {
 // of 64 keys over a 192-token cache) the golden tokens are unchanged, with either KV cache.
 func TestDecoderSplitAttention(t *testing.T) { kvPrecisions(t, testDecoderSplitAttention) }
 
-func testDecoderSplitAttention(t *testing.T, kv KVPrecision) {
+func testDecoderSplitAttention(t *testing.T, kv kernels.KVPrecision) {
 	defer func(v int) { decodePartKeys = v }(decodePartKeys)
 	decodePartKeys = 64
-	k := kernels(t)
+	k := testKernels(t)
 	p := loadTestPackage(t, k, "tiny-f32")
 	defer p.Release()
 	g := loadGolden(t, "/repo/testdata/golden/tiny-text/expected.json")

@@ -6,9 +6,10 @@ import (
 	"fmt"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
-	"github.com/cogvlm-web/cogvlm-web/model/pkg"
+	"github.com/cogvlm-web/cogvlm-web/model/format"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
 	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
+	"github.com/cogvlm-web/cogvlm-web/wasm/kernels"
 )
 
 // MemoryPlan is the GPU memory a session needs, computed from the config and the
@@ -53,7 +54,7 @@ func (m MemoryPlan) Check(l gpu.Limits) error {
 }
 
 // PlanMemory computes the plan for a package's manifest and config.
-func PlanMemory(cfg model.Config, m *pkg.Manifest, maxSeq, maxPrefill int, kv KVPrecision) MemoryPlan {
+func PlanMemory(cfg model.Config, m *format.Manifest, maxSeq, maxPrefill int, kv kernels.KVPrecision) MemoryPlan {
 	p := MemoryPlan{MaxSeq: maxSeq, MaxPrefill: maxPrefill}
 	buffer := func(name string, bytes int64) int64 {
 		if bytes > p.LargestBuffer {
@@ -102,5 +103,5 @@ func partials(cfg model.Config, maxSeq int, f func(string, int64) int64) int64 {
 	if maxSeq <= decodePartKeys {
 		return 0
 	}
-	return f("attention partials", int64(AttentionPartials(1, cfg.NumAttentionHeads, cfg.HeadDim(), maxSeq, decodePartKeys)))
+	return f("attention partials", int64(kernels.AttentionPartials(1, cfg.NumAttentionHeads, cfg.HeadDim(), maxSeq, decodePartKeys)))
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/cogvlm-web/cogvlm-web/model"
 	"github.com/cogvlm-web/cogvlm-web/model/pkg"
 	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
+	"github.com/cogvlm-web/cogvlm-web/wasm/kernels"
 )
 
 // TestMemoryPlan holds the plan to the bytes the device actually allocates for the
@@ -18,16 +19,16 @@ func TestMemoryPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Destroy()
-	k := NewKernels(d)
-	used := func() int64 { return d.Allocated() - k.overheadBytes() }
+	k := kernels.NewKernels(d)
+	used := func() int64 { return d.Allocated() - k.OverheadBytes() }
 	p := loadTestPackage(t, k, "tiny-q4")
 	// 300 positions: long enough for the split decode attention and its partials
-	plan := PlanMemory(p.Config, p.Manifest, 300, 16, KVF16)
+	plan := PlanMemory(p.Config, p.Manifest, 300, 16, kernels.KVF16)
 	if got := used(); got != plan.Weights {
 		t.Errorf("weights: allocated %d bytes, planned %d", got, plan.Weights)
 	}
 	before := used()
-	if _, err := NewDecoder(k, p, 300, 16, KVF16); err != nil {
+	if _, err := NewDecoder(k, p, 300, 16, kernels.KVF16); err != nil {
 		t.Fatal(err)
 	}
 	if got := used() - before; got != plan.KVCache+plan.Decoder {
@@ -63,7 +64,7 @@ func TestMemoryPlan17B(t *testing.T) {
 		t.Fatal(err)
 	}
 	seq, prefill := SessionSizes(cogvlm17B, 0)
-	plan := PlanMemory(cogvlm17B, m, seq, prefill, KVF16)
+	plan := PlanMemory(cogvlm17B, m, seq, prefill, kernels.KVF16)
 	t.Logf("CogVLM-17B q4: %s", plan)
 	if plan.Weights < 9e9 || plan.Weights > 11e9 {
 		t.Errorf("weights %d bytes, expected about 10 GB at q4", plan.Weights)

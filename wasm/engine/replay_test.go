@@ -8,6 +8,7 @@ import (
 	"github.com/hack-pad/safejs"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/wasm/kernels"
 )
 
 // counter wraps methods of WebGPU prototypes (and replay.js's run) to count the calls
@@ -70,14 +71,14 @@ func proto(t *testing.T, class string) safejs.Value {
 // WebGPU calls (the step uniform, the position, and one replay call), however many
 // dispatches the plan has.
 func TestCallsPerToken(t *testing.T) {
-	r, ok := replayer()
-	if !ok {
+	r, err := safejs.Global().Get("cogvlmReplay")
+	if err != nil || r.Type() != safejs.TypeObject {
 		t.Fatal("replay.js is not loaded: run the browser tests through ./build.sh test (WASMEXEC_SCRIPTS)")
 	}
-	k := kernels(t)
+	k := testKernels(t)
 	p := loadTestPackage(t, k, "tiny-f32")
 	defer p.Release()
-	d, err := NewDecoder(k, p, 64, 16, KVF16)
+	d, err := NewDecoder(k, p, 64, 16, kernels.KVF16)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cogvlm-web/cogvlm-web/internal/testimage"
 	"github.com/cogvlm-web/cogvlm-web/model"
+	"github.com/cogvlm-web/cogvlm-web/wasm/kernels"
 )
 
 // TestSessionReuseEqualsFresh: conversations on one session, whose KV cache carries over
@@ -18,12 +19,12 @@ import (
 // or template. Three turns with and without an image, a stopped answer, an edited
 // history, a new image.
 func TestSessionReuseEqualsFresh(t *testing.T) {
-	k := kernels(t)
+	k := testKernels(t)
 	p := loadTestPackage(t, k, "tiny-f32")
 	t.Cleanup(p.Release)
 	tok := testSession(t, "tiny-f32").Tok
 	newSession := func() *Session {
-		s, err := NewSession(k, p, tok, 320, KVF16)
+		s, err := NewSession(k, p, tok, 320, kernels.KVF16)
 		if err != nil {
 			t.Fatal(err)
 		}

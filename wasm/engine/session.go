@@ -13,12 +13,13 @@ import (
 	"github.com/cogvlm-web/cogvlm-web/model"
 	"github.com/cogvlm-web/cogvlm-web/model/imageproc"
 	"github.com/cogvlm-web/cogvlm-web/model/tokenizer"
+	"github.com/cogvlm-web/cogvlm-web/wasm/kernels"
 )
 
 // Session is a loaded model ready to answer: the package on the GPU, its tokenizer, and
 // a decoder whose buffers are allocated once. It runs one generation at a time.
 type Session struct {
-	K   *Kernels
+	K   *kernels.Kernels
 	Pkg *Package
 	Tok *tokenizer.Tokenizer
 	Cfg model.Config
@@ -73,7 +74,7 @@ func SessionSizes(cfg model.Config, maxSeq int) (seq, prefill int) {
 
 // NewSession allocates the decoder for sequences up to maxSeq tokens (see SessionSizes)
 // with a KV cache in kv (KVF16 in the app).
-func NewSession(k *Kernels, p *Package, tok *tokenizer.Tokenizer, maxSeq int, kv KVPrecision) (*Session, error) {
+func NewSession(k *kernels.Kernels, p *Package, tok *tokenizer.Tokenizer, maxSeq int, kv kernels.KVPrecision) (*Session, error) {
 	cfg := p.Config
 	maxSeq, maxPrefill := SessionSizes(cfg, maxSeq)
 	if err := PlanMemory(cfg, p.Manifest, maxSeq, maxPrefill, kv).Check(k.Dev.Limits); err != nil {
@@ -142,7 +143,7 @@ func (s *Session) generate(req Request, begin time.Time, onToken func(id int, te
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", err, ErrBadRequest)
 	}
-	var imageOut *Tensor
+	var imageOut *kernels.Tensor
 	var visionTime time.Duration
 	if req.Image != nil {
 		start := time.Now()
@@ -165,7 +166,7 @@ func (s *Session) generate(req Request, begin time.Time, onToken func(id int, te
 	greedy := req.Sampling.Temperature == 0 && (req.Sampling.RepetitionPenalty == 0 || req.Sampling.RepetitionPenalty == 1)
 	// Greedy and GPU-sampled steps read back only the token; other settings read the
 	// logits back and sample on the CPU.
-	onGPU := greedy || SampleOnGPU(req.Sampling)
+	onGPU := greedy || kernels.SampleOnGPU(req.Sampling)
 	if !greedy && onGPU {
 		settings := req.Sampling
 		s.dec.SetSampling(&settings)

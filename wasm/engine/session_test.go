@@ -11,21 +11,22 @@ import (
 
 	"github.com/cogvlm-web/cogvlm-web/model"
 	"github.com/cogvlm-web/cogvlm-web/model/tokenizer"
+	"github.com/cogvlm-web/cogvlm-web/wasm/kernels"
 )
 
 // testSession opens the test package name as the app does, with an f16 KV cache.
 func testSession(t *testing.T, name string) *Session {
 	t.Helper()
-	return testSessionKV(t, name, KVF16)
+	return testSessionKV(t, name, kernels.KVF16)
 }
 
-func testSessionKV(t *testing.T, name string, kv KVPrecision) *Session {
+func testSessionKV(t *testing.T, name string, kv kernels.KVPrecision) *Session {
 	t.Helper()
-	return testSessionOn(t, kernels(t), name, kv)
+	return testSessionOn(t, testKernels(t), name, kv)
 }
 
 // testSessionOn is testSessionKV with kernels k (another kind than the shared ones).
-func testSessionOn(t *testing.T, k *Kernels, name string, kv KVPrecision) *Session {
+func testSessionOn(t *testing.T, k *kernels.Kernels, name string, kv kernels.KVPrecision) *Session {
 	t.Helper()
 	p := loadTestPackage(t, k, name)
 	t.Cleanup(p.Release)
@@ -111,7 +112,7 @@ func TestSessionSamplingOnGPU(t *testing.T) {
 	s := testSession(t, "tiny-f32")
 	ref := loadGolden(t, testPackages+"tiny-f32.topk.json")
 	settings := model.Sampling{MaxNewTokens: 12, Temperature: 0.9, TopK: 40, TopP: 0.95, Seed: 7}
-	if !SampleOnGPU(settings) {
+	if !kernels.SampleOnGPU(settings) {
 		t.Fatal("these settings should sample on the GPU")
 	}
 	res, err := s.Generate(Request{Query: "The quick brown fox", Template: "base", Sampling: settings}, nil)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cogvlm-web/cogvlm-web/model"
 	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
+	"github.com/cogvlm-web/cogvlm-web/wasm/kernels"
 )
 
 // Vision runs the EVA2-CLIP tower and the GLU adapter on the GPU, mirroring
@@ -14,22 +15,22 @@ import (
 // image costs one upload of its patch rows and one replay. Out holds the image tokens'
 // rows [boi, grid² features, eoi] for the decoder's prefill.
 type Vision struct {
-	k    *Kernels
+	k    *kernels.Kernels
 	cfg  model.Config
-	plan *Plan
+	plan *kernels.Plan
 
-	cols                        Tensor // [grid², C·P·P] patch rows (model.Patches)
-	patchOut, x, x2, h, hn, att Tensor // [N, D]
-	qkv                         Tensor // [N, 3D]
-	q, kk, v                    Tensor // [N, D]
-	mlp                         Tensor // [N, F]
-	ah, ahn, agate, aup, aact   Tensor // adapter: [grid², H], [grid², I]
-	Out                         Tensor // [grid²+2, H]
-	state                       *StepState
+	cols                        kernels.Tensor // [grid², C·P·P] patch rows (model.Patches)
+	patchOut, x, x2, h, hn, att kernels.Tensor // [N, D]
+	qkv                         kernels.Tensor // [N, 3D]
+	q, kk, v                    kernels.Tensor // [N, D]
+	mlp                         kernels.Tensor // [N, F]
+	ah, ahn, agate, aup, aact   kernels.Tensor // adapter: [grid², H], [grid², I]
+	Out                         kernels.Tensor // [grid²+2, H]
+	state                       *kernels.StepState
 }
 
 // NewVision allocates the tower's buffers and records its plan.
-func NewVision(k *Kernels, p *Package) (*Vision, error) {
+func NewVision(k *kernels.Kernels, p *Package) (*Vision, error) {
 	cfg := p.Config
 	vc := cfg.Vision
 	D, F, H, I := vc.HiddenSize, vc.IntermediateSize, cfg.HiddenSize, cfg.IntermediateSize
@@ -39,13 +40,13 @@ func NewVision(k *Kernels, p *Package) (*Vision, error) {
 	patchLen := vc.InChannels * vc.PatchSize * vc.PatchSize
 	v := &Vision{k: k, cfg: cfg}
 	var err error
-	alloc := func(label string, floats int) Tensor {
+	alloc := func(label string, floats int) kernels.Tensor {
 		if err != nil {
-			return Tensor{}
+			return kernels.Tensor{}
 		}
 		var b *gpu.Buffer
 		b, err = k.Dev.CreateBuffer("vision "+label, uint64(4*floats), gpu.UsageStorage|gpu.UsageCopyDst|gpu.UsageCopySrc)
-		return Whole(b)
+		return kernels.Whole(b)
 	}
 	v.cols = alloc("patch rows", patches*patchLen)
 	v.patchOut, v.x, v.x2 = alloc("patch embeddings", patches*D), alloc("x", N*D), alloc("x2", N*D)
@@ -70,7 +71,7 @@ func NewVision(k *Kernels, p *Package) (*Vision, error) {
 	return v, nil
 }
 
-func (v *Vision) record(p *Package) (*Plan, error) {
+func (v *Vision) record(p *Package) (*kernels.Plan, error) {
 	k, cfg := v.k, v.cfg
 	vc := cfg.Vision
 	D, H, I := vc.HiddenSize, cfg.HiddenSize, cfg.IntermediateSize
@@ -79,22 +80,22 @@ func (v *Vision) record(p *Package) (*Plan, error) {
 	patches := grid * grid
 	N := patches + 1
 	eps := float32(vc.LayerNormEps)
-	plan := &Plan{}
+	plan := &kernels.Plan{}
 	var err error
-	add := func(s Step, e error) {
+	add := func(s kernels.Step, e error) {
 		if err == nil && e != nil {
 			err = e
 		}
 		plan.Add(s)
 	}
-	w := func(format string, a ...any) Weight {
+	w := func(format string, a ...any) kernels.Weight {
 		wt, e := p.Weight(fmt.Sprintf(format, a...))
 		if err == nil && e != nil {
 			err = e
 		}
 		return wt
 	}
-	bias := func(format string, a ...any) *Weight {
+	bias := func(format string, a ...any) *kernels.Weight {
 		b := w(format, a...)
 		return &b
 	}
@@ -113,7 +114,7 @@ func (v *Vision) record(p *Package) (*Plan, error) {
 		// attention; the norm on the branch output, inside the residual
 		add(k.Linear(v.qkv, v.x, w(pre+"attention.query_key_value.weight", l), bias(pre+"attention.query_key_value.bias", l), N))
 		add(k.SplitQKV(v.q, v.kk, v.v, v.qkv, N, D))
-		add(k.Attention(v.att, v.q, KVCache{K: v.kk, V: v.v}, v.state, N, heads, D/heads, false))
+		add(k.Attention(v.att, v.q, kernels.KVCache{K: v.kk, V: v.v}, v.state, N, heads, D/heads, false))
 		add(k.Linear(v.h, v.att, w(pre+"attention.dense.weight", l), bias(pre+"attention.dense.bias", l), N))
 		add(k.LayerNorm(v.hn, v.h, w(pre+"input_layernorm.weight", l).Data, w(pre+"input_layernorm.bias", l).Data, N, D, eps))
 		add(k.Add(v.x2, v.x, v.hn, N*D))
@@ -126,7 +127,7 @@ func (v *Vision) record(p *Package) (*Plan, error) {
 	}
 	// adapter on the patch rows (the cls row dropped): linear_proj, LayerNorm, GELU,
 	// silu(gate_proj) * dense_h_to_4h, dense_4h_to_h between boi and eoi
-	features := rows(v.x, 1, patches, D)
+	features := v.x.Rows(1, patches, D)
 	add(k.Linear(v.ah, features, w("model.vision.linear_proj.linear_proj.weight"), nil, patches))
 	add(k.LayerNorm(v.ahn, v.ah, w("model.vision.linear_proj.norm1.weight").Data, w("model.vision.linear_proj.norm1.bias").Data,
 		patches, H, float32(model.AdapterLayerNormEps)))
@@ -134,9 +135,9 @@ func (v *Vision) record(p *Package) (*Plan, error) {
 	add(k.Linear(v.agate, v.ahn, w("model.vision.linear_proj.gate_proj.weight"), nil, patches))
 	add(k.Linear(v.aup, v.ahn, w("model.vision.linear_proj.dense_h_to_4h.weight"), nil, patches))
 	add(k.SiLUMul(v.aact, v.agate, v.aup, patches*I))
-	add(k.Linear(rows(v.Out, 1, patches, H), v.aact, w("model.vision.linear_proj.dense_4h_to_h.weight"), nil, patches))
-	add(k.Copy(rows(v.Out, 0, 1, H), w("model.vision.boi").Data, H))
-	add(k.Copy(rows(v.Out, patches+1, 1, H), w("model.vision.eoi").Data, H))
+	add(k.Linear(v.Out.Rows(1, patches, H), v.aact, w("model.vision.linear_proj.dense_4h_to_h.weight"), nil, patches))
+	add(k.Copy(v.Out.Rows(0, 1, H), w("model.vision.boi").Data, H))
+	add(k.Copy(v.Out.Rows(patches+1, 1, H), w("model.vision.eoi").Data, H))
 	if err != nil {
 		return nil, err
 	}

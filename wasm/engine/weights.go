@@ -10,30 +10,25 @@ import (
 	"github.com/hack-pad/safejs"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
-	"github.com/cogvlm-web/cogvlm-web/model/pkg"
+	"github.com/cogvlm-web/cogvlm-web/model/format"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
 	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
+	"github.com/cogvlm-web/cogvlm-web/wasm/kernels"
 )
 
 // ErrIntegrity marks a shard whose bytes do not match the manifest's SHA-256.
 var ErrIntegrity = errors.New("integrity check failed")
 
-// Weight is one tensor of a package on the GPU: bindings into its shard's buffer.
-type Weight struct {
-	pkg.TensorEntry
-	Data, Scales Tensor // Scales only for q4/q8
-}
-
 // Package is a converted model package uploaded to the GPU: one buffer per shard, every
 // tensor a binding at its offset. Weight bytes go fetch → ArrayBuffer → GPU and never
 // through the Go heap.
 type Package struct {
-	Manifest *pkg.Manifest
+	Manifest *format.Manifest
 	Config   model.Config
 	BaseURL  string
 	shards   []*gpu.Buffer
 	expanded []*gpu.Buffer // f32 copies of f16 tensors
-	weights  map[string]Weight
+	weights  map[string]kernels.Weight
 }
 
 // Progress reports bytes of shards uploaded so far out of the total.
@@ -41,7 +36,7 @@ type Progress func(done, total int64)
 
 // ShardSource delivers one shard's bytes as a JS ArrayBuffer. The default fetches it next
 // to the manifest; the app's worker passes one that reads its verified browser cache.
-type ShardSource func(f pkg.FileEntry) (safejs.Value, error)
+type ShardSource func(f format.FileEntry) (safejs.Value, error)
 
 // LoadOptions tune LoadPackage.
 type LoadOptions struct {
@@ -52,7 +47,7 @@ type LoadOptions struct {
 	Verified bool
 	// Before, when set, sees the manifest before any shard is fetched and may refuse it
 	// (the memory plan against the device's limits).
-	Before func(m *pkg.Manifest, cfg model.Config) error
+	Before func(m *format.Manifest, cfg model.Config) error
 	// Manifest, when set, is manifest.json's text, already read (and trusted) by the
 	// caller; otherwise it is fetched from the manifest URL.
 	Manifest string
@@ -60,12 +55,12 @@ type LoadOptions struct {
 
 // LoadPackage fetches manifest.json at manifestURL, then every shard: verified with
 // SHA-256, uploaded into a GPU buffer of its own.
-func LoadPackage(k *Kernels, manifestURL string, progress Progress) (*Package, error) {
+func LoadPackage(k *kernels.Kernels, manifestURL string, progress Progress) (*Package, error) {
 	return LoadPackageWith(k, manifestURL, LoadOptions{Progress: progress})
 }
 
 // LoadPackageWith is LoadPackage with a shard source.
-func LoadPackageWith(k *Kernels, manifestURL string, o LoadOptions) (*Package, error) {
+func LoadPackageWith(k *kernels.Kernels, manifestURL string, o LoadOptions) (*Package, error) {
 	progress := o.Progress
 	text := o.Manifest
 	if text == "" {
@@ -74,7 +69,7 @@ func LoadPackageWith(k *Kernels, manifestURL string, o LoadOptions) (*Package, e
 			return nil, err
 		}
 	}
-	m, cfg, err := pkg.ParseManifest([]byte(text))
+	m, cfg, err := format.ParseManifest([]byte(text))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", manifestURL, err)
 	}
@@ -84,7 +79,7 @@ func LoadPackageWith(k *Kernels, manifestURL string, o LoadOptions) (*Package, e
 		}
 	}
 	base := manifestURL[:strings.LastIndex(manifestURL, "/")+1]
-	p := &Package{Manifest: m, Config: cfg, BaseURL: base, weights: map[string]Weight{}}
+	p := &Package{Manifest: m, Config: cfg, BaseURL: base, weights: map[string]kernels.Weight{}}
 	var total, done int64
 	for _, s := range m.Shards {
 		total += s.Size
@@ -106,9 +101,9 @@ func LoadPackageWith(k *Kernels, manifestURL string, o LoadOptions) (*Package, e
 		}
 	}
 	for _, t := range m.Tensors {
-		w := Weight{TensorEntry: t, Data: Tensor{Buf: p.shards[t.Shard], Offset: uint64(t.Offset), Size: uint64(t.Length)}}
+		w := kernels.Weight{TensorEntry: t, Data: kernels.Tensor{Buf: p.shards[t.Shard], Offset: uint64(t.Offset), Size: uint64(t.Length)}}
 		if t.Encoding.Quantized() {
-			w.Scales = Tensor{Buf: p.shards[t.Shard], Offset: uint64(t.ScalesOffset), Size: uint64(t.ScalesLength)}
+			w.Scales = kernels.Tensor{Buf: p.shards[t.Shard], Offset: uint64(t.ScalesOffset), Size: uint64(t.ScalesLength)}
 		}
 		p.weights[t.Name] = w
 	}
@@ -122,10 +117,10 @@ func LoadPackageWith(k *Kernels, manifestURL string, o LoadOptions) (*Package, e
 // expandF16 gives every f16 tensor (the patch-embedding conv and the position
 // embeddings of a q4 package: a few MB) an f32 copy on the GPU, made once by a kernel, so
 // no other kernel needs shader-f16 or an f16 variant.
-func (p *Package) expandF16(k *Kernels) error {
-	mark := k.params.Mark()
-	defer k.params.Release(mark)
-	plan := &Plan{}
+func (p *Package) expandF16(k *kernels.Kernels) error {
+	mark := k.Params.Mark()
+	defer k.Params.Release(mark)
+	plan := &kernels.Plan{}
 	for name, w := range p.weights {
 		if w.Encoding != quant.F16 {
 			continue
@@ -136,12 +131,12 @@ func (p *Package) expandF16(k *Kernels) error {
 			return err
 		}
 		p.expanded = append(p.expanded, buf)
-		step, err := k.F16ToF32(Whole(buf), w.Data, n)
+		step, err := k.F16ToF32(kernels.Whole(buf), w.Data, n)
 		if err != nil {
 			return err
 		}
 		plan.Add(step)
-		w.Encoding, w.Data = quant.F32, Whole(buf)
+		w.Encoding, w.Data = quant.F32, kernels.Whole(buf)
 		p.weights[name] = w
 	}
 	if len(plan.Steps) == 0 {
@@ -150,7 +145,7 @@ func (p *Package) expandF16(k *Kernels) error {
 	return k.Run(plan)
 }
 
-func (p *Package) uploadShard(k *Kernels, s pkg.FileEntry, o LoadOptions) (*gpu.Buffer, error) {
+func (p *Package) uploadShard(k *kernels.Kernels, s format.FileEntry, o LoadOptions) (*gpu.Buffer, error) {
 	var ab safejs.Value
 	var err error
 	if o.Shards != nil {
@@ -198,10 +193,10 @@ func byteLen(ab safejs.Value) (int64, error) {
 }
 
 // Weight returns a tensor by its Hugging Face name.
-func (p *Package) Weight(name string) (Weight, error) {
+func (p *Package) Weight(name string) (kernels.Weight, error) {
 	w, ok := p.weights[name]
 	if !ok {
-		return Weight{}, fmt.Errorf("package has no tensor %q", name)
+		return kernels.Weight{}, fmt.Errorf("package has no tensor %q", name)
 	}
 	return w, nil
 }
@@ -212,29 +207,4 @@ func (p *Package) Release() {
 		b.Destroy()
 	}
 	p.shards, p.expanded = nil, nil
-}
-
-// Linear records out[m, n] = x[m, k] · Wᵀ (+ bias) for a weight of any encoding the
-// kernels support.
-func (k *Kernels) Linear(out, x Tensor, w Weight, bias *Weight, m int) (Step, error) {
-	if len(w.Shape) != 2 {
-		return Step{}, fmt.Errorf("%s: not a matrix (shape %v)", w.Name, w.Shape)
-	}
-	n, kdim := w.Shape[0], w.Shape[1]
-	var b Tensor
-	if bias != nil {
-		if bias.Encoding != quant.F32 {
-			return Step{}, fmt.Errorf("%s: bias encoding %s is not supported (want f32)", bias.Name, bias.Encoding)
-		}
-		b = bias.Data
-	}
-	switch w.Encoding {
-	case quant.F32:
-		return k.MatMul(out, x, w.Data, b, m, kdim, n)
-	case quant.Q4:
-		return k.MatMulQ4(out, x, w.Data, w.Scales, b, m, kdim, n, w.GroupSize)
-	case quant.Q8:
-		return k.MatMulQ8(out, x, w.Data, w.Scales, b, m, kdim, n, w.GroupSize)
-	}
-	return Step{}, fmt.Errorf("%s: encoding %s has no GPU matmul yet", w.Name, w.Encoding)
 }

@@ -162,7 +162,7 @@ for (const [name, text, part] of [
 ]) {
   test(`parseManifest: ${name}`, () => fails(() => parseManifest(text, 'models/x/manifest.json'), 'bad-input', 'models/x/manifest.json: ', part));
 }
-// The table Go's pkg.CheckFileName is tested on (model/pkg/testdata/file_names.json).
+// The table Go's format.CheckFileName is tested on (model/format/testdata/file_names.json).
 const fileNames = (await (await fetch(new URL('file_names.json', import.meta.url))).json()).cases;
 for (const { name, want } of fileNames) {
   test(`fileNameProblem(${JSON.stringify(name)}) → ${want}`, () => {
