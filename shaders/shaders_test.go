@@ -1,6 +1,7 @@
 package shaders
 
 import (
+	"io/fs"
 	"regexp"
 	"slices"
 	"strings"
@@ -193,15 +194,12 @@ func file(t *testing.T, name string) string {
 	return string(b)
 }
 
+// allFiles lists every embedded file, ops and shared ones.
 func allFiles(t *testing.T) []string {
 	t.Helper()
-	entries, err := files.ReadDir(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
+	names, err := fs.Glob(files, "*.wgsl")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no embedded files (%v)", err)
 	}
 	return names
 }
