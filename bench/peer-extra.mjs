@@ -205,7 +205,8 @@ export async function matmulNBits({ K, N, M, B, scales, A, blockSize, bits, warm
   const w = useWeights(K, N, B, scales);
   const x = upload('x', A, GPUBufferUsage.STORAGE);
   const out = device.createBuffer({ label: 'out', size: M * N * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-  const params = upload('params', new Uint32Array([M, N, K, 0]), GPUBufferUsage.UNIFORM); // m, n, k, has_bias
+  // common_linear.wgsl's Params: m, n, k, has_bias, x_start, out_start (whole buffers: 0).
+  const params = upload('params', new Uint32Array([M, N, K, 0, 0, 0]), GPUBufferUsage.UNIFORM);
   // The kernel, constants, grid and bindings as the engine's MatMulQ4 picks them: Params,
   // x, qweight, scales, bias, out, and for matvec_q4.wgsl qweight again as single words
   // (its path for K % 32 ≠ 0).
