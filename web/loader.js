@@ -78,17 +78,29 @@ export function parseManifest(text, where) {
 }
 
 /**
- * checkLimits refuses, before any shard is downloaded, a package whose shards do not fit
- * the adapter's buffers: the engine uploads each shard as one storage buffer.
+ * checkLimits refuses, before any shard is downloaded, a package that does not fit the
+ * adapter: the engine uploads each shard as one buffer (maxBufferSize) and binds each part
+ * of a tensor, data and scales, on its own (maxStorageBufferBindingSize), as
+ * model/pkg/FORMAT.md lays them out: CogVLM-17B's q8 embedding shard has 139 MB, its parts
+ * fit the default 128 MiB binding.
  */
 export function checkLimits(manifest, adapter) {
-  const limit = Math.min(adapter.maxStorageBufferBindingSize, adapter.maxBufferSize);
   const largest = manifest.shards.reduce((a, s) => (s.size > a.size ? s : a));
-  if (largest.size > limit) {
-    const which = adapter.maxStorageBufferBindingSize <= adapter.maxBufferSize ? 'maxStorageBufferBindingSize' : 'maxBufferSize';
+  if (largest.size > adapter.maxBufferSize) {
     throw new CogVLMError(
       'limits',
-      `${largest.file} has ${largest.size} bytes, more than this GPU's ${which} of ${limit} bytes; convert the package with smaller shards or use a GPU with larger buffers`,
+      `${largest.file} has ${largest.size} bytes, more than this GPU's maxBufferSize of ${adapter.maxBufferSize} bytes; convert the package with smaller shards or use a GPU with larger buffers`,
+    );
+  }
+  let part = { name: '', size: 0 };
+  for (const t of manifest.tensors ?? []) {
+    const size = Math.max(t.length ?? 0, t.scales_length ?? 0);
+    if (size > part.size) part = { name: t.name, size };
+  }
+  if (part.size > adapter.maxStorageBufferBindingSize) {
+    throw new CogVLMError(
+      'limits',
+      `tensor ${part.name} has a part of ${part.size} bytes, more than this GPU's maxStorageBufferBindingSize of ${adapter.maxStorageBufferBindingSize} bytes; use a GPU with larger buffers`,
     );
   }
 }

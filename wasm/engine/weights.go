@@ -90,9 +90,11 @@ func LoadPackageWith(k *Kernels, manifestURL string, o LoadOptions) (*Package, e
 		total += s.Size
 	}
 	for _, s := range m.Shards {
-		if s.Size > int64(k.Dev.Limits.MaxStorageBufferBindingSize) {
+		// a shard is one buffer and each of its parts a binding (model/pkg/FORMAT.md): the
+		// q8 embedding's shard is 139 MB, its parts under the default 128 MiB binding
+		if s.Size > int64(k.Dev.Limits.MaxBufferSize) {
 			p.Release()
-			return nil, fmt.Errorf("shard %s: %d bytes %w maxStorageBufferBindingSize %d", s.File, s.Size, gpu.ErrLimit, k.Dev.Limits.MaxStorageBufferBindingSize)
+			return nil, fmt.Errorf("shard %s: %d bytes %w maxBufferSize %d", s.File, s.Size, gpu.ErrLimit, k.Dev.Limits.MaxBufferSize)
 		}
 		buf, err := p.uploadShard(k, s, o)
 		if err != nil {
