@@ -161,17 +161,13 @@ func (e *exports) load(args []safejs.Value) (any, error) {
 	if onProgress, err := args[0].Get("onProgress"); err == nil && onProgress.Type() == safejs.TypeFunction {
 		opts.Progress = func(done, total int64) { onProgress.Invoke(float64(done), float64(total)) }
 	}
-	// precision "f32" keeps the f32 kernels where the adapter has shader-f16 (by not asking
-	// for the feature); "" or "auto" takes the f16 path where there is one.
-	var devOpts gpu.Options
-	switch p := stringField(args[0], "precision"); p {
-	case "", "auto":
-	case "f32":
-		devOpts.DisableFeatures = []gpu.Feature{gpu.FeatureShaderF16}
-	default:
-		return nil, badInput(fmt.Errorf("load: precision %q: want \"auto\" or \"f32\"", p))
+	// precision "auto" (or none), "f16" or "f32": engine.Precision.UseF16 decides the path
+	// from it and the adapter.
+	precision, err := engine.ParsePrecision(stringField(args[0], "precision"))
+	if err != nil {
+		return nil, badInput(fmt.Errorf("load: %v", err))
 	}
-	d, err := gpu.RequestDevice(devOpts)
+	d, err := gpu.RequestDevice(gpu.Options{})
 	if err != nil {
 		return nil, coded(err)
 	}
@@ -187,6 +183,12 @@ func (e *exports) load(args []safejs.Value) (any, error) {
 		return plan.Check(d.Limits)
 	}
 	k := engine.NewKernels(d)
+	useF16, err := precision.UseF16(d.Info, d.Has(gpu.FeatureShaderF16))
+	if err != nil {
+		d.Destroy()
+		return nil, badInput(fmt.Errorf("load: %v", err))
+	}
+	k.NoF16 = !useF16
 	p, err := engine.LoadPackageWith(k, url, opts)
 	if err != nil {
 		d.Destroy()
