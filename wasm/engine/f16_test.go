@@ -163,7 +163,7 @@ func TestF16Golden(t *testing.T) {
 }
 
 // checkF16Paths compares the logits of the f32 path (logits[0]) and the f16 path
-// (logits[1]) at each step, all teacher-forced on the CPU reference's tokens golden: the
+// (logits[1]) at each step, both teacher-forced on the CPU reference's tokens (golden): the
 // prefill logits agree to a cosine of 0.9999; the f32 path picks the golden token at every
 // step; the f16 path picks the same token as the f32 path wherever the f32 top-2 margin
 // exceeds twice the f16 path's largest logit error over the steps (no logit move of that
