@@ -13,7 +13,8 @@
 # it takes tens of minutes (the image prompt's prefill on the f16 path most), which is why
 # it is here and not in ./build.sh test.
 #
-# Needs what ./build.sh test-lavapipe installs (.bin/gpu-node, Mesa ≥ 24's lavapipe): run
+# Arguments go to `go test` after the defaults, e.g. -run 'TestF16RealWidth/text' for the
+# text prompt alone (a minute). Needs what ./build.sh test-lavapipe installs (.bin/gpu-node, Mesa ≥ 24's lavapipe): run
 # that once first. LAVAPIPE_ICD overrides the Vulkan driver manifest.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,5 +49,5 @@ echo "== TestF16RealWidth on lavapipe ($icd)"
 start=$(date +%s)
 VK_ICD_FILENAMES=$icd WASMEXEC_SCRIPTS=wasm/engine/replay.js GOOS=js GOARCH=wasm \
   go test -count=1 -v -timeout 120m -run '^TestF16RealWidth$' -exec "$runner" ./wasm/engine \
-  -realwidth "/repo/$dir/$name"
+  -realwidth "/repo/$dir/$name" "$@"
 echo "TestF16RealWidth: $(($(date +%s) - start)) s"
