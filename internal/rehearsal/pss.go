@@ -253,4 +253,3 @@ func readPSS(pid int) (pss, shmem int64, ok bool) {
 	}
 	return pss, shmem, ok
 }
-
