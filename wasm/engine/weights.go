@@ -108,8 +108,8 @@ func LoadPackageWith(k *Kernels, manifestURL string, o LoadOptions) (*Package, e
 		// can free, left the rest of the load's garbage (the browser's own copies of each
 		// shard on its way) uncollected too: more than a package's worth in the worker's
 		// process at the end of a load (bench/README.md, "Where the browser's memory
-		// goes"). A collection after each shard lets them go (~30 ms for the engine's
-		// heap; collecting every 32 or 128 MB instead left more behind).
+		// goes"). A collection after each shard lets them go (tens of ms for a heap
+		// this small; collecting every 32 or 128 MB instead left more behind).
 		runtime.GC()
 		done += s.Size
 		if progress != nil {
