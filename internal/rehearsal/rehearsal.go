@@ -21,7 +21,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -72,14 +71,21 @@ type Report struct {
 	BrowserPeakPSS   int64   `json:"browser_peak_pss"`
 	// The same peak per phase: the first load and its answers, then the offline reload and
 	// its answer (which tells a model held twice from one session outliving its dispose).
-	BrowserPeakPSSOnline  int64  `json:"browser_peak_pss_online"`
-	BrowserPeakPSSOffline int64  `json:"browser_peak_pss_offline"`
-	StorageBytes          int64  `json:"storage_bytes_after_load"`
-	WASMHeapBytes         int64  `json:"wasm_heap_bytes"`
-	MemoryPlan            string `json:"memory_plan"`
-	MemoryPlanBytes       int64  `json:"memory_plan_bytes"`
-	AdapterMaxBuffer      int64  `json:"adapter_max_buffer_size"`
-	AdapterMaxBinding     int64  `json:"adapter_max_storage_binding"`
+	BrowserPeakPSSOnline  int64 `json:"browser_peak_pss_online"`
+	BrowserPeakPSSOffline int64 `json:"browser_peak_pss_offline"`
+	// Where that memory is: the breakdown by kind of process at each phase's peak (GPU
+	// process, renderer, browser, utility processes), and each kind's own peak over the run.
+	BrowserPSSAtPeakOnline  Breakdown `json:"browser_pss_at_peak_online"`
+	BrowserPSSAtPeakOffline Breakdown `json:"browser_pss_at_peak_offline"`
+	BrowserPeakPSSByKind    Breakdown `json:"browser_peak_pss_by_kind"`
+	// BrowserIdlePSS is the browser with the page open, before the first load.
+	BrowserIdlePSS    int64  `json:"browser_idle_pss"`
+	StorageBytes      int64  `json:"storage_bytes_after_load"`
+	WASMHeapBytes     int64  `json:"wasm_heap_bytes"`
+	MemoryPlan        string `json:"memory_plan"`
+	MemoryPlanBytes   int64  `json:"memory_plan_bytes"`
+	AdapterMaxBuffer  int64  `json:"adapter_max_buffer_size"`
+	AdapterMaxBinding int64  `json:"adapter_max_storage_binding"`
 
 	PageTextSecondsPerToken float64 `json:"page_text_s_per_token"`
 	PageTextPrefillSeconds  float64 `json:"page_text_prefill_s"`
@@ -244,19 +250,22 @@ func Run(o Options, r *Report) error {
 		return stepError("browser", err)
 	}
 	defer bcancel()
-	sampler := startPSSSampler(srv.Pid())
+	sampler := startPSSSampler(srv.Pid(), false)
 	defer sampler.stop()
 
 	manifestURL := srv.URL + "models/" + name + "/manifest.json"
 	if _, err := chromedp.Run(bctx, chromedp.Navigate(srv.URL)); err != nil {
 		return stepError("page", err)
 	}
+	r.BrowserIdlePSS = idlePSS(srv.Pid())
 	logf("the page loads the package through the JS API (%s)", manifestURL)
 	page, err := pageRun(bctx, manifestURL, text, o.Image, true)
 	if err != nil {
 		return stepError("page load and answer", err)
 	}
-	r.BrowserPeakPSSOnline = sampler.phase()
+	r.BrowserPSSAtPeakOnline = sampler.phase()
+	r.BrowserPeakPSSOnline = r.BrowserPSSAtPeakOnline.Total()
+	logf("browser PSS at the online peak: %.2f GB: %s", gb(r.BrowserPeakPSSOnline), r.BrowserPSSAtPeakOnline)
 	r.LoadSeconds = page.LoadMs / 1000
 	r.Progress = page.Progress
 	r.ProgressMaxGapSeconds = maxGap(page.Progress, page.LoadMs) / 1000
@@ -307,7 +316,9 @@ func Run(o Options, r *Report) error {
 	if err != nil {
 		return stepError("offline load and answer", err)
 	}
-	r.BrowserPeakPSSOffline = sampler.phase()
+	r.BrowserPSSAtPeakOffline = sampler.phase()
+	r.BrowserPeakPSSOffline = r.BrowserPSSAtPeakOffline.Total()
+	logf("browser PSS at the offline peak: %.2f GB: %s", gb(r.BrowserPeakPSSOffline), r.BrowserPSSAtPeakOffline)
 	r.OfflineLoadSeconds = offline.LoadMs / 1000
 	r.OfflineEqual = offline.Info.Source == "storage" && slices.Equal(offline.Text.TokenIDs, page.Text.TokenIDs)
 	if !r.OfflineEqual {
@@ -332,7 +343,8 @@ func Run(o Options, r *Report) error {
 		return stepError("delete stored copy", err)
 	}
 	r.StorageBytesFreed = int64(freed)
-	r.BrowserPeakPSS = sampler.stop()
+	atPeak, byKind := sampler.stop()
+	r.BrowserPeakPSS, r.BrowserPeakPSSByKind = atPeak.Total(), byKind
 	if r.StorageBytesFreed < r.PackageBytes*9/10 {
 		return stepError("delete stored copy", fmt.Errorf("freed %d bytes of a %d-byte package", r.StorageBytesFreed, r.PackageBytes))
 	}
@@ -728,105 +740,4 @@ func pageRun(ctx context.Context, manifestURL string, q question, image string, 
 		return nil, fmt.Errorf("the page's result: %v", err)
 	}
 	return &r, nil
-}
-
-// pssSampler sums the proportional set size (PSS: shared pages split between their users,
-// so the browser's processes add up honestly) of this process's descendants, but for the
-// server, four times a second, and keeps the peak.
-type pssSampler struct {
-	mu        sync.Mutex
-	peak      int64
-	phasePeak int64 // since the last phase()
-	quit      chan struct{}
-	done      chan struct{}
-	once      sync.Once
-}
-
-func startPSSSampler(exclude int) *pssSampler {
-	s := &pssSampler{quit: make(chan struct{}), done: make(chan struct{})}
-	self := os.Getpid()
-	go func() {
-		defer close(s.done)
-		for {
-			n := descendantsPSS(self, exclude)
-			s.mu.Lock()
-			s.peak = max(s.peak, n)
-			s.phasePeak = max(s.phasePeak, n)
-			s.mu.Unlock()
-			select {
-			case <-s.quit:
-				return
-			case <-time.After(250 * time.Millisecond):
-			}
-		}
-	}()
-	return s
-}
-
-// phase returns the peak since the last call (or the start) and starts a new phase.
-func (s *pssSampler) phase() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.phasePeak
-	s.phasePeak = 0
-	return p
-}
-
-func (s *pssSampler) stop() int64 {
-	s.once.Do(func() { close(s.quit); <-s.done })
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.peak
-}
-
-// descendantsPSS is the PSS of every process below root (root excluded), skipping the
-// subtree of exclude.
-func descendantsPSS(root, exclude int) int64 {
-	entries, _ := os.ReadDir("/proc")
-	children := map[int][]int{}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid …: comm may hold spaces, so split after the last ')'
-		rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
-		f := strings.Fields(rest)
-		if len(f) < 2 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		children[ppid] = append(children[ppid], pid)
-	}
-	var total int64
-	var walk func(pid int)
-	walk = func(pid int) {
-		for _, c := range children[pid] {
-			if c == exclude {
-				continue
-			}
-			total += pss(c)
-			walk(c)
-		}
-	}
-	walk(root)
-	return total
-}
-
-func pss(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "Pss:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
 }

@@ -5,6 +5,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"runtime"
 
 	"github.com/hack-pad/safejs"
 
@@ -77,6 +78,16 @@ func LoadPackage(k *kernels.Kernels, name string, o LoadOptions) (*Package, erro
 			return nil, err
 		}
 		p.shards = append(p.shards, buf)
+		// Go keeps every JS value it has seen (each shard's ArrayBuffer, the promise that
+		// delivered it) until its own garbage collector finalizes the reference, and the
+		// engine's small heap seldom collects. Held from Go, every uploaded shard outlived
+		// its upload, and V8, whose collections are paced by the ArrayBuffer memory they
+		// can free, left the rest of the load's garbage (the browser's own copies of each
+		// shard on its way) uncollected too: more than a package's worth in the worker's
+		// process at the end of a load (bench/README.md, "Where the browser's memory
+		// goes"). A collection after each shard lets them go (tens of ms for a heap
+		// this small; collecting every 32 or 128 MB instead left more behind).
+		runtime.GC()
 		done += s.Size
 		if o.Progress != nil {
 			o.Progress(done, total)
