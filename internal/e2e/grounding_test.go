@@ -90,17 +90,12 @@ func TestGroundingParser(t *testing.T) {
 		}
 	}
 
-	// answerBoxes: the pixels of the image as given, a Blob or an ImageBitmap.
-	boxes := eval[[]byte](tb, `(async () => {
-		const { answerBoxes } = await import('/grounding.js');
-		const canvas = new OffscreenCanvas(640, 240);
-		canvas.getContext('2d').fillRect(0, 0, 640, 240);
-		const blob = await canvas.convertToBlob({ type: 'image/png' });
+	// answerBoxes: the pixels of the image as given, whose size generate's result has.
+	boxes := eval[[]byte](tb, `import('/grounding.js').then(({ answerBoxes }) => {
 		const text = 'The dog[[100,250,500,750]] and two cats[[550,100,700,400;750,500,990,950]].';
-		return [await answerBoxes(text, blob), await answerBoxes(text, await createImageBitmap(blob)), await answerBoxes(text, null), await answerBoxes('no box', blob)];
-	})()`)
-	wantBoxes := `[[{"x0":64,"y0":60,"x1":320,"y1":180,"label":"The dog"},{"x0":352,"y0":24,"x1":448,"y1":96,"label":"two cats"},{"x0":480,"y0":120,"x1":633.6,"y1":228,"label":"two cats"}],` +
-		`[{"x0":64,"y0":60,"x1":320,"y1":180,"label":"The dog"},{"x0":352,"y0":24,"x1":448,"y1":96,"label":"two cats"},{"x0":480,"y0":120,"x1":633.6,"y1":228,"label":"two cats"}],[],[]]`
+		return [answerBoxes(text, { width: 640, height: 240 }), answerBoxes(text, null), answerBoxes('no box', { width: 640, height: 240 })];
+	})`)
+	wantBoxes := `[[{"x0":64,"y0":60,"x1":320,"y1":180,"label":"The dog"},{"x0":352,"y0":24,"x1":448,"y1":96,"label":"two cats"},{"x0":480,"y0":120,"x1":633.6,"y1":228,"label":"two cats"}],[],[]]`
 	if string(boxes) != wantBoxes {
 		t.Errorf("answerBoxes: %s\nwant %s", boxes, wantBoxes)
 	}
