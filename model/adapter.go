@@ -10,7 +10,7 @@ func adapter(cfg Config, w *AdapterWeights, features []float32, obs LinearObserv
 
 	// linear_proj, then LayerNorm (nn.LayerNorm's default eps) and exact GELU
 	h := make([]float32, patches*H)
-	obs.see(nameAdapterProj, -1, features, patches, D)
+	obs.see(AdapterLinearProjName, features, patches, D)
 	w.LinearProj.MatMul(h, features, nil, patches)
 	LayerNorm(h, h, w.Norm1Weight, w.Norm1Bias, patches, H, AdapterLayerNormEps)
 	GELU(h)
@@ -18,15 +18,15 @@ func adapter(cfg Config, w *AdapterWeights, features []float32, obs LinearObserv
 	// silu(gate_proj(h)) * dense_h_to_4h(h)
 	gate := make([]float32, patches*I)
 	up := make([]float32, patches*I)
-	obs.see(nameAdapterGate, -1, h, patches, H)
+	obs.see(AdapterGateProjName, h, patches, H)
 	w.GateProj.MatMul(gate, h, nil, patches)
-	obs.see(nameAdapterUp, -1, h, patches, H)
+	obs.see(AdapterDenseHTo4HName, h, patches, H)
 	w.DenseHTo4H.MatMul(up, h, nil, patches)
 	SiLUMul(gate, gate, up)
 
 	// dense_4h_to_h straight into the rows between boi and eoi
 	out := make([]float32, (patches+2)*H)
-	obs.see(nameAdapterDown, -1, gate, patches, I)
+	obs.see(AdapterDense4HToHName, gate, patches, I)
 	w.Dense4HToH.MatMul(out[H:(patches+1)*H], gate, nil, patches)
 	Copy(out[:H], w.BOI)
 	Copy(out[(patches+1)*H:], w.EOI)

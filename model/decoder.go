@@ -377,7 +377,7 @@ func (st *decoderState) forward(w *Weights, rows int, positions []int, runs []Ex
 
 	// final norm and lm_head, on the last row only: the earlier rows' logits are unused
 	RMSNorm(st.hidden, st.x[(rows-1)*H:rows*H], w.Norm, 1, H, st.cfg.RMSNormEps)
-	st.observe.see(nameLMHead, -1, st.hidden, 1, H)
+	st.observe.see(LMHeadName, st.hidden, 1, H)
 	w.LMHead.MatMul(st.logits, st.hidden, nil, 1)
 	return true
 }
@@ -389,6 +389,7 @@ func (st *decoderState) layer(lw *DecoderLayer, l, rows int, positions []int, ru
 	H, I, heads := cfg.HiddenSize, cfg.IntermediateSize, cfg.NumAttentionHeads
 	eps := cfg.RMSNormEps
 	x, xb, q, att := st.x[:rows*H], st.xb[:rows*H], st.q[:rows*H], st.att[:rows*H]
+	names := st.observe.layerNames(l)
 	seen := st.length + rows // keys visible to the last new row
 	k := st.key[l][st.length*H : seen*H]
 	v := st.value[l][st.length*H : seen*H]
@@ -401,7 +402,7 @@ func (st *decoderState) layer(lw *DecoderLayer, l, rows int, positions []int, ru
 	for _, r := range runs {
 		e, n := lw.Expert(r.Vision), r.End-r.Start
 		in := xb[r.Start*H : r.End*H]
-		st.observe.see(expertName(r.Vision).qkv, l, in, n, H)
+		st.observe.see(names.Expert(r.Vision).QueryKeyValue, in, n, H)
 		e.QueryKeyValue.Rows(0, H).MatMul(q[r.Start*H:r.End*H], in, nil, n)
 		e.QueryKeyValue.Rows(H, 2*H).MatMul(k[r.Start*H:r.End*H], in, nil, n)
 		e.QueryKeyValue.Rows(2*H, 3*H).MatMul(v[r.Start*H:r.End*H], in, nil, n)
@@ -417,7 +418,7 @@ func (st *decoderState) layer(lw *DecoderLayer, l, rows int, positions []int, ru
 	// output projection of each expert, residual
 	for _, r := range runs {
 		e, n := lw.Expert(r.Vision), r.End-r.Start
-		st.observe.see(expertName(r.Vision).dense, l, att[r.Start*H:r.End*H], n, H)
+		st.observe.see(names.Expert(r.Vision).Dense, att[r.Start*H:r.End*H], n, H)
 		e.Dense.MatMul(xb[r.Start*H:r.End*H], att[r.Start*H:r.End*H], nil, n)
 	}
 	Add(x, x, xb)
@@ -430,13 +431,13 @@ func (st *decoderState) layer(lw *DecoderLayer, l, rows int, positions []int, ru
 		e, n := lw.Expert(r.Vision), r.End-r.Start
 		in := xb[r.Start*H : r.End*H]
 		gate, up := st.gate[r.Start*I:r.End*I], st.up[r.Start*I:r.End*I]
-		names := expertName(r.Vision)
-		st.observe.see(names.gate, l, in, n, H)
+		en := names.Expert(r.Vision)
+		st.observe.see(en.GateProj, in, n, H)
 		e.GateProj.MatMul(gate, in, nil, n)
-		st.observe.see(names.up, l, in, n, H)
+		st.observe.see(en.UpProj, in, n, H)
 		e.UpProj.MatMul(up, in, nil, n)
 		SiLUMul(gate, gate, up)
-		st.observe.see(names.down, l, gate, n, I)
+		st.observe.see(en.DownProj, gate, n, I)
 		e.DownProj.MatMul(in, gate, nil, n)
 	}
 	Add(x, x, xb)

@@ -3,7 +3,9 @@
 // checkpoint, a package's q4/q8/f16 packed and memory-mapped, see Matrix), the op list (ops.go) that every WebGPU kernel is checked against,
 // the forward pass one block per file (vision.go: EVA2-CLIP tower, adapter.go: GLU
 // adapter with boi/eoi, decoder.go: the language model with its vision and language
-// experts and a KV cache), prompt building and sampling. Numbers and semantics follow
+// experts and a KV cache), prompt building, sampling and the generation loop (loop.go:
+// RunGeneration, which the GPU engine drives with its own forward). CogVLM's Hugging
+// Face tensor names are written once, in names.go. Numbers and semantics follow
 // testdata/golden/README.md; the golden tests hold the package to them.
 //
 // Typical use (the CLI):
@@ -13,8 +15,7 @@
 //	m, err := model.Load(cfg, ckpt)              // reads every tensor once; ckpt can be closed after
 //	                                             // (pkg.OpenModel does both for a package or a checkpoint)
 //	template := model.DefaultTemplate(cfg, pixels != nil)          // vicuna for text, template_version with an image
-//	ids, err := model.PromptIDs(tok, template, query, history, cfg) // ids without bos
-//	in := model.BuildInputs(ids, pixels != nil, cfg)
+//	in, err := model.PromptInputs(tok, template, query, history, pixels != nil, cfg)
 //	res, err := m.Generate(in, pixels, model.DefaultSampling(), func(id int) bool {
 //		fmt.Print(tok.Decode([]int{id}))
 //		return true // false stops generation

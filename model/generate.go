@@ -61,9 +61,10 @@ type Stats struct {
 }
 
 // Generate runs the whole pipeline: the image (pixels, CHW pixel_values, or nil without
-// one) through the vision tower, the prompt through the decoder, then one token at a
-// time until EOS, s.MaxNewTokens tokens, or onToken (may be nil) returns false; onToken
-// sees every generated token except EOS.
+// one) through the vision tower, then the generation loop (RunGeneration) over the CPU
+// reference's forward: the prompt through the decoder, then one token at a time until
+// EOS, s.MaxNewTokens tokens, or onToken (may be nil) returns false; onToken sees every
+// generated token except EOS.
 //
 // A conversation's next turn costs only its new tokens: the image's rows are kept for
 // the same pixels, and the prompt's prefix that the KV cache holds from the previous
@@ -102,48 +103,35 @@ func (m *Model) Generate(in Inputs, pixels []float32, s Sampling, onToken func(i
 		res.Stats.Vision = time.Since(start)
 	}
 
-	start := time.Now()
-	// an observer sees every row, as without a cache
-	logits, hidden, reused, err := m.prefill(in, res.VisionOut, s.MaxNewTokens, m.ObserveLinear == nil)
-	if err != nil {
+	f := &cpuForward{m: m, imageRows: res.VisionOut, maxNewTokens: s.MaxNewTokens}
+	if err := RunGeneration(f, sampler, in, cfg.EOSTokenID, begin, res, onToken); err != nil {
 		return nil, err
 	}
-	res.Stats.Prefill, res.Stats.PrefillTokens, res.Stats.ReusedTokens = time.Since(start), len(in.InputIDs)-reused, reused
-	res.PrefillLogitsLast = slices.Clone(logits)
-	res.PrefillHiddenLast = slices.Clone(hidden)
-
-	// the sequence so far, for the repetition penalty
-	seq := slices.Grow(slices.Clone(in.InputIDs), s.MaxNewTokens)
-	start = time.Now()
-	res.StopReason = StopMaxTokens
-	for len(res.GeneratedIDs) < s.MaxNewTokens {
-		if len(res.GeneratedIDs) > 0 {
-			if logits, err = m.Decode(seq[len(seq)-1]); err != nil {
-				return nil, err
-			}
-			res.Stats.DecodeTokens++
-		}
-		id := sampler.Sample(logits, seq)
-		if len(res.GeneratedIDs) == 0 {
-			res.Stats.FirstToken = time.Since(begin)
-		}
-		if id == cfg.EOSTokenID {
-			res.StopReason = StopEOS
-			break
-		}
-		seq = append(seq, id)
-		res.GeneratedIDs = append(res.GeneratedIDs, id)
-		if s.KeepStepLogits {
-			res.StepLogits = append(res.StepLogits, logits...)
-		}
-
-		if onToken != nil && !onToken(id) {
-			res.StopReason = StopCallback
-			break
-		}
-	}
-	res.Stats.Decode = time.Since(start)
+	res.PrefillHiddenLast = f.hidden
 	return res, nil
+}
+
+// cpuForward is the CPU reference's forward for the generation loop.
+type cpuForward struct {
+	m            *Model
+	imageRows    []float32
+	maxNewTokens int
+	hidden       []float32 // the prefill's final-norm output at the last prompt token
+}
+
+func (f *cpuForward) Prefill(in Inputs) (Next, int, error) {
+	// an observer sees every row, as without a cache
+	logits, hidden, reused, err := f.m.prefill(in, f.imageRows, f.maxNewTokens, f.m.ObserveLinear == nil)
+	if err != nil {
+		return Next{}, 0, err
+	}
+	f.hidden = slices.Clone(hidden)
+	return Next{Logits: logits}, reused, nil
+}
+
+func (f *cpuForward) Decode(id int) (Next, error) {
+	logits, err := f.m.Decode(id)
+	return Next{Logits: logits}, err
 }
 
 // encodeImageCached is EncodeImage that keeps the last image's rows: a follow-up about

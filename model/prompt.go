@@ -151,6 +151,16 @@ func PromptIDs(tok PromptTokenizer, template, query string, history [][2]string,
 	return ids, nil
 }
 
+// PromptInputs is a question's decoder inputs: PromptIDs laid out by BuildInputs, with
+// the image's tokens when hasImage. Its errors are PromptIDs'.
+func PromptInputs(tok PromptTokenizer, template, query string, history [][2]string, hasImage bool, cfg Config) (Inputs, error) {
+	textIDs, err := PromptIDs(tok, template, query, history, cfg)
+	if err != nil {
+		return Inputs{}, err
+	}
+	return BuildInputs(textIDs, hasImage, cfg), nil
+}
+
 // Inputs are a prompt's decoder inputs, one entry per token.
 type Inputs struct {
 	InputIDs     []int // bos, a pad placeholder per image token, the prompt's token ids

@@ -14,24 +14,19 @@ import (
 // (RoPEBase), so the buffer carries no information; readers accept it when present,
 // check it against what the config implies, and drop it.
 
-const (
-	rotaryPrefix = "model.layers."
-	rotarySuffix = ".self_attn.rotary_emb.inv_freq"
-)
-
 // RotaryInvFreqName is the name of decoder layer l's saved rotary buffer.
 func RotaryInvFreqName(layer int) string {
-	return rotaryPrefix + strconv.Itoa(layer) + rotarySuffix
+	return DecoderLayerPrefix + strconv.Itoa(layer) + rotaryInvFreqSuffix
 }
 
 // RotaryInvFreqLayer reports whether name is a saved rotary buffer, and of which layer.
 // Only canonical decimal layer numbers match ("model.layers.01…" does not).
 func RotaryInvFreqLayer(name string) (layer int, ok bool) {
-	num, found := strings.CutPrefix(name, rotaryPrefix)
+	num, found := strings.CutPrefix(name, DecoderLayerPrefix)
 	if !found {
 		return 0, false
 	}
-	num, found = strings.CutSuffix(num, rotarySuffix)
+	num, found = strings.CutSuffix(num, rotaryInvFreqSuffix)
 	if !found {
 		return 0, false
 	}

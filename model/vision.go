@@ -51,7 +51,7 @@ func visionTower(cfg VisionConfig, w *VisionWeights, pixels []float32, obs Linea
 	// patch embedding: the Conv2d with kernel = stride = P is a matmul over the patches
 	cols := Patches(cfg, pixels)
 	x := make([]float32, N*D) // (N, D) residual stream
-	obs.see(nameVisionPatch, -1, cols, patches, patchLen)
+	obs.see(VisionPatchWeightName, cols, patches, patchLen)
 	w.PatchWeight.MatMul(x[D:], cols, w.PatchBias, patches)
 
 	// cls token first, then every row gets its position embedding
@@ -64,25 +64,25 @@ func visionTower(cfg VisionConfig, w *VisionWeights, pixels []float32, obs Linea
 	mlp := make([]float32, N*F)
 	scores := make([]float32, AttentionScratchLen(N))
 	for l := range w.Layers {
-		lw := &w.Layers[l]
+		lw, names := &w.Layers[l], obs.visionLayerNames(l)
 		// attention: the fused query_key_value output is [3][heads][head_dim], so its
 		// weight rows split into the q, k and v projections
-		obs.see(nameVisionQKV, l, x, N, D)
+		obs.see(names.QueryKeyValueWeight, x, N, D)
 		lw.QueryKeyValueWeight.Rows(0, D).MatMul(q, x, lw.QueryKeyValueBias[:D], N)
 		lw.QueryKeyValueWeight.Rows(D, 2*D).MatMul(k, x, lw.QueryKeyValueBias[D:2*D], N)
 		lw.QueryKeyValueWeight.Rows(2*D, 3*D).MatMul(v, x, lw.QueryKeyValueBias[2*D:], N)
 		Attention(att, q, k, v, scores, N, N, heads, D/heads, false)
-		obs.see(nameVisionDense, l, att, N, D)
+		obs.see(names.DenseWeight, att, N, D)
 		lw.DenseWeight.MatMul(h, att, lw.DenseBias, N)
 		// residual with the norm on the branch output: x = x + LN_in(attn(x))
 		LayerNorm(h, h, lw.InputLayernormWeight, lw.InputLayernormBias, N, D, cfg.LayerNormEps)
 		Add(x, x, h)
 
 		// MLP: x = x + LN_post(fc2(gelu(fc1(x))))
-		obs.see(nameVisionFC1, l, x, N, D)
+		obs.see(names.FC1Weight, x, N, D)
 		lw.FC1Weight.MatMul(mlp, x, lw.FC1Bias, N)
 		GELU(mlp)
-		obs.see(nameVisionFC2, l, mlp, N, F)
+		obs.see(names.FC2Weight, mlp, N, F)
 		lw.FC2Weight.MatMul(h, mlp, lw.FC2Bias, N)
 		LayerNorm(h, h, lw.PostAttentionLayernormWeight, lw.PostAttentionLayernormBias, N, D, cfg.LayerNormEps)
 		Add(x, x, h)

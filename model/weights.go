@@ -2,7 +2,6 @@ package model
 
 import (
 	"fmt"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,74 +36,134 @@ type MatrixSource interface {
 // Weights are all the tensors of a CogVLM checkpoint, row-major: the weight matrices
 // (Linear weights, the token embedding, lm_head, the patch-embedding convolution as
 // [D, C·P·P]) as Matrix, in the encoding their source stores, the vectors and the
-// position embedding as float32. Every field's hf
-// tag is its Hugging Face name (%d is the layer index) and its shape tag its shape in the
-// symbols of the checkpoint README: H hidden_size, I intermediate_size, V vocab_size,
-// D vision hidden_size, F vision intermediate_size, C in_channels, P patch_size,
-// N num_positions. Linear weights are [out, in]: y = x·Wᵀ.
+// position embedding as float32. Each struct's bind method gives every field its Hugging
+// Face name (names.go) and its shape in the symbols of the checkpoint README:
+// H hidden_size, I intermediate_size, V vocab_size, D vision hidden_size, F vision
+// intermediate_size, C in_channels, P patch_size, N num_positions. Linear weights are
+// [out, in]: y = x·Wᵀ.
 type Weights struct {
-	EmbedTokens Matrix         `hf:"model.embed_tokens.weight" shape:"V,H"`
+	EmbedTokens Matrix
 	Vision      VisionWeights  // EVA2-CLIP tower
 	Adapter     AdapterWeights // GLU projection into the language model, boi/eoi
-	Layers      []DecoderLayer `count:"num_hidden_layers"`
-	Norm        []float32      `hf:"model.norm.weight" shape:"H"`
-	LMHead      Matrix         `hf:"lm_head.weight" shape:"V,H"`
+	Layers      []DecoderLayer // num_hidden_layers
+	Norm        []float32
+	LMHead      Matrix
+}
+
+func (w *Weights) bind(b *binder) {
+	b.mat(EmbedTokensName, "V,H", &w.EmbedTokens)
+	w.Vision.bind(b)
+	w.Adapter.bind(b)
+	bindLayers(b, "num_hidden_layers", &w.Layers, b.cfg.NumHiddenLayers, (*DecoderLayer).bind)
+	b.vec(NormName, "H", &w.Norm)
+	b.mat(LMHeadName, "V,H", &w.LMHead)
 }
 
 // VisionWeights are the EVA2-CLIP-E vision tower.
 type VisionWeights struct {
-	PatchWeight       Matrix        `hf:"model.vision.patch_embedding.proj.weight" shape:"D,C,P,P"` // Conv2d, kernel = stride = P
-	PatchBias         []float32     `hf:"model.vision.patch_embedding.proj.bias" shape:"D"`
-	ClsEmbedding      []float32     `hf:"model.vision.patch_embedding.cls_embedding" shape:"1,D"`
-	PositionEmbedding []float32     `hf:"model.vision.patch_embedding.position_embedding.weight" shape:"N,D"`
-	Layers            []VisionLayer `count:"vision_config.num_hidden_layers"`
+	PatchWeight       Matrix // Conv2d, kernel = stride = P
+	PatchBias         []float32
+	ClsEmbedding      []float32
+	PositionEmbedding []float32
+	Layers            []VisionLayer // vision_config.num_hidden_layers
+}
+
+func (w *VisionWeights) bind(b *binder) {
+	b.mat(VisionPatchWeightName, "D,C,P,P", &w.PatchWeight)
+	b.vec(VisionPatchBiasName, "D", &w.PatchBias)
+	b.vec(VisionClsEmbeddingName, "1,D", &w.ClsEmbedding)
+	b.vec(VisionPositionEmbeddingName, "N,D", &w.PositionEmbedding)
+	bindLayers(b, "vision_config.num_hidden_layers", &w.Layers, b.cfg.Vision.NumHiddenLayers, (*VisionLayer).bind)
 }
 
 // VisionLayer is one EVA2-CLIP transformer layer. Its norms apply to the output of the
 // sub-block (x = x + LN(block(x))), hence their names.
 type VisionLayer struct {
-	InputLayernormWeight         []float32 `hf:"model.vision.transformer.layers.%d.input_layernorm.weight" shape:"D"`
-	InputLayernormBias           []float32 `hf:"model.vision.transformer.layers.%d.input_layernorm.bias" shape:"D"`
-	QueryKeyValueWeight          Matrix    `hf:"model.vision.transformer.layers.%d.attention.query_key_value.weight" shape:"3D,D"` // rows [3][heads][head_dim]
-	QueryKeyValueBias            []float32 `hf:"model.vision.transformer.layers.%d.attention.query_key_value.bias" shape:"3D"`
-	DenseWeight                  Matrix    `hf:"model.vision.transformer.layers.%d.attention.dense.weight" shape:"D,D"`
-	DenseBias                    []float32 `hf:"model.vision.transformer.layers.%d.attention.dense.bias" shape:"D"`
-	PostAttentionLayernormWeight []float32 `hf:"model.vision.transformer.layers.%d.post_attention_layernorm.weight" shape:"D"`
-	PostAttentionLayernormBias   []float32 `hf:"model.vision.transformer.layers.%d.post_attention_layernorm.bias" shape:"D"`
-	FC1Weight                    Matrix    `hf:"model.vision.transformer.layers.%d.mlp.fc1.weight" shape:"F,D"`
-	FC1Bias                      []float32 `hf:"model.vision.transformer.layers.%d.mlp.fc1.bias" shape:"F"`
-	FC2Weight                    Matrix    `hf:"model.vision.transformer.layers.%d.mlp.fc2.weight" shape:"D,F"`
-	FC2Bias                      []float32 `hf:"model.vision.transformer.layers.%d.mlp.fc2.bias" shape:"D"`
+	InputLayernormWeight         []float32
+	InputLayernormBias           []float32
+	QueryKeyValueWeight          Matrix // rows [3][heads][head_dim]
+	QueryKeyValueBias            []float32
+	DenseWeight                  Matrix
+	DenseBias                    []float32
+	PostAttentionLayernormWeight []float32
+	PostAttentionLayernormBias   []float32
+	FC1Weight                    Matrix
+	FC1Bias                      []float32
+	FC2Weight                    Matrix
+	FC2Bias                      []float32
+}
+
+func (w *VisionLayer) bind(b *binder, l int) {
+	n := VisionLayerTensorNames(l)
+	b.vec(n.InputLayernormWeight, "D", &w.InputLayernormWeight)
+	b.vec(n.InputLayernormBias, "D", &w.InputLayernormBias)
+	b.mat(n.QueryKeyValueWeight, "3D,D", &w.QueryKeyValueWeight)
+	b.vec(n.QueryKeyValueBias, "3D", &w.QueryKeyValueBias)
+	b.mat(n.DenseWeight, "D,D", &w.DenseWeight)
+	b.vec(n.DenseBias, "D", &w.DenseBias)
+	b.vec(n.PostAttentionLayernormWeight, "D", &w.PostAttentionLayernormWeight)
+	b.vec(n.PostAttentionLayernormBias, "D", &w.PostAttentionLayernormBias)
+	b.mat(n.FC1Weight, "F,D", &w.FC1Weight)
+	b.vec(n.FC1Bias, "F", &w.FC1Bias)
+	b.mat(n.FC2Weight, "D,F", &w.FC2Weight)
+	b.vec(n.FC2Bias, "D", &w.FC2Bias)
 }
 
 // AdapterWeights are the GLU that maps vision features into the language model's space,
 // and the learned boi/eoi rows put around the image.
 type AdapterWeights struct {
-	LinearProj  Matrix    `hf:"model.vision.linear_proj.linear_proj.weight" shape:"H,D"`
-	Norm1Weight []float32 `hf:"model.vision.linear_proj.norm1.weight" shape:"H"`
-	Norm1Bias   []float32 `hf:"model.vision.linear_proj.norm1.bias" shape:"H"`
-	GateProj    Matrix    `hf:"model.vision.linear_proj.gate_proj.weight" shape:"I,H"`
-	DenseHTo4H  Matrix    `hf:"model.vision.linear_proj.dense_h_to_4h.weight" shape:"I,H"`
-	Dense4HToH  Matrix    `hf:"model.vision.linear_proj.dense_4h_to_h.weight" shape:"H,I"`
-	BOI         []float32 `hf:"model.vision.boi" shape:"1,1,H"`
-	EOI         []float32 `hf:"model.vision.eoi" shape:"1,1,H"`
+	LinearProj  Matrix
+	Norm1Weight []float32
+	Norm1Bias   []float32
+	GateProj    Matrix
+	DenseHTo4H  Matrix
+	Dense4HToH  Matrix
+	BOI         []float32
+	EOI         []float32
+}
+
+func (w *AdapterWeights) bind(b *binder) {
+	b.mat(AdapterLinearProjName, "H,D", &w.LinearProj)
+	b.vec(AdapterNorm1WeightName, "H", &w.Norm1Weight)
+	b.vec(AdapterNorm1BiasName, "H", &w.Norm1Bias)
+	b.mat(AdapterGateProjName, "I,H", &w.GateProj)
+	b.mat(AdapterDenseHTo4HName, "I,H", &w.DenseHTo4H)
+	b.mat(AdapterDense4HToHName, "H,I", &w.Dense4HToH)
+	b.vec(BOIName, "1,1,H", &w.BOI)
+	b.vec(EOIName, "1,1,H", &w.EOI)
 }
 
 // DecoderLayer is one language-model layer: shared norms and two experts (vision and
 // language) of the attention projections and the MLP.
 type DecoderLayer struct {
-	InputLayernorm         []float32 `hf:"model.layers.%d.input_layernorm.weight" shape:"H"`
-	VisionQueryKeyValue    Matrix    `hf:"model.layers.%d.self_attn.vision_expert_query_key_value.weight" shape:"3H,H"` // rows [3][heads][head_dim]
-	VisionDense            Matrix    `hf:"model.layers.%d.self_attn.vision_expert_dense.weight" shape:"H,H"`
-	LanguageQueryKeyValue  Matrix    `hf:"model.layers.%d.self_attn.language_expert_query_key_value.weight" shape:"3H,H"`
-	LanguageDense          Matrix    `hf:"model.layers.%d.self_attn.language_expert_dense.weight" shape:"H,H"`
-	PostAttentionLayernorm []float32 `hf:"model.layers.%d.post_attention_layernorm.weight" shape:"H"`
-	VisionGateProj         Matrix    `hf:"model.layers.%d.mlp.vision_mlp.gate_proj.weight" shape:"I,H"`
-	VisionUpProj           Matrix    `hf:"model.layers.%d.mlp.vision_mlp.up_proj.weight" shape:"I,H"`
-	VisionDownProj         Matrix    `hf:"model.layers.%d.mlp.vision_mlp.down_proj.weight" shape:"H,I"`
-	LanguageGateProj       Matrix    `hf:"model.layers.%d.mlp.language_mlp.gate_proj.weight" shape:"I,H"`
-	LanguageUpProj         Matrix    `hf:"model.layers.%d.mlp.language_mlp.up_proj.weight" shape:"I,H"`
-	LanguageDownProj       Matrix    `hf:"model.layers.%d.mlp.language_mlp.down_proj.weight" shape:"H,I"`
+	InputLayernorm         []float32
+	VisionQueryKeyValue    Matrix // rows [3][heads][head_dim]
+	VisionDense            Matrix
+	LanguageQueryKeyValue  Matrix
+	LanguageDense          Matrix
+	PostAttentionLayernorm []float32
+	VisionGateProj         Matrix
+	VisionUpProj           Matrix
+	VisionDownProj         Matrix
+	LanguageGateProj       Matrix
+	LanguageUpProj         Matrix
+	LanguageDownProj       Matrix
+}
+
+func (w *DecoderLayer) bind(b *binder, l int) {
+	n := LayerTensorNames(l)
+	b.vec(n.InputLayernorm, "H", &w.InputLayernorm)
+	b.mat(n.Vision.QueryKeyValue, "3H,H", &w.VisionQueryKeyValue)
+	b.mat(n.Vision.Dense, "H,H", &w.VisionDense)
+	b.mat(n.Language.QueryKeyValue, "3H,H", &w.LanguageQueryKeyValue)
+	b.mat(n.Language.Dense, "H,H", &w.LanguageDense)
+	b.vec(n.PostAttentionLayernorm, "H", &w.PostAttentionLayernorm)
+	b.mat(n.Vision.GateProj, "I,H", &w.VisionGateProj)
+	b.mat(n.Vision.UpProj, "I,H", &w.VisionUpProj)
+	b.mat(n.Vision.DownProj, "H,I", &w.VisionDownProj)
+	b.mat(n.Language.GateProj, "I,H", &w.LanguageGateProj)
+	b.mat(n.Language.UpProj, "I,H", &w.LanguageUpProj)
+	b.mat(n.Language.DownProj, "H,I", &w.LanguageDownProj)
 }
 
 // Expert is one expert's weights of a decoder layer.
@@ -147,74 +206,65 @@ type binding struct {
 	mat *Matrix    // nil for a vector
 }
 
-// bind walks w's fields by their tags and returns one binding per tensor; layer slices are
-// allocated to the length their count tag names (those already that long are kept).
+// binder collects the bindings of Weights' fields, with the first error.
+type binder struct {
+	cfg  Config
+	dims map[string]int // the shape symbols
+	out  []binding
+	err  error
+}
+
+// bind returns one binding per tensor of w, in the order of its structs' fields; layer
+// slices are allocated to the length the config gives (those already that long are kept).
 // Validate bounds the counts (maxLayers), so a config cannot make this allocate without
 // limit.
 func bind(cfg Config, w *Weights) ([]binding, error) {
-	dims := map[string]int{
+	b := &binder{cfg: cfg, dims: map[string]int{
 		"H": cfg.HiddenSize, "I": cfg.IntermediateSize, "V": cfg.VocabSize,
 		"D": cfg.Vision.HiddenSize, "F": cfg.Vision.IntermediateSize, "C": cfg.Vision.InChannels,
 		"P": cfg.Vision.PatchSize, "N": cfg.Vision.NumPositions,
+	}}
+	w.bind(b)
+	if b.err != nil {
+		return nil, b.err
 	}
-	counts := map[string]int{
-		"num_hidden_layers":               cfg.NumHiddenLayers,
-		"vision_config.num_hidden_layers": cfg.Vision.NumHiddenLayers,
+	return b.out, nil
+}
+
+func (b *binder) add(name, shape string, vec *[]float32, mat *Matrix) {
+	if b.err != nil {
+		return
 	}
-	var out []binding
-	var walk func(v reflect.Value, layer int) error
-	walk = func(v reflect.Value, layer int) error {
-		t := v.Type()
-		for i := range t.NumField() {
-			f, fv := t.Field(i), v.Field(i)
-			vec, mat := f.Type == reflect.TypeFor[[]float32](), f.Type == reflect.TypeFor[Matrix]()
-			switch {
-			case vec || mat:
-				name := f.Tag.Get("hf")
-				if strings.Contains(name, "%d") {
-					name = fmt.Sprintf(name, layer)
-				}
-				shape, err := parseShape(f.Tag.Get("shape"), dims)
-				if err != nil {
-					return fmt.Errorf("%s.%s: %v", t.Name(), f.Name, err)
-				}
-				b := binding{TensorSpec: TensorSpec{name, shape}}
-				if vec {
-					b.vec = fv.Addr().Interface().(*[]float32)
-				} else {
-					b.mat = fv.Addr().Interface().(*Matrix)
-				}
-				out = append(out, b)
-			case f.Type.Kind() == reflect.Struct:
-				if err := walk(fv, layer); err != nil {
-					return err
-				}
-			case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
-				n, ok := counts[f.Tag.Get("count")]
-				if !ok {
-					return fmt.Errorf("%s.%s: unknown count tag %q", t.Name(), f.Name, f.Tag.Get("count"))
-				}
-				if n < 0 || n > maxLayers {
-					return fmt.Errorf("%s %d is outside [0, %d]", f.Tag.Get("count"), n, maxLayers)
-				}
-				if fv.Len() != n { // a loaded model's layers are bound as they are
-					fv.Set(reflect.MakeSlice(f.Type, n, n))
-				}
-				for j := range n {
-					if err := walk(fv.Index(j), j); err != nil {
-						return err
-					}
-				}
-			default:
-				return fmt.Errorf("%s.%s: field type %s has no tensor binding", t.Name(), f.Name, f.Type)
-			}
-		}
-		return nil
+	s, err := parseShape(shape, b.dims)
+	if err != nil {
+		b.err = fmt.Errorf("tensor %q: %v", name, err)
+		return
 	}
-	if err := walk(reflect.ValueOf(w).Elem(), 0); err != nil {
-		return nil, err
+	b.out = append(b.out, binding{TensorSpec{name, s}, vec, mat})
+}
+
+// vec binds a float32 tensor of the given shape (in the symbols of Weights) to f.
+func (b *binder) vec(name, shape string, f *[]float32) { b.add(name, shape, f, nil) }
+
+// mat binds a weight matrix of the given shape (in the symbols of Weights) to f.
+func (b *binder) mat(name, shape string, f *Matrix) { b.add(name, shape, nil, f) }
+
+// bindLayers sizes a layer slice to the config's count n (key names it) and binds each
+// layer; a loaded model's layers, already n long, are bound as they are.
+func bindLayers[T any](b *binder, key string, layers *[]T, n int, bind func(*T, *binder, int)) {
+	if b.err != nil {
+		return
 	}
-	return out, nil
+	if n < 0 || n > maxLayers {
+		b.err = fmt.Errorf("%s %d is outside [0, %d]", key, n, maxLayers)
+		return
+	}
+	if len(*layers) != n {
+		*layers = make([]T, n)
+	}
+	for l := range *layers {
+		bind(&(*layers)[l], b, l)
+	}
 }
 
 // maxElements bounds one tensor so that a hostile config cannot overflow int or ask for
@@ -258,23 +308,12 @@ func parseShape(tag string, dims map[string]int) ([]int, error) {
 	return shape, nil
 }
 
-// Prefixes of the per-layer tensor names, for counting the layers a checkpoint holds.
-const (
-	decoderLayerPrefix = "model.layers."
-	visionLayerPrefix  = "model.vision.transformer.layers."
-)
-
 // heldLayers is the number of layers (highest index + 1) that names hold tensors of
 // under prefix: "model.layers.7.…" counts as 8 layers.
 func heldLayers(names []string, prefix string) int {
 	held := 0
 	for _, name := range names {
-		rest, ok := strings.CutPrefix(name, prefix)
-		if !ok {
-			continue
-		}
-		num, _, ok := strings.Cut(rest, ".")
-		if l, err := strconv.Atoi(num); ok && err == nil && l >= 0 && l < maxLayers {
+		if l, ok := LayerOf(name, prefix); ok && l < maxLayers {
 			held = max(held, l+1)
 		}
 	}
@@ -290,8 +329,8 @@ func checkLayerCounts(cfg Config, names []string) error {
 		key, prefix, what string
 		want              int
 	}{
-		{"num_hidden_layers", decoderLayerPrefix, "decoder", cfg.NumHiddenLayers},
-		{"vision_config.num_hidden_layers", visionLayerPrefix, "vision", cfg.Vision.NumHiddenLayers},
+		{"num_hidden_layers", DecoderLayerPrefix, "decoder", cfg.NumHiddenLayers},
+		{"vision_config.num_hidden_layers", VisionLayerPrefix, "vision", cfg.Vision.NumHiddenLayers},
 	} {
 		held := heldLayers(names, c.prefix)
 		switch {

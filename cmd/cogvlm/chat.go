@@ -215,11 +215,10 @@ func (s *chatSession) reset() {
 // to the history (a stopped answer with what it said so far).
 func (s *chatSession) answer(query string) error {
 	cfg := s.cfg
-	textIDs, err := model.PromptIDs(s.tok, s.template, query, s.history, cfg)
+	in, err := model.PromptInputs(s.tok, s.template, query, s.history, s.pixels != nil, cfg)
 	if err != nil {
 		return err
 	}
-	in := model.BuildInputs(textIDs, s.pixels != nil, cfg)
 	sampling := s.o.sampling
 	capMaxNewTokens(s.e.set, &sampling, len(in.InputIDs), cfg)
 	if err := model.CheckContextLength(len(in.InputIDs), sampling.MaxNewTokens, cfg); err != nil {

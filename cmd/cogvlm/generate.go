@@ -131,11 +131,10 @@ func generate(e env, o generateOpts) error {
 		}
 	}
 
-	textIDs, err := model.PromptIDs(tok, o.template, o.query, history, cfg)
+	in, err := model.PromptInputs(tok, o.template, o.query, history, pixels != nil, cfg)
 	if err != nil {
 		return err
 	}
-	in := model.BuildInputs(textIDs, pixels != nil, cfg)
 	capMaxNewTokens(e.set, &o.sampling, len(in.InputIDs), cfg)
 	if err := model.CheckContextLength(len(in.InputIDs), o.sampling.MaxNewTokens, cfg); err != nil {
 		return err

@@ -205,10 +205,9 @@ func distribution(name string, shape []int, cfg model.Config) (mean, std float64
 		fanIn *= d
 	}
 	switch {
-	case name == "lm_head.weight":
+	case name == model.LMHeadName:
 		return 0, 4 / math.Sqrt(float64(cfg.HiddenSize)), nil
-	case name == "model.embed_tokens.weight",
-		name == "model.vision.boi", name == "model.vision.eoi",
+	case name == model.EmbedTokensName, name == model.BOIName, name == model.EOIName,
 		strings.HasSuffix(name, ".cls_embedding"):
 		return 0, 1, nil
 	case strings.HasSuffix(name, ".position_embedding.weight"):
@@ -226,7 +225,7 @@ func distribution(name string, shape []int, cfg model.Config) (mean, std float64
 }
 
 func isNorm(name string) bool {
-	for _, n := range []string{"layernorm.weight", "model.norm.weight", ".norm1.weight"} {
+	for _, n := range []string{"layernorm.weight", model.NormName, ".norm1.weight"} {
 		if strings.HasSuffix(name, n) {
 			return true
 		}

@@ -250,16 +250,31 @@ type q4Tensor struct {
 // calibrationStage names the set of Linear weights whose inputs one calibration pass
 // collects: weights whose inputs do not depend on each other share a stage (both experts'
 // projections of a decoder layer; gate and up, which read the same input), so that each
-// stage's inputs come from the model with every earlier stage already quantized.
+// stage's inputs come from the model with every earlier stage already quantized. A stage
+// is named by one of its weights.
 func calibrationStage(name string) string {
-	return stageReplacer.Replace(name)
+	if name == model.AdapterDenseHTo4HName {
+		return model.AdapterGateProjName
+	}
+	l, ok := model.LayerOf(name, model.DecoderLayerPrefix)
+	if !ok {
+		return name
+	}
+	n := model.LayerTensorNames(l)
+	for _, e := range []model.ExpertNames{n.Vision, n.Language} {
+		switch name {
+		case e.QueryKeyValue:
+			return n.Language.QueryKeyValue
+		case e.Dense:
+			return n.Language.Dense
+		case e.GateProj, e.UpProj:
+			return n.Language.GateProj
+		case e.DownProj:
+			return n.Language.DownProj
+		}
+	}
+	return name
 }
-
-var stageReplacer = strings.NewReplacer(
-	"vision_expert_", "", "language_expert_", "",
-	"vision_mlp.", "mlp.", "language_mlp.", "mlp.",
-	"up_proj", "gate_proj", "dense_h_to_4h", "gate_proj",
-)
 
 // gptqOptions are the settings of gptqQuantize.
 type gptqOptions struct {
@@ -315,7 +330,7 @@ func gptqQuantize(ctx context.Context, m *model.Model, tensors []format.TensorEn
 		}
 		imageOnly, touchesImage := true, false // the vision tower and adapter: the decoder need not run
 		for _, t := range stage {
-			image := strings.HasPrefix(t.Name, "model.vision.")
+			image := strings.HasPrefix(t.Name, model.VisionPrefix)
 			imageOnly, touchesImage = imageOnly && image, touchesImage || image
 		}
 		if touchesImage {

@@ -201,7 +201,7 @@ func goldenPrefillCosines(t *testing.T, pick func(name string, shape []int) fake
 func TestQ4DesignGolden(t *testing.T) {
 	pick := func(f fakeQuantize, vocab bool) func(string, []int) fakeQuantize {
 		return func(name string, shape []int) fakeQuantize {
-			if isLinearWeight(name, shape) && (vocab || name != vocabTensorEmbed && name != vocabTensorLMHead) {
+			if isLinearWeight(name, shape) && (vocab || name != model.EmbedTokensName && name != model.LMHeadName) {
 				return f
 			}
 			return nil
@@ -242,7 +242,7 @@ func TestQ4DesignGolden(t *testing.T) {
 		switch {
 		case !isLinearWeight(name, shape):
 			return nil
-		case name == vocabTensorEmbed || name == vocabTensorLMHead ||
+		case name == model.EmbedTokensName || name == model.LMHeadName ||
 			strings.HasPrefix(name, "model.vision.transformer.") || strings.HasPrefix(name, "model.vision.linear_proj."):
 			return q8
 		}
@@ -264,7 +264,7 @@ func TestVocabEncodingGolden(t *testing.T) {
 	vocab := func(f fakeQuantize) func(string, []int) fakeQuantize {
 		return func(name string, shape []int) fakeQuantize {
 			switch {
-			case name == vocabTensorEmbed || name == vocabTensorLMHead:
+			case name == model.EmbedTokensName || name == model.LMHeadName:
 				return f
 			case isLinearWeight(name, shape):
 				return symQ4

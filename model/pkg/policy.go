@@ -3,18 +3,13 @@ package pkg
 import (
 	"strings"
 
+	"github.com/cogvlm-web/cogvlm-web/model"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
 )
 
 // Policy picks the encoding of a tensor from its Hugging Face name and shape. A policy
 // may return q4 or q8 only for 2-D [n, k] tensors.
 type Policy func(name string, shape []int) quant.Encoding
-
-// Tensor classes of the default policy.
-const (
-	vocabTensorEmbed  = "model.embed_tokens.weight"
-	vocabTensorLMHead = "lm_head.weight"
-)
 
 // VocabEncoding is the encoding DefaultPolicy gives the token embedding and lm_head when
 // the large matrices are q4. FORMAT.md has the measurements behind the choice.
@@ -29,7 +24,7 @@ const VocabEncoding = quant.Q8
 func DefaultPolicy(large quant.Encoding) Policy {
 	return func(name string, shape []int) quant.Encoding {
 		switch {
-		case name == vocabTensorEmbed || name == vocabTensorLMHead:
+		case name == model.EmbedTokensName || name == model.LMHeadName:
 			if large == quant.Q4 {
 				return VocabEncoding
 			}
@@ -47,7 +42,7 @@ func DefaultPolicy(large quant.Encoding) Policy {
 // ".weight" of CogVLM except the vision position embedding, which is a table of rows
 // (the strict tensor-list check rules out any other name).
 func isLinearWeight(name string, shape []int) bool {
-	return len(shape) == 2 && strings.HasSuffix(name, ".weight") && !strings.Contains(name, "position_embedding")
+	return len(shape) == 2 && strings.HasSuffix(name, ".weight") && name != model.VisionPositionEmbeddingName
 }
 
 // isVector reports whether at most one dimension exceeds 1 (boi/eoi are [1, 1, H]).

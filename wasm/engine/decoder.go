@@ -119,96 +119,105 @@ type imageRows struct {
 }
 
 // plan records the forward pass of n new tokens (ids and positions in u32 buffers) into
-// the KV cache at state.write_row, ending with the argmax of the last row's logits in
-// d.token. It mirrors model's decoderState.forward and layer.
+// the KV cache at state.write_row, ending with the next token in d.token: the argmax of
+// the last row's logits, or the GPU sampler's draw (sampled). It mirrors model's
+// decoderState.forward.
 func (d *Decoder) plan(n int, ids, positions kernels.Tensor, runs []model.ExpertRun, img imageRows, sampled bool) (*kernels.Plan, error) {
 	cfg, k := d.cfg, d.k
-	H, I, heads := cfg.HiddenSize, cfg.IntermediateSize, cfg.NumAttentionHeads
-	eps := float32(cfg.RMSNormEps)
-	p := &kernels.Plan{}
-	var err error
-	add := func(s kernels.Step, e error) {
-		if err == nil && e != nil {
-			err = e
-		}
-		p.Add(s)
-	}
-	w := func(format string, a ...any) kernels.Weight {
-		wt, e := d.p.Weight(fmt.Sprintf(format, a...))
-		if err == nil && e != nil {
-			err = e
-		}
-		return wt
-	}
-	expert := func(vision bool) string {
-		if vision {
-			return "vision"
-		}
-		return "language"
-	}
+	H, eps := cfg.HiddenSize, float32(cfg.RMSNormEps)
+	r := &recorder{pkg: d.p}
 
-	embed := w("model.embed_tokens.weight")
-	add(k.Embed(d.x, ids, embed, n))
-	if img.count > 0 { // the image tokens' rows replace their (pad) embeddings
-		add(k.Copy(d.x.Rows(img.start, img.count, H), img.src, img.count*H))
+	// token embeddings; the image tokens' rows replace their (pad) embeddings
+	r.op(k.Embed(d.x, ids, r.weight(model.EmbedTokensName), n))
+	if img.count > 0 {
+		r.op(k.Copy(d.x.Rows(img.start, img.count, H), img.src, img.count*H))
 	}
 	for l := range cfg.NumHiddenLayers {
-		// attention rmsnorm
-		add(k.RMSNorm(d.xb, d.x, w("model.layers.%d.input_layernorm.weight", l).Data, n, H, eps))
-		// fused q, k, v of each expert on its rows
-		for _, r := range runs {
-			m := r.End - r.Start
-			add(k.Linear(d.qkv.Rows(r.Start, m, 3*H), d.xb.Rows(r.Start, m, H),
-				w("model.layers.%d.self_attn.%s_expert_query_key_value.weight", l, expert(r.Vision)), nil, m))
-		}
-		// rotary embeddings; k and v into the cache
-		add(k.QKVRoPE(d.q, d.kv[l], d.qkv, positions, d.ropeTable, d.state, n, heads, H/heads))
-		// causal attention over the cached and the new keys; decode over a long cache is
-		// split over the sequence
-		if n == 1 && d.partKeys > 0 {
-			steps, e := k.AttentionSplit(d.att, d.q, d.kv[l], d.partial, d.state, 1, heads, H/heads, true, d.maxSeq, d.partKeys)
-			if err == nil && e != nil {
-				err = e
-			}
-			p.Add(steps...)
-		} else {
-			add(k.Attention(d.att, d.q, d.kv[l], d.state, n, heads, H/heads, true))
-		}
-		// output projection of each expert, residual
-		for _, r := range runs {
-			m := r.End - r.Start
-			add(k.Linear(d.xb.Rows(r.Start, m, H), d.att.Rows(r.Start, m, H),
-				w("model.layers.%d.self_attn.%s_expert_dense.weight", l, expert(r.Vision)), nil, m))
-		}
-		add(k.Add(d.x2, d.x, d.xb, n*H))
-		// ffn rmsnorm
-		add(k.RMSNorm(d.xb, d.x2, w("model.layers.%d.post_attention_layernorm.weight", l).Data, n, H, eps))
-		// SwiGLU MLP of each expert, residual
-		for _, r := range runs {
-			m, e := r.End-r.Start, expert(r.Vision)
-			in := d.xb.Rows(r.Start, m, H)
-			// gate, up and act are scratch of this run alone, so they start at row 0
-			gate, up, act := d.gate.Rows(0, m, I), d.up.Rows(0, m, I), d.act.Rows(0, m, I)
-			add(k.Linear(gate, in, w("model.layers.%d.mlp.%s_mlp.gate_proj.weight", l, e), nil, m))
-			add(k.Linear(up, in, w("model.layers.%d.mlp.%s_mlp.up_proj.weight", l, e), nil, m))
-			add(k.SiLUMul(act, gate, up, m*I))
-			add(k.Linear(in, act, w("model.layers.%d.mlp.%s_mlp.down_proj.weight", l, e), nil, m))
-		}
-		add(k.Add(d.x, d.x2, d.xb, n*H))
+		d.layer(r, l, n, positions, runs)
 	}
-	// final norm and lm_head on the last row, then the next token into d.token: greedy
-	// argmax, or the GPU sampler
-	add(k.RMSNorm(d.hidden, d.x.Rows(n-1, 1, H), w("model.norm.weight").Data, 1, H, eps))
-	add(k.Linear(d.logits, d.hidden, w("lm_head.weight"), nil, 1))
+
+	// final norm and lm_head on the last row, then the next token into d.token
+	r.op(k.RMSNorm(d.hidden, d.x.Rows(n-1, 1, H), r.weight(model.NormName).Data, 1, H, eps))
+	r.op(k.Linear(d.logits, d.hidden, r.weight(model.LMHeadName), nil, 1))
 	if sampled {
-		add(k.Sample(d.token, d.logits, d.draw, cfg.VocabSize))
+		r.op(k.Sample(d.token, d.logits, d.draw, cfg.VocabSize))
 	} else {
-		add(k.Argmax(d.token, d.logits, cfg.VocabSize))
+		r.op(k.Argmax(d.token, d.logits, cfg.VocabSize))
 	}
-	if err != nil {
-		return nil, err
+	return r.done()
+}
+
+// layer records decoder layer l over n new tokens, whose keys and values go into the
+// cache after the state's write_row. Each expert's weights run on its rows (runs) only.
+// It mirrors model's decoderState.layer, with x2 holding the residual stream after
+// attention.
+func (d *Decoder) layer(r *recorder, l, n int, positions kernels.Tensor, runs []model.ExpertRun) {
+	cfg, k := d.cfg, d.k
+	H, heads := cfg.HiddenSize, cfg.NumAttentionHeads
+	eps := float32(cfg.RMSNormEps)
+	names := model.LayerTensorNames(l)
+
+	// attention rmsnorm
+	r.op(k.RMSNorm(d.xb, d.x, r.weight(names.InputLayernorm).Data, n, H, eps))
+
+	// q, k, v of each expert: the fused weight's rows are [q; k; v]
+	for _, run := range runs {
+		d.expertLinear(r, run, d.qkv, 3*H, d.xb, H, names.Expert(run.Vision).QueryKeyValue)
 	}
-	return p, nil
+
+	// rotary embeddings at the CogVLM position ids; k and v into the cache
+	r.op(k.QKVRoPE(d.q, d.kv[l], d.qkv, positions, d.ropeTable, d.state, n, heads, cfg.HeadDim()))
+
+	// causal attention over the cached and the new keys
+	d.attention(r, l, n)
+
+	// output projection of each expert, residual
+	for _, run := range runs {
+		d.expertLinear(r, run, d.xb, H, d.att, H, names.Expert(run.Vision).Dense)
+	}
+	r.op(k.Add(d.x2, d.x, d.xb, n*H))
+
+	// ffn rmsnorm
+	r.op(k.RMSNorm(d.xb, d.x2, r.weight(names.PostAttentionLayernorm).Data, n, H, eps))
+
+	// SwiGLU MLP of each expert: down(silu(gate(x)) * up(x)), residual
+	for _, run := range runs {
+		d.mlp(r, run, names.Expert(run.Vision))
+	}
+	r.op(k.Add(d.x, d.x2, d.xb, n*H))
+}
+
+// expertLinear records one expert's Linear (no bias) on its rows: out = in·Wᵀ over rows
+// [run.Start, run.End) of in [*, inWidth] and out [*, outWidth].
+func (d *Decoder) expertLinear(r *recorder, run model.ExpertRun, out kernels.Tensor, outWidth int, in kernels.Tensor, inWidth int, weight string) {
+	m := run.End - run.Start
+	r.op(d.k.Linear(out.Rows(run.Start, m, outWidth), in.Rows(run.Start, m, inWidth), r.weight(weight), nil, m))
+}
+
+// attention records layer l's causal attention of n new queries over the cache; decode
+// over a long cache is split over the sequence.
+func (d *Decoder) attention(r *recorder, l, n int) {
+	cfg, k := d.cfg, d.k
+	heads, headDim := cfg.NumAttentionHeads, cfg.HeadDim()
+	if n == 1 && d.partKeys > 0 {
+		r.add(k.AttentionSplit(d.att, d.q, d.kv[l], d.partial, d.state, 1, heads, headDim, true, d.maxSeq, d.partKeys))
+		return
+	}
+	r.op(k.Attention(d.att, d.q, d.kv[l], d.state, n, heads, headDim, true))
+}
+
+// mlp records one expert's SwiGLU on its rows of xb, in place: the down projection
+// overwrites the rows it read.
+func (d *Decoder) mlp(r *recorder, run model.ExpertRun, e model.ExpertNames) {
+	k, H, I := d.k, d.cfg.HiddenSize, d.cfg.IntermediateSize
+	m := run.End - run.Start
+	in := d.xb.Rows(run.Start, m, H)
+	// gate, up and act are scratch of this run alone, so they start at row 0
+	gate, up, act := d.gate.Rows(0, m, I), d.up.Rows(0, m, I), d.act.Rows(0, m, I)
+	r.op(k.Linear(gate, in, r.weight(e.GateProj), nil, m))
+	r.op(k.Linear(up, in, r.weight(e.UpProj), nil, m))
+	r.op(k.SiLUMul(act, gate, up, m*I))
+	r.op(k.Linear(in, act, r.weight(e.DownProj), nil, m))
 }
 
 func u32s(v []int) []byte {

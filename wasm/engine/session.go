@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/cogvlm-web/cogvlm-web/model"
@@ -136,122 +135,130 @@ func (s *Session) generate(req Request, begin time.Time, onToken func(id int, te
 	cfg := s.Cfg
 	// Ids, not text: a vicuna prompt's earlier answers end in the eos id, which no text
 	// tokenizes to (model.PromptIDs); the prompt's byte bound is checked before tokenizing.
-	textIDs, err := model.PromptIDs(s.Tok, req.Template, req.Query, req.History, cfg)
+	in, err := model.PromptInputs(s.Tok, req.Template, req.Query, req.History, req.Image != nil, cfg)
 	if errors.Is(err, model.ErrContextLength) {
 		return nil, fmt.Errorf("%v: %w", err, ErrContextLength)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", err, ErrBadRequest)
 	}
-	var imageOut *kernels.Tensor
+	f := &gpuForward{s: s, template: req.Template}
 	var visionTime time.Duration
 	if req.Image != nil {
 		start := time.Now()
 		if err := s.encodeImage(req.Image); err != nil {
 			return nil, err
 		}
-		imageOut, visionTime = &s.vision.Out, time.Since(start)
+		f.image, f.imageKey, visionTime = &s.vision.Out, s.imageHash, time.Since(start)
 	}
-	in := model.BuildInputs(textIDs, req.Image != nil, cfg)
 	if err := model.CheckContextLength(len(in.InputIDs), req.Sampling.MaxNewTokens, cfg); err != nil {
 		return nil, fmt.Errorf("%v: %w", err, ErrContextLength)
 	}
 	if len(in.InputIDs)+req.Sampling.MaxNewTokens > s.dec.maxSeq {
 		return nil, fmt.Errorf("prompt of %d tokens + %d new tokens exceeds this session's %d: %w", len(in.InputIDs), req.Sampling.MaxNewTokens, s.dec.maxSeq, ErrContextLength)
 	}
-	sampler, err := model.NewSampler(req.Sampling, cfg.VocabSize)
-	if err != nil {
+	if f.sampler, err = model.NewSampler(req.Sampling, cfg.VocabSize); err != nil {
 		return nil, fmt.Errorf("%v: %w", err, ErrBadRequest)
 	}
-	greedy := req.Sampling.Temperature == 0 && (req.Sampling.RepetitionPenalty == 0 || req.Sampling.RepetitionPenalty == 1)
-	// Greedy and GPU-sampled steps read back only the token; other settings read the
-	// logits back and sample on the CPU.
-	onGPU := greedy || kernels.SampleOnGPU(req.Sampling)
-	if !greedy && onGPU {
-		settings := req.Sampling
-		s.dec.SetSampling(&settings)
-	} else {
-		s.dec.SetSampling(nil)
-	}
+	f.setSampling(req.Sampling)
 	defer s.dec.SetSampling(nil)
-	draw := func() error {
-		if greedy || !onGPU {
-			return nil
-		}
-		return s.dec.SetDraw(sampler.Uniform())
-	}
-	res := &Result{InputIDs: in.InputIDs, StopReason: model.StopMaxTokens}
-	res.Stats.Vision = visionTime
-	seq := slices.Clone(in.InputIDs)
+
+	var res model.Result
 	stream := s.Tok.NewStreamDecoder()
-
-	// next picks the token after the step just run: the GPU's argmax, or a CPU sample.
-	next := func(gpuToken int) (int, error) {
-		if onGPU {
-			return gpuToken, nil
-		}
-		logits, err := s.dec.Logits()
-		if err != nil {
-			return 0, err
-		}
-		id := sampler.Sample(logits, seq)
-		return id, s.dec.SetToken(id)
+	if err := model.RunGeneration(f, f.sampler, in, cfg.EOSTokenID, begin, &res, func(id int) bool {
+		return onToken == nil || onToken(id, stream.Push(id))
+	}); err != nil {
+		return nil, err
 	}
+	res.Stats.Vision = visionTime
+	return &Result{TokenIDs: res.GeneratedIDs, Text: s.Tok.Decode(res.GeneratedIDs), InputIDs: in.InputIDs,
+		StopReason: res.StopReason, Stats: res.Stats}, nil
+}
 
-	var image model.ImageKey
-	if req.Image != nil {
-		image = s.imageHash
+// gpuForward is the decoder's forward for the generation loop (model.RunGeneration). It
+// keeps the session's record of what the KV cache holds, and chooses the next token on
+// the GPU where it can: greedy steps end in the GPU's argmax and GPU-sampled ones
+// (SampleOnGPU) in its sampler, each reading back 4 bytes; other settings read the logits
+// back for the loop to sample on the CPU. Both draw from the loop's sampler, one number
+// per step, so a seed gives the same tokens either way.
+type gpuForward struct {
+	s        *Session
+	image    *kernels.Tensor // the image tokens' rows (Vision.Out); nil without an image
+	imageKey model.ImageKey  // the image file's SHA-256; zero without one
+	template string
+	sampler  *model.Sampler
+	onGPU    bool // the token is chosen on the GPU
+	draws    bool // ... by the GPU sampler, which takes a draw per step
+}
+
+// setSampling makes the decoder's steps end in the argmax, the GPU sampler or the logits.
+func (f *gpuForward) setSampling(settings model.Sampling) {
+	greedy := settings.Temperature == 0 && (settings.RepetitionPenalty == 0 || settings.RepetitionPenalty == 1)
+	f.onGPU = greedy || kernels.SampleOnGPU(settings)
+	f.draws = f.onGPU && !greedy
+	if f.draws {
+		f.s.dec.SetSampling(&settings)
+	} else {
+		f.s.dec.SetSampling(nil)
 	}
+}
+
+// Prefill runs the prompt after the longest prefix the cache holds for this image and
+// template (Session.reusable).
+func (f *gpuForward) Prefill(in model.Inputs) (model.Next, int, error) {
+	s := f.s
 	mask := in.VisionExpertMask()
-	reused := s.reusable(in, mask, image, req.Template)
+	reused := s.reusable(in, mask, f.imageKey, f.template)
 	// from here the cache holds the reused prefix, then what this request adds to it
 	s.kv.Truncate(reused)
-	s.kv.Image, s.kvTemplate = image, req.Template
-
-	start := time.Now()
-	if err := draw(); err != nil {
-		return nil, err
+	s.kv.Image, s.kvTemplate = f.imageKey, f.template
+	if err := f.draw(); err != nil {
+		return model.Next{}, 0, err
 	}
-	tok, err := s.dec.PrefillFrom(in, imageOut, reused)
+	tok, err := s.dec.PrefillFrom(in, f.image, reused)
 	if err != nil {
-		return nil, err
+		return model.Next{}, 0, err
 	}
 	s.kv.AppendInputs(in, mask, reused)
-	res.Stats.Prefill = time.Since(start)
-	res.Stats.PrefillTokens, res.Stats.ReusedTokens = len(in.InputIDs)-reused, reused
-	start = time.Now()
-	for len(res.TokenIDs) < req.Sampling.MaxNewTokens {
-		if len(res.TokenIDs) > 0 {
-			if err := draw(); err != nil {
-				return nil, err
-			}
-			if tok, err = s.dec.Decode(); err != nil {
-				return nil, err
-			}
-			s.kv.AppendGenerated(res.TokenIDs[len(res.TokenIDs)-1]) // the token that step fed
-			res.Stats.DecodeTokens++
-		}
-		id, err := next(tok)
-		if err != nil {
-			return nil, err
-		}
-		if len(res.TokenIDs) == 0 {
-			res.Stats.FirstToken = time.Since(begin)
-		}
-		if id == cfg.EOSTokenID {
-			res.StopReason = model.StopEOS
-			break
-		}
-		seq = append(seq, id)
-		res.TokenIDs = append(res.TokenIDs, id)
-		if onToken != nil && !onToken(id, stream.Push(id)) {
-			res.StopReason = model.StopCallback
-			break
+	next, err := f.next(tok)
+	return next, reused, err
+}
+
+// Decode feeds id: the token the GPU chose is already in its buffer; one the CPU sampled
+// is written there first.
+func (f *gpuForward) Decode(id int) (model.Next, error) {
+	s := f.s
+	if !f.onGPU {
+		if err := s.dec.SetToken(id); err != nil {
+			return model.Next{}, err
 		}
 	}
-	res.Stats.Decode = time.Since(start)
-	res.Text = s.Tok.Decode(res.TokenIDs)
-	return res, nil
+	if err := f.draw(); err != nil {
+		return model.Next{}, err
+	}
+	tok, err := s.dec.Decode()
+	if err != nil {
+		return model.Next{}, err
+	}
+	s.kv.AppendGenerated(id)
+	return f.next(tok)
+}
+
+// draw queues the GPU sampler's number for the next step.
+func (f *gpuForward) draw() error {
+	if !f.draws {
+		return nil
+	}
+	return f.s.dec.SetDraw(f.sampler.Uniform())
+}
+
+// next is the step's outcome: the GPU's token, or the logits for the loop to sample.
+func (f *gpuForward) next(tok int) (model.Next, error) {
+	if f.onGPU {
+		return model.Next{Token: tok}, nil
+	}
+	logits, err := f.s.dec.Logits()
+	return model.Next{Logits: logits}, err
 }
 
 // ErrBadImage marks an image that cannot be decoded or is too large.

@@ -71,6 +71,7 @@ func NewVision(k *kernels.Kernels, p *Package) (*Vision, error) {
 	return v, nil
 }
 
+// record records the tower and the adapter, as model's visionTower and adapter.
 func (v *Vision) record(p *Package) (*kernels.Plan, error) {
 	k, cfg := v.k, v.cfg
 	vc := cfg.Vision
@@ -80,68 +81,47 @@ func (v *Vision) record(p *Package) (*kernels.Plan, error) {
 	patches := grid * grid
 	N := patches + 1
 	eps := float32(vc.LayerNormEps)
-	plan := &kernels.Plan{}
-	var err error
-	add := func(s kernels.Step, e error) {
-		if err == nil && e != nil {
-			err = e
-		}
-		plan.Add(s)
-	}
-	w := func(format string, a ...any) kernels.Weight {
-		wt, e := p.Weight(fmt.Sprintf(format, a...))
-		if err == nil && e != nil {
-			err = e
-		}
-		return wt
-	}
-	bias := func(format string, a ...any) *kernels.Weight {
-		b := w(format, a...)
-		return &b
-	}
+	r := &recorder{pkg: p}
 
 	// patch embedding: the conv weight [D, C, P, P] as the matrix [D, C·P·P]
-	conv := w("model.vision.patch_embedding.proj.weight")
+	conv := r.weight(model.VisionPatchWeightName)
 	if len(conv.Shape) == 4 {
 		conv.Shape = []int{conv.Shape[0], conv.Shape[1] * conv.Shape[2] * conv.Shape[3]}
 	}
-	add(k.Linear(v.patchOut, v.cols, conv, bias("model.vision.patch_embedding.proj.bias"), patches))
+	r.op(k.Linear(v.patchOut, v.cols, conv, r.bias(model.VisionPatchBiasName), patches))
 	// cls first, position embeddings on every row
-	add(k.VisionEmbed(v.x, w("model.vision.patch_embedding.cls_embedding").Data, v.patchOut,
-		w("model.vision.patch_embedding.position_embedding.weight").Data, N, D))
+	r.op(k.VisionEmbed(v.x, r.weight(model.VisionClsEmbeddingName).Data, v.patchOut,
+		r.weight(model.VisionPositionEmbeddingName).Data, N, D))
 	for l := range vc.NumHiddenLayers {
-		pre := "model.vision.transformer.layers.%d."
+		n := model.VisionLayerTensorNames(l)
 		// attention; the norm on the branch output, inside the residual
-		add(k.Linear(v.qkv, v.x, w(pre+"attention.query_key_value.weight", l), bias(pre+"attention.query_key_value.bias", l), N))
-		add(k.SplitQKV(v.q, v.kk, v.v, v.qkv, N, D))
-		add(k.Attention(v.att, v.q, kernels.KVCache{K: v.kk, V: v.v}, v.state, N, heads, D/heads, false))
-		add(k.Linear(v.h, v.att, w(pre+"attention.dense.weight", l), bias(pre+"attention.dense.bias", l), N))
-		add(k.LayerNorm(v.hn, v.h, w(pre+"input_layernorm.weight", l).Data, w(pre+"input_layernorm.bias", l).Data, N, D, eps))
-		add(k.Add(v.x2, v.x, v.hn, N*D))
+		r.op(k.Linear(v.qkv, v.x, r.weight(n.QueryKeyValueWeight), r.bias(n.QueryKeyValueBias), N))
+		r.op(k.SplitQKV(v.q, v.kk, v.v, v.qkv, N, D))
+		r.op(k.Attention(v.att, v.q, kernels.KVCache{K: v.kk, V: v.v}, v.state, N, heads, D/heads, false))
+		r.op(k.Linear(v.h, v.att, r.weight(n.DenseWeight), r.bias(n.DenseBias), N))
+		r.op(k.LayerNorm(v.hn, v.h, r.weight(n.InputLayernormWeight).Data, r.weight(n.InputLayernormBias).Data, N, D, eps))
+		r.op(k.Add(v.x2, v.x, v.hn, N*D))
 		// MLP: x = x + LN_post(fc2(gelu(fc1(x))))
-		add(k.Linear(v.mlp, v.x2, w(pre+"mlp.fc1.weight", l), bias(pre+"mlp.fc1.bias", l), N))
-		add(k.GELU(v.mlp, N*vc.IntermediateSize))
-		add(k.Linear(v.h, v.mlp, w(pre+"mlp.fc2.weight", l), bias(pre+"mlp.fc2.bias", l), N))
-		add(k.LayerNorm(v.hn, v.h, w(pre+"post_attention_layernorm.weight", l).Data, w(pre+"post_attention_layernorm.bias", l).Data, N, D, eps))
-		add(k.Add(v.x, v.x2, v.hn, N*D))
+		r.op(k.Linear(v.mlp, v.x2, r.weight(n.FC1Weight), r.bias(n.FC1Bias), N))
+		r.op(k.GELU(v.mlp, N*vc.IntermediateSize))
+		r.op(k.Linear(v.h, v.mlp, r.weight(n.FC2Weight), r.bias(n.FC2Bias), N))
+		r.op(k.LayerNorm(v.hn, v.h, r.weight(n.PostAttentionLayernormWeight).Data, r.weight(n.PostAttentionLayernormBias).Data, N, D, eps))
+		r.op(k.Add(v.x, v.x2, v.hn, N*D))
 	}
 	// adapter on the patch rows (the cls row dropped): linear_proj, LayerNorm, GELU,
 	// silu(gate_proj) * dense_h_to_4h, dense_4h_to_h between boi and eoi
 	features := v.x.Rows(1, patches, D)
-	add(k.Linear(v.ah, features, w("model.vision.linear_proj.linear_proj.weight"), nil, patches))
-	add(k.LayerNorm(v.ahn, v.ah, w("model.vision.linear_proj.norm1.weight").Data, w("model.vision.linear_proj.norm1.bias").Data,
+	r.op(k.Linear(v.ah, features, r.weight(model.AdapterLinearProjName), nil, patches))
+	r.op(k.LayerNorm(v.ahn, v.ah, r.weight(model.AdapterNorm1WeightName).Data, r.weight(model.AdapterNorm1BiasName).Data,
 		patches, H, float32(model.AdapterLayerNormEps)))
-	add(k.GELU(v.ahn, patches*H))
-	add(k.Linear(v.agate, v.ahn, w("model.vision.linear_proj.gate_proj.weight"), nil, patches))
-	add(k.Linear(v.aup, v.ahn, w("model.vision.linear_proj.dense_h_to_4h.weight"), nil, patches))
-	add(k.SiLUMul(v.aact, v.agate, v.aup, patches*I))
-	add(k.Linear(v.Out.Rows(1, patches, H), v.aact, w("model.vision.linear_proj.dense_4h_to_h.weight"), nil, patches))
-	add(k.Copy(v.Out.Rows(0, 1, H), w("model.vision.boi").Data, H))
-	add(k.Copy(v.Out.Rows(patches+1, 1, H), w("model.vision.eoi").Data, H))
-	if err != nil {
-		return nil, err
-	}
-	return plan, nil
+	r.op(k.GELU(v.ahn, patches*H))
+	r.op(k.Linear(v.agate, v.ahn, r.weight(model.AdapterGateProjName), nil, patches))
+	r.op(k.Linear(v.aup, v.ahn, r.weight(model.AdapterDenseHTo4HName), nil, patches))
+	r.op(k.SiLUMul(v.aact, v.agate, v.aup, patches*I))
+	r.op(k.Linear(v.Out.Rows(1, patches, H), v.aact, r.weight(model.AdapterDense4HToHName), nil, patches))
+	r.op(k.Copy(v.Out.Rows(0, 1, H), r.weight(model.BOIName).Data, H))
+	r.op(k.Copy(v.Out.Rows(patches+1, 1, H), r.weight(model.EOIName).Data, H))
+	return r.done()
 }
 
 // Encode runs the tower and the adapter on pixel values (CHW, model/imageproc); the
