@@ -368,6 +368,8 @@ func request(o safejs.Value, cfg model.Config) (req engine.Request, size image.P
 	req = engine.Request{
 		Query:    stringField(o, "query"),
 		Template: stringField(o, "template"),
+		// left out, maxNewTokens stops at the context's end (as the CLI's default)
+		CapNewTokens: !isNumber(o, "maxNewTokens"),
 		Sampling: model.Sampling{
 			MaxNewTokens:      intField(o, "maxNewTokens", def.MaxNewTokens),
 			Temperature:       floatField(o, "temperature", def.Temperature),
@@ -501,6 +503,13 @@ func floatField(o safejs.Value, name string, def float64) float64 {
 	}
 	f, _ := v.Float()
 	return f
+}
+
+// isNumber reports whether the option is given: a number and not NaN (what intField
+// reads as given).
+func isNumber(o safejs.Value, name string) bool {
+	f := floatField(o, name, math.NaN())
+	return f == f
 }
 
 // intField reads an integer option. A number past int's range saturates (Go's conversion

@@ -14,7 +14,8 @@
 //   // converts the hub's checkpoint in the page, kept in browser storage; CogVLM.load(url)
 //
 // Options left out take the engine's defaults (model.DefaultSampling, listed in
-// model.info.defaults): greedy decoding, as THUDM's demos, up to 256 new tokens. A template
+// model.info.defaults): greedy decoding, as THUDM's demos, up to 256 new tokens or the
+// context's end, whichever comes first (a maxNewTokens given is a demand). A template
 // left out is vicuna (Vicuna's chat format) for a question without an image and the
 // model's own (model.info.template) for one with an image.
 //
