@@ -87,8 +87,8 @@ func run(program string, args []string, stdout, stderr io.Writer) (int, error) {
 		return 1, err
 	}
 	cfg, err := json.Marshal(map[string]any{
-		"argv":    append([]string{filepath.Base(program)}, args...),
-		"env":     forwardedEnv(),
+		"argv": append([]string{filepath.Base(program)}, args...),
+		"env":  forwardedEnv(),
 	})
 	if err != nil {
 		return 1, err
