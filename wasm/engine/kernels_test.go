@@ -36,11 +36,7 @@ func testKernels(t *testing.T) *kernels.Kernels {
 func newKernels(t *testing.T, d *gpu.Device) *kernels.Kernels {
 	t.Helper()
 	k := kernels.NewKernels(d)
-	r, err := kernelstest.Replayer()
-	if err == nil {
-		err = k.SetReplayer(r)
-	}
-	if err != nil {
+	if err := kernelstest.Supply(k); err != nil {
 		t.Fatal(err)
 	}
 	return k

@@ -31,11 +31,7 @@ func kernels(t *testing.T) *Kernels {
 		sharedKernels = NewKernels(d)
 		sharedKernels.NoF16 = *noF16
 		// the replayer the page's worker hands the engine: plans run as in the app
-		r, err := kernelstest.Replayer()
-		if err == nil {
-			err = sharedKernels.SetReplayer(r)
-		}
-		if err != nil {
+		if err := kernelstest.Supply(sharedKernels); err != nil {
 			t.Fatal(err)
 		}
 	}

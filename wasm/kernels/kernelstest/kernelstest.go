@@ -40,6 +40,16 @@ func Replayer() (safejs.Value, error) {
 	return replayer.v, replayer.err
 }
 
+// Supply hands k (a *kernels.Kernels: an interface, so that the kernels' own tests can
+// use this package) the replayer, as the page's worker hands it to the engine.
+func Supply(k interface{ SetReplayer(safejs.Value) error }) error {
+	r, err := Replayer()
+	if err != nil {
+		return err
+	}
+	return k.SetReplayer(r)
+}
+
 func load(url string) (safejs.Value, error) {
 	ctor, err := safejs.Global().Get("Function")
 	if err != nil {
