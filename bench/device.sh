@@ -3,7 +3,9 @@
 #
 #   pack   (here) fills .gpu-node/ (git-ignored): Node + Dawn + the Vulkan loader
 #          (/work/shared/gpu-node/pack-device.sh), the js/wasm test binaries of wasm/kernels
-#          and wasm/engine and the test packages (.bin/testpkg, made by ./build.sh test). About 45 MB.
+#          and wasm/engine (xz'd) and the test packages (.bin/testpkg, made by ./build.sh test; of
+#          the random configs only DEVICE_RANDOM_CONFIGS, default "5-q4 8-q4"). About 60 MB;
+#          pack fails past the device tool's 64 MiB carry.
 #   run    (on the GPU machine: the device tool's `run` with carry [".gpu-node"] and the
 #          command `bash bench/device.sh run`) runs, each step under its own timeout, with
 #          the output in $OUT: every kernel and engine test on the GPU (kernel-tests.txt,
@@ -31,7 +33,7 @@ test_run() { # test_run BINARY SECONDS NAME ARGS...: .gpu-node/BINARY.wasm under
   NODE_OPTIONS="--require $repo/internal/gpunode/host.cjs" timeout "$secs" \
     "$GPU_NODE/go_js_wasm_webgpu_exec" ".gpu-node/$bin.wasm" "$@" > "$OUT/$name.txt" 2>&1
   local rc=$?
-  grep -E '^(--- FAIL|FAIL|PASS|ok)|adapter|roofline|share of the copy|f16 takes|model benchmark|decoder layer' "$OUT/$name.txt" | head -40
+  grep -E '^(--- FAIL|FAIL|PASS|ok)|adapter|roofline|share of the copy|f16 takes|cosine|model benchmark|decoder layer' "$OUT/$name.txt" | head -40
   echo "$name: exit $rc"
 }
 
@@ -43,6 +45,7 @@ test_run() { # test_run BINARY SECONDS NAME ARGS...: .gpu-node/BINARY.wasm under
 # and modelbench-f16.txt repeats the f32 path.
 run_all() {
   mkdir -p .bin && rm -rf .bin/testpkg && tar -C .bin -xJf .gpu-node/testpkg.tar.xz
+  for b in kernels engine; do [ -f .gpu-node/$b.wasm ] || xz -dk .gpu-node/$b.wasm.xz; done
   test_run kernels 100 kernel-tests -test.v -test.timeout 90s
   test_run engine 150 engine-tests -test.v -test.timeout 140s
   test_run kernels 180 kernelbench -test.run '^TestKernelBench$' -test.v -test.timeout 170s -kernelbench
@@ -53,12 +56,28 @@ run_all() {
 case "${1:-}" in
 pack)
   [ -d .bin/testpkg ] || { echo "no .bin/testpkg: run ./build.sh test first" >&2; exit 1; }
-  grep -qx '/.gpu-node/' .git/info/exclude 2>/dev/null || echo '/.gpu-node/' >> .git/info/exclude
   bash "$shared/pack-device.sh" .gpu-node || exit 1
   GOOS=js GOARCH=wasm go test -c -o .gpu-node/kernels.wasm ./wasm/kernels || exit 1
   GOOS=js GOARCH=wasm go test -c -o .gpu-node/engine.wasm ./wasm/engine || exit 1
-  tar -C .bin -cJf .gpu-node/testpkg.tar.xz testpkg
+  xz -T2 -6 -f .gpu-node/kernels.wasm .gpu-node/engine.wasm || exit 1
+  # The device tool carries at most 64 MiB, and random weights hardly compress: of the
+  # random-config packages (TestRandomConfigs) only DEVICE_RANDOM_CONFIGS go, the q4 ones
+  # (they take the f16 kernels) by default.
+  stage=$(mktemp -d) && trap 'rm -rf "$stage"' EXIT
+  cp -r .bin/testpkg "$stage/"
+  rm -rf "$stage/testpkg/random"/*
+  for c in ${DEVICE_RANDOM_CONFIGS:-5-q4 8-q4}; do
+    grep -qx "$c" .bin/testpkg/random/packages.txt || { echo "DEVICE_RANDOM_CONFIGS: no $c in .bin/testpkg/random/packages.txt" >&2; exit 1; }
+    cp -r .bin/testpkg/random/"$c" .bin/testpkg/random/"$c".*.json "$stage/testpkg/random/"
+    echo "$c" >> "$stage/testpkg/random/packages.txt"
+  done
+  tar -C "$stage" -cJf .gpu-node/testpkg.tar.xz testpkg
   du -sh .gpu-node
+  bytes=$(du -sb .gpu-node | cut -f1)
+  if [ "$bytes" -gt $((64 << 20)) ]; then
+    echo ".gpu-node has $bytes bytes, more than the device tool's 64 MiB carry: set DEVICE_RANDOM_CONFIGS to fewer packages" >&2
+    exit 1
+  fi
   ;;
 run)
   : "${OUT:?run it through the device tool, which sets OUT}"

@@ -6,7 +6,8 @@
 // bindings: for M ≤ 4 (decode) shaders/matvec_q4_subgroups.wgsl where the adapter has
 // `subgroups`, else shaders/matvec_q4.wgsl; for M > 4 (prefill) shaders/matmul_q4_rows.wgsl
 // up to 16 rows and on a CPU adapter (SwiftShader), else shaders/matmul_q4.wgsl.
-// Run it through bench/run-peer.sh, which copies those files next to this one.
+// Run it through bench/run-peer.sh, which writes those modules (each op file with the
+// shared files shaders.Source joins onto it) next to this one.
 //
 // Weights: ORT's B is uint8 [N, K/32, 16] with the low nibble holding the even k and zero
 // point 8. Read as little-endian u32 that is our qweight [N][K/8] (nibble i of word w is
@@ -50,7 +51,7 @@ async function pipeline(file, constants) {
 }
 async function compile(file) {
   const res = await fetch(new URL(`./${file}`, import.meta.url));
-  if (!res.ok) throw new Error(`${file}: HTTP ${res.status} (run through bench/run-peer.sh, which copies it here)`);
+  if (!res.ok) throw new Error(`${file}: HTTP ${res.status} (run through bench/run-peer.sh, which writes it here)`);
   const code = await res.text();
   const module = device.createShaderModule({ label: file, code });
   const errors = (await module.getCompilationInfo()).messages.filter(m => m.type === 'error');
@@ -204,7 +205,8 @@ export async function matmulNBits({ K, N, M, B, scales, A, blockSize, bits, warm
   const w = useWeights(K, N, B, scales);
   const x = upload('x', A, GPUBufferUsage.STORAGE);
   const out = device.createBuffer({ label: 'out', size: M * N * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-  const params = upload('params', new Uint32Array([M, N, K, 0, 0, 0]), GPUBufferUsage.UNIFORM); // m, n, k, has_bias, x_start, out_start
+  // common_linear.wgsl's Params: m, n, k, has_bias, x_start, out_start (whole buffers: 0).
+  const params = upload('params', new Uint32Array([M, N, K, 0, 0, 0]), GPUBufferUsage.UNIFORM);
   // The kernel, constants, grid and bindings as the engine's MatMulQ4 picks them: Params,
   // x, qweight, scales, bias, out, and for matvec_q4.wgsl qweight again as single words
   // (its path for K % 32 ≠ 0).

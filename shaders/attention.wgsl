@@ -15,32 +15,12 @@
 // workgroup per head would leave most of a GPU idle): workgroup z handles keys
 // [z·PART_KEYS, (z+1)·PART_KEYS) and writes its unnormalized partial result — running
 // maximum m, sum l and output acc — to `partial`; attention_combine.wgsl merges them.
+//
+// Shared declarations (joined by shaders.Source):
+// Params, KEYS, F16_KV, key_pair and value_at: common_attention.wgsl.
 
-struct Params {
-    q_rows: u32,
-    _pad2: u32,
-    heads: u32,
-    head_dim: u32,
-    causal: u32,
-    scale: f32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
-// The per-step values shared by every kernel of a plan (see engine.StepState).
-struct Step {
-    kv_rows: u32,   // valid KV-cache rows after this step's writes
-    write_row: u32, // first KV-cache row this step writes
-    _pad0: u32,
-    _pad1: u32,
-}
-
-// Keys per chunk and invocations per workgroup; a power of two.
-override KEYS: u32 = 64u;
 // Keys per partition when split over the sequence; 0: one workgroup sees every key.
 override PART_KEYS: u32 = 0u;
-// k and v hold f16 pairs (pack2x16float) instead of f32 bits.
-override F16_KV: bool = false;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
@@ -54,24 +34,6 @@ override F16_KV: bool = false;
 var<workgroup> qs: array<f32, 256>;
 var<workgroup> p: array<f32, KEYS>;
 var<workgroup> red: array<f32, KEYS>;
-
-const NEG_INF = -3.0e38;
-
-// key_pair is k[e], k[e + 1] for an even element index e.
-fn key_pair(e: u32) -> vec2<f32> {
-    if (F16_KV) {
-        return unpack2x16float(k[e / 2u]);
-    }
-    return vec2<f32>(bitcast<f32>(k[e]), bitcast<f32>(k[e + 1u]));
-}
-
-fn value_at(e: u32) -> f32 {
-    if (F16_KV) {
-        let pair = unpack2x16float(v[e / 2u]);
-        return select(pair.x, pair.y, (e & 1u) == 1u);
-    }
-    return bitcast<f32>(v[e]);
-}
 
 fn reduce_max(lid: u32, x: f32) -> f32 {
     red[lid] = x;

@@ -23,7 +23,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
     let hd = params.head_dim;
     let stride = hd + 2u;
     let base = (i * params.heads + h) * params.parts * stride;
-    var big = -3.0e38;
+    var big = NEG_INF;
     for (var p = 0u; p < params.parts; p++) {
         big = max(big, partial[base + p * stride]);
     }

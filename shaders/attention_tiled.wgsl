@@ -7,29 +7,10 @@
 // pairs (F16_KV); kv_rows from the `step` uniform. Causal: query i sees keys
 // 0 … kv_rows − q_rows + i; otherwise all keys. head_dim ≤ 4·KEYS, even for f16.
 // CPU twin: model.Attention.
-
-struct Params {
-    q_rows: u32,
-    _pad2: u32,
-    heads: u32,
-    head_dim: u32,
-    causal: u32,
-    scale: f32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
-struct Step {
-    kv_rows: u32,
-    write_row: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
-// Keys per chunk and invocations per workgroup; a power of two.
-override KEYS: u32 = 64u;
-// k and v hold f16 pairs (pack2x16float) instead of f32 bits.
-override F16_KV: bool = false;
+//
+// Shared declarations (joined by shaders.Source):
+// Params, KEYS, F16_KV, key_pair and value_at: common_attention.wgsl. reduce_max4 and
+// reduce_sum4 are attention.wgsl's reductions over vec4s (WGSL has no generics).
 
 const TILE = 4u; // query rows per workgroup: the lanes of a vec4
 
@@ -44,24 +25,7 @@ var<workgroup> qs: array<vec4<f32>, 256>; // [head_dim] × the tile's 4 queries
 var<workgroup> p: array<vec4<f32>, KEYS>;
 var<workgroup> red: array<vec4<f32>, KEYS>;
 
-const NEG_INF = -3.0e38;
-
-fn key_pair(e: u32) -> vec2<f32> {
-    if (F16_KV) {
-        return unpack2x16float(k[e / 2u]);
-    }
-    return vec2<f32>(bitcast<f32>(k[e]), bitcast<f32>(k[e + 1u]));
-}
-
-fn value_at(e: u32) -> f32 {
-    if (F16_KV) {
-        let pair = unpack2x16float(v[e / 2u]);
-        return select(pair.x, pair.y, (e & 1u) == 1u);
-    }
-    return bitcast<f32>(v[e]);
-}
-
-fn reduce_max(lid: u32, x: vec4<f32>) -> vec4<f32> {
+fn reduce_max4(lid: u32, x: vec4<f32>) -> vec4<f32> {
     red[lid] = x;
     workgroupBarrier();
     for (var s = KEYS / 2u; s > 0u; s >>= 1u) {
@@ -75,7 +39,7 @@ fn reduce_max(lid: u32, x: vec4<f32>) -> vec4<f32> {
     return r;
 }
 
-fn reduce_sum(lid: u32, x: vec4<f32>) -> vec4<f32> {
+fn reduce_sum4(lid: u32, x: vec4<f32>) -> vec4<f32> {
     red[lid] = x;
     workgroupBarrier();
     for (var s = KEYS / 2u; s > 0u; s >>= 1u) {
@@ -132,10 +96,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
             }
             s = select(vec4<f32>(NEG_INF), dotp * params.scale, valid);
         }
-        let m_new = max(m, reduce_max(lid, s));
+        let m_new = max(m, reduce_max4(lid, s));
         let e = select(vec4<f32>(0.0), exp(s - m_new), valid);
         p[lid] = e;
-        let chunk_sum = reduce_sum(lid, e); // its barriers also publish p
+        let chunk_sum = reduce_sum4(lid, e); // its barriers also publish p
         let corr = exp(m - m_new);
         l = l * corr + chunk_sum;
         let count = min(KEYS, last - j0);

@@ -11,18 +11,6 @@ struct Params {
     _pad: u32,
 }
 
-// OFFSETS is set where a binding starts between storage-aligned offsets (engine.bindFrom);
-// unset, the starts are the constant 0 and the kernel compiles as if it had none.
-override OFFSETS: bool = false;
-
-fn src_start() -> u32 {
-    return select(0u, params.src_start, OFFSETS);
-}
-
-fn dst_start() -> u32 {
-    return select(0u, params.dst_start, OFFSETS);
-}
-
 override WORKGROUP_SIZE: u32 = 256u;
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -36,6 +24,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
         @builtin(num_workgroups) groups: vec3<u32>) {
     let stride = groups.x * WORKGROUP_SIZE;
     for (var i = gid.x; i < params.n; i += stride) {
-        dst[dst_start() + i] = src[src_start() + i];
+        dst[start(params.dst_start) + i] = src[start(params.src_start) + i];
     }
 }

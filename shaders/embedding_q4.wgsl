@@ -1,6 +1,9 @@
 // Embedding gather from a q4 table (a package whose policy puts the token embedding in
 // q4): out[r, i] = (q[ids[r], i] − 8) · scale[ids[r], i / GROUP_SIZE], q the nibble
 // i % 8 of u32 word i / 8 of its row. CPU twin: model.Embedding over quant.DequantizeQ4.
+//
+// Shared declarations (joined by shaders.Source):
+// GROUP_SIZE and scale_at: common_quant.wgsl.
 
 struct Params {
     rows: u32,
@@ -10,18 +13,12 @@ struct Params {
 }
 
 override WORKGROUP_SIZE: u32 = 256u;
-override GROUP_SIZE: u32 = 32u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> ids: array<u32>;
 @group(0) @binding(2) var<storage, read> qweight: array<u32>;
 @group(0) @binding(3) var<storage, read> scales: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
-
-fn scale_at(i: u32) -> f32 {
-    let pair = unpack2x16float(scales[i / 2u]);
-    return select(pair.x, pair.y, (i & 1u) == 1u);
-}
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>,

@@ -1,6 +1,9 @@
 // Embedding gather from a q8 table (the token embedding of a q4 package):
 // out[r, i] = q[ids[r], i] · scale[ids[r], i / GROUP_SIZE], q an int8, byte i % 4 of u32
 // word i / 4 of its row. CPU twin: model.Embedding over quant.DequantizeQ8.
+//
+// Shared declarations (joined by shaders.Source):
+// GROUP_SIZE and scale_at: common_quant.wgsl.
 
 struct Params {
     rows: u32,
@@ -10,18 +13,12 @@ struct Params {
 }
 
 override WORKGROUP_SIZE: u32 = 256u;
-override GROUP_SIZE: u32 = 32u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> ids: array<u32>;
 @group(0) @binding(2) var<storage, read> qweight: array<u32>;
 @group(0) @binding(3) var<storage, read> scales: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
-
-fn scale_at(i: u32) -> f32 {
-    let pair = unpack2x16float(scales[i / 2u]);
-    return select(pair.x, pair.y, (i & 1u) == 1u);
-}
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>,

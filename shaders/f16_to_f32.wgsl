@@ -20,7 +20,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
         @builtin(num_workgroups) groups: vec3<u32>) {
     let stride = groups.x * WORKGROUP_SIZE;
     for (var i = gid.x; i < params.n; i += stride) {
-        let pair = unpack2x16float(src[i / 2u]);
-        dst[i] = select(pair.x, pair.y, (i & 1u) == 1u);
+        dst[i] = f16_in(src[i / 2u], i);
     }
 }

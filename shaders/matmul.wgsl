@@ -4,27 +4,9 @@
 // x and w tiles of depth 16 are staged in workgroup memory. Any M, N, K work (edges are
 // masked). Each output accumulates k in increasing order, as the CPU does.
 // CPU twin: model.MatMul.
-
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    has_bias: u32,
-    x_start: u32,   // x[0, 0] in the x binding (a multiple of 4 where x is read as vec4s)
-    out_start: u32, // out[0, 0] in the out binding
-}
-
-// OFFSETS is set where a binding starts between storage-aligned offsets (engine.bindFrom);
-// unset, the starts are the constant 0 and the kernel compiles as if it had none.
-override OFFSETS: bool = false;
-
-fn x_start() -> u32 {
-    return select(0u, params.x_start, OFFSETS);
-}
-
-fn out_start() -> u32 {
-    return select(0u, params.out_start, OFFSETS);
-}
+//
+// Shared declarations (joined by shaders.Source):
+// Params and store_row: common_linear.wgsl.
 
 const TILE_M = 64u;
 const TILE_N = 64u;
@@ -39,22 +21,6 @@ const THREADS = 256u;
 
 var<workgroup> xs: array<f32, 1024>; // [TILE_M][TILE_K]
 var<workgroup> ws: array<f32, 1024>; // [TILE_N][TILE_K]
-
-// store_row writes four outputs of row r from column c on, with the bias, inside the matrix.
-fn store_row(r: u32, c: u32, v: vec4<f32>) {
-    if (r >= params.m) {
-        return;
-    }
-    for (var j = 0u; j < 4u; j++) {
-        if (c + j < params.n) {
-            var o = v[j];
-            if (params.has_bias != 0u) {
-                o += bias[c + j];
-            }
-            out[out_start() + r * params.n + c + j] = o;
-        }
-    }
-}
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wg: vec3<u32>,
@@ -75,7 +41,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
             let c = e % TILE_K;
             var xv = 0.0;
             if (row0 + r < params.m && k0 + c < params.k) {
-                xv = x[x_start() + (row0 + r) * params.k + k0 + c];
+                xv = x[start(params.x_start) + (row0 + r) * params.k + k0 + c];
             }
             xs[e] = xv;
             var wv = 0.0;

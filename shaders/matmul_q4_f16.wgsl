@@ -5,31 +5,12 @@ enable f16;
 // (q − 8)·scale in f16 (q − 8 exact, the product rounds once), the inputs rounded to f16.
 // Each output's products are summed in f16 over 8 consecutive k (one q4 word) and those
 // sums accumulated in f32, since K runs to 11008. Same shapes as matmul_q4.wgsl.
-// CPU twin: quant.MatMulQ4 on f16-rounded inputs and weights, each word's sum rounded to
+// CPU twin: model.MatMulQ4 on f16-rounded inputs and weights, each word's sum rounded to
 // f16 (twinMatMulF16).
-
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    has_bias: u32,
-    x_start: u32,   // x[0, 0] in the x binding (a multiple of 4 where x is read as vec4s)
-    out_start: u32, // out[0, 0] in the out binding
-}
-
-// OFFSETS is set where a binding starts between storage-aligned offsets (engine.bindFrom);
-// unset, the starts are the constant 0 and the kernel compiles as if it had none.
-override OFFSETS: bool = false;
-
-fn x_start() -> u32 {
-    return select(0u, params.x_start, OFFSETS);
-}
-
-fn out_start() -> u32 {
-    return select(0u, params.out_start, OFFSETS);
-}
-
-override GROUP_SIZE: u32 = 32u;
+//
+// Shared declarations (joined by shaders.Source):
+// Params and store_row: common_linear.wgsl; GROUP_SIZE, scale_at, q4_lo and q4_hi:
+// common_quant.wgsl (which says why main is not matmul_q4.wgsl's).
 
 const TILE_M = 64u;
 const TILE_N = 64u;
@@ -45,27 +26,6 @@ const THREADS = 256u;
 
 var<workgroup> xs: array<f16, 1024>; // [TILE_M][TILE_K]
 var<workgroup> ws: array<f16, 1024>; // [TILE_N][TILE_K]
-
-fn scale_at(i: u32) -> f32 {
-    let pair = unpack2x16float(scales[i / 2u]);
-    return select(pair.x, pair.y, (i & 1u) == 1u);
-}
-
-// store_row writes four outputs of row r from column c on, with the bias, inside the matrix.
-fn store_row(r: u32, c: u32, v: vec4<f32>) {
-    if (r >= params.m) {
-        return;
-    }
-    for (var j = 0u; j < 4u; j++) {
-        if (c + j < params.n) {
-            var o = v[j];
-            if (params.has_bias != 0u) {
-                o += bias[c + j];
-            }
-            out[out_start() + r * params.n + c + j] = o;
-        }
-    }
-}
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wg: vec3<u32>,
@@ -88,7 +48,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
             let c = e % TILE_K;
             var xv = 0.0;
             if (row0 + r < params.m) {
-                xv = x[x_start() + (row0 + r) * params.k + k0 + c];
+                xv = x[start(params.x_start) + (row0 + r) * params.k + k0 + c];
             }
             xs[e] = f16(xv);
         }
@@ -102,8 +62,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
             if (n < params.n) {
                 let word = qweight[n * words_per_row + k0 / 8u + half];
                 let s = f16(scale_at(n * groups_per_row + (k0 + half * 8u) / GROUP_SIZE)); // an f16 in the file: exact
-                q = (vec4<f16>(vec4<u32>(word, word >> 4u, word >> 8u, word >> 12u) & vec4<u32>(15u)) - 8.0h) * s;
-                q2 = (vec4<f16>(vec4<u32>(word >> 16u, word >> 20u, word >> 24u, word >> 28u) & vec4<u32>(15u)) - 8.0h) * s;
+                q = (vec4<f16>(q4_lo(word)) - 8.0h) * s;
+                q2 = (vec4<f16>(q4_hi(word)) - 8.0h) * s;
             }
             let base = r * TILE_K + half * 8u;
             ws[base] = q.x;

@@ -6,31 +6,13 @@ enable f16;
 // multiply-adds, twice the f32 rate on most GPUs); those sums are accumulated in f32,
 // since K runs to 11008. The weights are scaled before the products so that no f16 sum
 // grows past the activations' own range. Same shapes and layout as matmul_q4_rows.wgsl.
-// CPU twin: quant.MatMulQ4 on f16-rounded inputs and weights, each word's sum rounded to
+// CPU twin: model.MatMulQ4 on f16-rounded inputs and weights, each word's sum rounded to
 // f16 (twinMatMulF16).
+//
+// Shared declarations (joined by shaders.Source):
+// Params and store_row: common_linear.wgsl; GROUP_SIZE and scale_at: common_quant.wgsl
+// (which says why main is not matmul_q4_rows.wgsl's).
 
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    has_bias: u32,
-    x_start: u32,   // x[0, 0] in the x binding (a multiple of 4 where x is read as vec4s)
-    out_start: u32, // out[0, 0] in the out binding
-}
-
-// OFFSETS is set where a binding starts between storage-aligned offsets (engine.bindFrom);
-// unset, the starts are the constant 0 and the kernel compiles as if it had none.
-override OFFSETS: bool = false;
-
-fn x_start() -> u32 {
-    return select(0u, params.x_start, OFFSETS);
-}
-
-fn out_start() -> u32 {
-    return select(0u, params.out_start, OFFSETS);
-}
-
-override GROUP_SIZE: u32 = 32u;
 override THREADS: u32 = 64u;
 
 const COLS = 4u; // output columns per invocation
@@ -43,30 +25,9 @@ const ROWS = 16u; // output rows per invocation (acc0..acc15)
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
-fn scale_at(i: u32) -> f32 {
-    let pair = unpack2x16float(scales[i / 2u]);
-    return select(pair.x, pair.y, (i & 1u) == 1u);
-}
-
-// store writes one output row's 4 columns from column c on, with the bias, inside the matrix.
-fn store(r: u32, c: u32, v: vec4<f32>) {
-    if (r >= params.m) {
-        return;
-    }
-    for (var j = 0u; j < COLS; j++) {
-        if (c + j < params.n) {
-            var o = v[j];
-            if (params.has_bias != 0u) {
-                o += bias[c + j];
-            }
-            out[out_start() + r * params.n + c + j] = o;
-        }
-    }
-}
-
-// fma8 adds Σ_j a[j]·w_j over one word's 8 inputs for one row (a, b: its inputs k..k+7,
+// fma8_f16 adds Σ_j a[j]·w_j over one word's 8 inputs for one row (a, b: its inputs k..k+7,
 // rounded to f16) to acc: the products and their sum in f16, the sum added in f32.
-fn fma8(acc: vec4<f32>, a: vec4<f32>, b: vec4<f32>, w0: vec4<f16>, w1: vec4<f16>, w2: vec4<f16>, w3: vec4<f16>,
+fn fma8_f16(acc: vec4<f32>, a: vec4<f32>, b: vec4<f32>, w0: vec4<f16>, w1: vec4<f16>, w2: vec4<f16>, w3: vec4<f16>,
         w4: vec4<f16>, w5: vec4<f16>, w6: vec4<f16>, w7: vec4<f16>) -> vec4<f32> {
     let ah = vec4<f16>(a);
     let bh = vec4<f16>(b);
@@ -86,7 +47,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
     let words_per_row = params.k / 8u;
     let groups_per_row = params.k / GROUP_SIZE;
     let vecs_per_row = params.k / 4u;
-    let xs = x_start() / 4u;
+    let xs = start(params.x_start) / 4u;
     // Columns past N read column N − 1 and rows past M read row M − 1 (in bounds, never
     // stored), so the loop has no branches.
     let cols = min(vec4<u32>(c0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(params.n - 1u));
@@ -139,38 +100,38 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
             let w6 = (vec4<f16>((q >> vec4<u32>(24u)) & vec4<u32>(15u)) - 8.0h) * s;
             let w7 = (vec4<f16>(q >> vec4<u32>(28u)) - 8.0h) * s;
             let v = 2u * w;
-            acc0 = fma8(acc0, x[x0 + v], x[x0 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
-            acc1 = fma8(acc1, x[x1 + v], x[x1 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
-            acc2 = fma8(acc2, x[x2 + v], x[x2 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
-            acc3 = fma8(acc3, x[x3 + v], x[x3 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
-            acc4 = fma8(acc4, x[x4 + v], x[x4 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
-            acc5 = fma8(acc5, x[x5 + v], x[x5 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
-            acc6 = fma8(acc6, x[x6 + v], x[x6 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
-            acc7 = fma8(acc7, x[x7 + v], x[x7 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
-            acc8 = fma8(acc8, x[x8 + v], x[x8 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
-            acc9 = fma8(acc9, x[x9 + v], x[x9 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
-            acc10 = fma8(acc10, x[x10 + v], x[x10 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
-            acc11 = fma8(acc11, x[x11 + v], x[x11 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
-            acc12 = fma8(acc12, x[x12 + v], x[x12 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
-            acc13 = fma8(acc13, x[x13 + v], x[x13 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
-            acc14 = fma8(acc14, x[x14 + v], x[x14 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
-            acc15 = fma8(acc15, x[x15 + v], x[x15 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+            acc0 = fma8_f16(acc0, x[x0 + v], x[x0 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+            acc1 = fma8_f16(acc1, x[x1 + v], x[x1 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+            acc2 = fma8_f16(acc2, x[x2 + v], x[x2 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+            acc3 = fma8_f16(acc3, x[x3 + v], x[x3 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+            acc4 = fma8_f16(acc4, x[x4 + v], x[x4 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+            acc5 = fma8_f16(acc5, x[x5 + v], x[x5 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+            acc6 = fma8_f16(acc6, x[x6 + v], x[x6 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+            acc7 = fma8_f16(acc7, x[x7 + v], x[x7 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+            acc8 = fma8_f16(acc8, x[x8 + v], x[x8 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+            acc9 = fma8_f16(acc9, x[x9 + v], x[x9 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+            acc10 = fma8_f16(acc10, x[x10 + v], x[x10 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+            acc11 = fma8_f16(acc11, x[x11 + v], x[x11 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+            acc12 = fma8_f16(acc12, x[x12 + v], x[x12 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+            acc13 = fma8_f16(acc13, x[x13 + v], x[x13 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+            acc14 = fma8_f16(acc14, x[x14 + v], x[x14 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+            acc15 = fma8_f16(acc15, x[x15 + v], x[x15 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
         }
     }
-    store(r0 + 0u, c0, acc0);
-    store(r0 + 1u, c0, acc1);
-    store(r0 + 2u, c0, acc2);
-    store(r0 + 3u, c0, acc3);
-    store(r0 + 4u, c0, acc4);
-    store(r0 + 5u, c0, acc5);
-    store(r0 + 6u, c0, acc6);
-    store(r0 + 7u, c0, acc7);
-    store(r0 + 8u, c0, acc8);
-    store(r0 + 9u, c0, acc9);
-    store(r0 + 10u, c0, acc10);
-    store(r0 + 11u, c0, acc11);
-    store(r0 + 12u, c0, acc12);
-    store(r0 + 13u, c0, acc13);
-    store(r0 + 14u, c0, acc14);
-    store(r0 + 15u, c0, acc15);
+    store_row(r0 + 0u, c0, acc0);
+    store_row(r0 + 1u, c0, acc1);
+    store_row(r0 + 2u, c0, acc2);
+    store_row(r0 + 3u, c0, acc3);
+    store_row(r0 + 4u, c0, acc4);
+    store_row(r0 + 5u, c0, acc5);
+    store_row(r0 + 6u, c0, acc6);
+    store_row(r0 + 7u, c0, acc7);
+    store_row(r0 + 8u, c0, acc8);
+    store_row(r0 + 9u, c0, acc9);
+    store_row(r0 + 10u, c0, acc10);
+    store_row(r0 + 11u, c0, acc11);
+    store_row(r0 + 12u, c0, acc12);
+    store_row(r0 + 13u, c0, acc13);
+    store_row(r0 + 14u, c0, acc14);
+    store_row(r0 + 15u, c0, acc15);
 }

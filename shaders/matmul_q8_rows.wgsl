@@ -7,30 +7,11 @@
 // (w_j holds input k + j of the 4 columns); each row then adds 4 vec4 multiply-adds.
 // Any M and N; K a multiple of 4, GROUP_SIZE a multiple of 4 dividing K; x starts at a
 // 16-byte boundary.
-// CPU twin: quant.MatMulQ8.
+// CPU twin: model.MatMulQ8.
+//
+// Shared declarations (joined by shaders.Source):
+// Params and store_row: common_linear.wgsl; GROUP_SIZE and scale_at: common_quant.wgsl.
 
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    has_bias: u32,
-    x_start: u32,   // x[0, 0] in the x binding (a multiple of 4 where x is read as vec4s)
-    out_start: u32, // out[0, 0] in the out binding
-}
-
-// OFFSETS is set where a binding starts between storage-aligned offsets (engine.bindFrom);
-// unset, the starts are the constant 0 and the kernel compiles as if it had none.
-override OFFSETS: bool = false;
-
-fn x_start() -> u32 {
-    return select(0u, params.x_start, OFFSETS);
-}
-
-fn out_start() -> u32 {
-    return select(0u, params.out_start, OFFSETS);
-}
-
-override GROUP_SIZE: u32 = 32u;
 override THREADS: u32 = 64u;
 
 const COLS = 4u; // output columns per invocation
@@ -42,27 +23,6 @@ const ROWS = 16u; // output rows per invocation (acc0..acc15)
 @group(0) @binding(3) var<storage, read> scales: array<u32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
-
-fn scale_at(i: u32) -> f32 {
-    let pair = unpack2x16float(scales[i / 2u]);
-    return select(pair.x, pair.y, (i & 1u) == 1u);
-}
-
-// store writes one output row's 4 columns from column c on, with the bias, inside the matrix.
-fn store(r: u32, c: u32, v: vec4<f32>) {
-    if (r >= params.m) {
-        return;
-    }
-    for (var j = 0u; j < COLS; j++) {
-        if (c + j < params.n) {
-            var o = v[j];
-            if (params.has_bias != 0u) {
-                o += bias[c + j];
-            }
-            out[out_start() + r * params.n + c + j] = o;
-        }
-    }
-}
 
 // fma4 is Σ_j a[j]·w_j over one word's 4 inputs for one row (a: its inputs k..k+3).
 fn fma4(acc: vec4<f32>, a: vec4<f32>, w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>, w3: vec4<f32>) -> vec4<f32> {
@@ -82,7 +42,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
     let words_per_row = params.k / 4u;
     let groups_per_row = params.k / GROUP_SIZE;
     let vecs_per_row = params.k / 4u;
-    let xs = x_start() / 4u;
+    let xs = start(params.x_start) / 4u;
     // Columns past N read column N − 1 and rows past M read row M − 1 (in bounds, never
     // stored), so the loop has no branches.
     let cols = min(vec4<u32>(c0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(params.n - 1u));
@@ -148,20 +108,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
             acc15 = fma4(acc15, x[x15 + w], w0, w1, w2, w3);
         }
     }
-    store(r0 + 0u, c0, acc0);
-    store(r0 + 1u, c0, acc1);
-    store(r0 + 2u, c0, acc2);
-    store(r0 + 3u, c0, acc3);
-    store(r0 + 4u, c0, acc4);
-    store(r0 + 5u, c0, acc5);
-    store(r0 + 6u, c0, acc6);
-    store(r0 + 7u, c0, acc7);
-    store(r0 + 8u, c0, acc8);
-    store(r0 + 9u, c0, acc9);
-    store(r0 + 10u, c0, acc10);
-    store(r0 + 11u, c0, acc11);
-    store(r0 + 12u, c0, acc12);
-    store(r0 + 13u, c0, acc13);
-    store(r0 + 14u, c0, acc14);
-    store(r0 + 15u, c0, acc15);
+    store_row(r0 + 0u, c0, acc0);
+    store_row(r0 + 1u, c0, acc1);
+    store_row(r0 + 2u, c0, acc2);
+    store_row(r0 + 3u, c0, acc3);
+    store_row(r0 + 4u, c0, acc4);
+    store_row(r0 + 5u, c0, acc5);
+    store_row(r0 + 6u, c0, acc6);
+    store_row(r0 + 7u, c0, acc7);
+    store_row(r0 + 8u, c0, acc8);
+    store_row(r0 + 9u, c0, acc9);
+    store_row(r0 + 10u, c0, acc10);
+    store_row(r0 + 11u, c0, acc11);
+    store_row(r0 + 12u, c0, acc12);
+    store_row(r0 + 13u, c0, acc13);
+    store_row(r0 + 14u, c0, acc14);
+    store_row(r0 + 15u, c0, acc15);
 }

@@ -6,32 +6,11 @@
 // striding over 32-weight blocks, then a workgroup-memory reduction. K and GROUP_SIZE are
 // multiples of 8 (the converter guarantees it); CogVLM's K are multiples of 32, which take
 // the vec4 path, any other K reads one word at a time.
-// CPU twin: quant.MatMulQ4.
-
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    has_bias: u32,
-    x_start: u32,   // x[0, 0] in the x binding (a multiple of 4 where x is read as vec4s)
-    out_start: u32, // out[0, 0] in the out binding
-}
-
-// OFFSETS is set where a binding starts between storage-aligned offsets (engine.bindFrom);
-// unset, the starts are the constant 0 and the kernel compiles as if it had none.
-override OFFSETS: bool = false;
-
-fn x_start() -> u32 {
-    return select(0u, params.x_start, OFFSETS);
-}
-
-fn out_start() -> u32 {
-    return select(0u, params.out_start, OFFSETS);
-}
-
-override ROWS: u32 = 4u;
-override THREADS_PER_ROW: u32 = 64u; // a power of two
-override GROUP_SIZE: u32 = 32u;
+// CPU twin: model.MatMulQ4.
+//
+// Shared declarations (joined by shaders.Source):
+// Params: common_linear.wgsl; ROWS, THREADS_PER_ROW and the reduction (store_sum):
+// common_matvec.wgsl; GROUP_SIZE, scale_at and dot8: common_quant.wgsl.
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
@@ -42,20 +21,6 @@ override GROUP_SIZE: u32 = 32u;
 // The same qweight as single words, for K that are no multiple of 32 (a vec4 view would
 // end before the last words when the tensor's size is no multiple of 16 bytes).
 @group(0) @binding(6) var<storage, read> qwords: array<u32>;
-
-var<workgroup> partial: array<f32, ROWS * THREADS_PER_ROW>;
-
-fn scale_at(i: u32) -> f32 {
-    let pair = unpack2x16float(scales[i / 2u]);
-    return select(pair.x, pair.y, (i & 1u) == 1u);
-}
-
-// Eight weights of one word, as (q − 8) in two vec4s, dotted with eight inputs.
-fn dot8(word: u32, x0: vec4<f32>, x1: vec4<f32>) -> f32 {
-    let lo = vec4<f32>(vec4<u32>(word, word >> 4u, word >> 8u, word >> 12u) & vec4<u32>(15u)) - 8.0;
-    let hi = vec4<f32>(vec4<u32>(word >> 16u, word >> 20u, word >> 24u, word >> 28u) & vec4<u32>(15u)) - 8.0;
-    return dot(x0, lo) + dot(x1, hi);
-}
 
 @compute @workgroup_size(ROWS * THREADS_PER_ROW)
 fn main(@builtin(workgroup_id) wg: vec3<u32>,
@@ -68,7 +33,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
     var acc = 0.0;
     if (n < params.n) {
         let wbase = n * blocks;
-        let xbase = x_start() / 4u + m * (params.k / 4u);
+        let xbase = start(params.x_start) / 4u + m * (params.k / 4u);
         let sbase = n * (params.k / GROUP_SIZE);
         if (params.k % 32u == 0u) {
             for (var b = lane; b < blocks; b += THREADS_PER_ROW) {
@@ -94,19 +59,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
             }
         }
     }
-    partial[lid] = acc;
-    workgroupBarrier();
-    for (var s = THREADS_PER_ROW / 2u; s > 0u; s >>= 1u) {
-        if (lane < s) {
-            partial[lid] += partial[lid + s];
-        }
-        workgroupBarrier();
-    }
-    if (lane == 0u && n < params.n) {
-        var v = partial[lid];
-        if (params.has_bias != 0u) {
-            v += bias[n];
-        }
-        out[out_start() + m * params.n + n] = v;
-    }
+    store_sum(lid, lane, m, n, acc);
 }

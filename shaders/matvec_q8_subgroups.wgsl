@@ -4,33 +4,11 @@ enable subgroups;
 // like matvec_q4_subgroups.wgsl: ROWS rows per workgroup of LANES invocations each (the
 // adapter's subgroup size), 16 int8 weights per vec4<u32> load, subgroupAdd row by row,
 // then one elected lane per subgroup writes the sums into its workgroup slot. K and GROUP_SIZE are multiples of
-// 16; other shapes take matvec_q8.wgsl. CPU twin: quant.MatMulQ8.
-
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    has_bias: u32,
-    x_start: u32,   // x[0, 0] in the x binding (a multiple of 4 where x is read as vec4s)
-    out_start: u32, // out[0, 0] in the out binding
-}
-
-// OFFSETS is set where a binding starts between storage-aligned offsets (engine.bindFrom);
-// unset, the starts are the constant 0 and the kernel compiles as if it had none.
-override OFFSETS: bool = false;
-
-fn x_start() -> u32 {
-    return select(0u, params.x_start, OFFSETS);
-}
-
-fn out_start() -> u32 {
-    return select(0u, params.out_start, OFFSETS);
-}
-
-override ROWS: u32 = 2u;
-override LANES: u32 = 32u;
-override GROUP_SIZE: u32 = 32u;
-override THREADS: u32 = ROWS * LANES; // not meant to be set: the workgroup size
+// 16; other shapes take matvec_q8.wgsl. CPU twin: model.MatMulQ8.
+//
+// Shared declarations (joined by shaders.Source):
+// Params: common_linear.wgsl; ROWS, LANES and the subgroup reduction (clear_slots,
+// store_sums): common_subgroups.wgsl; GROUP_SIZE, scale_at and int8x4: common_quant.wgsl.
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
@@ -39,20 +17,6 @@ override THREADS: u32 = ROWS * LANES; // not meant to be set: the workgroup size
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
-var<workgroup> slots: atomic<u32>;
-// per subgroup (in the order their elected lanes took a slot), one partial sum per row
-var<workgroup> partial: array<f32, THREADS * ROWS>;
-
-fn scale_at(i: u32) -> f32 {
-    let pair = unpack2x16float(scales[i / 2u]);
-    return select(pair.x, pair.y, (i & 1u) == 1u);
-}
-
-fn int8x4(word: u32) -> vec4<f32> {
-    let w = i32(word);
-    return vec4<f32>(vec4<i32>(w << 24u, w << 16u, w << 8u, w) >> vec4<u32>(24u));
-}
-
 @compute @workgroup_size(THREADS)
 fn main(@builtin(workgroup_id) wg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -60,13 +24,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
     let lane = lid % LANES;
     let n = min(wg.x * ROWS + row, params.n - 1u); // rows past N redo row N − 1, unstored
     let m = wg.y;
-    if (lid == 0u) {
-        atomicStore(&slots, 0u);
-    }
-    workgroupBarrier();
+    clear_slots(lid);
     let blocks = params.k / 16u;
     let wbase = n * blocks;
-    let xbase = x_start() / 4u + m * (params.k / 4u);
+    let xbase = start(params.x_start) / 4u + m * (params.k / 4u);
     let sbase = n * (params.k / GROUP_SIZE);
     var acc = 0.0;
     for (var b = lane; b < blocks; b += LANES) {
@@ -76,28 +37,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
               + dot(x[xb + 2u], int8x4(w.z)) + dot(x[xb + 3u], int8x4(w.w));
         acc += s * scale_at(sbase + (b * 16u) / GROUP_SIZE);
     }
-    // A subgroup may hold lanes of several rows: it sums each row's lanes separately.
-    var slot = 0u;
-    if (subgroupElect()) {
-        slot = atomicAdd(&slots, 1u);
-    }
-    slot = subgroupBroadcastFirst(slot);
-    for (var r = 0u; r < ROWS; r++) {
-        let sum = subgroupAdd(select(0.0, acc, row == r));
-        if (subgroupElect()) {
-            partial[slot * ROWS + r] = sum;
-        }
-    }
-    workgroupBarrier();
-    if (lid < ROWS && wg.x * ROWS + lid < params.n) {
-        var v = 0.0;
-        let count = atomicLoad(&slots);
-        for (var i = 0u; i < count; i++) {
-            v += partial[i * ROWS + lid];
-        }
-        if (params.has_bias != 0u) {
-            v += bias[wg.x * ROWS + lid];
-        }
-        out[out_start() + m * params.n + wg.x * ROWS + lid] = v;
-    }
+    store_sums(lid, row, m, wg.x * ROWS, acc);
 }

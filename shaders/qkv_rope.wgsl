@@ -12,13 +12,6 @@ struct Params {
     _pad: u32,
 }
 
-struct Step {
-    kv_rows: u32,
-    write_row: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
 override WORKGROUP_SIZE: u32 = 256u;
 // The KV cache's encoding: f32 (one value per word, as bits) or f16, two values per
 // word (pack2x16float: element 2w in the low half of word w).

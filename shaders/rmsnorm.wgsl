@@ -9,18 +9,6 @@ struct Params {
     out_start: u32, // out[0, 0] in the out binding
 }
 
-// OFFSETS is set where a binding starts between storage-aligned offsets (engine.bindFrom);
-// unset, the starts are the constant 0 and the kernel compiles as if it had none.
-override OFFSETS: bool = false;
-
-fn x_start() -> u32 {
-    return select(0u, params.x_start, OFFSETS);
-}
-
-fn out_start() -> u32 {
-    return select(0u, params.out_start, OFFSETS);
-}
-
 // Must be a power of two (tree reduction).
 override WORKGROUP_SIZE: u32 = 256u;
 
@@ -34,8 +22,8 @@ var<workgroup> partial: array<f32, WORKGROUP_SIZE>;
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let base = x_start() + wg.x * params.dim;
-    let out_base = out_start() + wg.x * params.dim;
+    let base = start(params.x_start) + wg.x * params.dim;
+    let out_base = start(params.out_start) + wg.x * params.dim;
     var ss = 0.0;
     for (var i = lid; i < params.dim; i += WORKGROUP_SIZE) {
         let v = x[base + i];

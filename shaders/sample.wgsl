@@ -15,7 +15,8 @@ struct Params {
     _pad2: u32,
 }
 
-// Written every step (engine.SampleState): the settings and the step's draw.
+// Written every step (the Go side's drawBytes, queued by Decoder.SetDraw): the step's
+// draw and the sampling settings.
 struct Draw {
     u: f32, // uniform in [0, 1)
     top_k: u32,

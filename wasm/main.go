@@ -202,15 +202,11 @@ func (e *exports) load(args []safejs.Value) (any, error) {
 	case readFile.Type() != safejs.TypeFunction:
 		return nil, badInput(errors.New("load: readFile(file) → Promise<ArrayBuffer> is missing"))
 	}
-	// precision "f32" keeps the f32 kernels where the adapter has shader-f16 (by not asking
-	// for the feature); "" or "auto" takes the f16 path where there is one.
-	var devOpts gpu.Options
-	switch p := stringField(o, "precision"); p {
-	case "", "auto":
-	case "f32":
-		devOpts.DisableFeatures = []gpu.Feature{gpu.FeatureShaderF16}
-	default:
-		return nil, badInput(fmt.Errorf("load: precision %q: want \"auto\" or \"f32\"", p))
+	// precision "auto" (or none), "f16" or "f32": engine.Precision.UseF16 decides the path
+	// from it and the adapter.
+	precision, err := engine.ParsePrecision(stringField(o, "precision"))
+	if err != nil {
+		return nil, badInput(fmt.Errorf("load: %v", err))
 	}
 	if _, err := e.dispose(nil); err != nil {
 		return nil, err
@@ -230,7 +226,7 @@ func (e *exports) load(args []safejs.Value) (any, error) {
 		opts.Progress = func(done, total int64) { onProgress.Invoke(float64(done), float64(total)) }
 	}
 
-	d, err := gpu.RequestDevice(devOpts)
+	d, err := gpu.RequestDevice(gpu.Options{})
 	if err != nil {
 		return nil, coded(err)
 	}
@@ -272,6 +268,11 @@ func (e *exports) load(args []safejs.Value) (any, error) {
 			return nil, badInput(fmt.Errorf("load: %v", err))
 		}
 	}
+	useF16, err := precision.UseF16(d.Info, d.Has(gpu.FeatureShaderF16))
+	if err != nil {
+		return nil, badInput(fmt.Errorf("load: %v", err))
+	}
+	k.NoF16 = !useF16
 	p, err := engine.LoadPackage(k, name, opts)
 	if err != nil {
 		return nil, coded(err)

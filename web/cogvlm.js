@@ -171,8 +171,10 @@ export class CogVLM {
   /**
    * load starts a worker and loads the package at manifestURL (or a folder from disk):
    * WebGPU and the adapter's limits are checked before any shard is downloaded.
-   * precision 'f32' keeps the f32 kernels where the GPU has shader-f16 ('auto', the
-   * default, takes the f16 path there; the summary's `precision` says which ran).
+   * precision 'auto' (the default) takes the f16 q4 kernels on a GPU with shader-f16 and
+   * the f32 ones elsewhere, CPU adapters (lavapipe, SwiftShader) included; 'f16' takes
+   * them wherever the device has shader-f16 (bad-input where it has not), 'f32' never
+   * (the summary's `precision` says which ran).
    */
   static async load(source, { onProgress, signal, precision } = {}) {
     if (!navigator.gpu) throw new CogVLMError('no-webgpu', noWebGPUMessage());

@@ -181,12 +181,27 @@ test('RemotePackage takes a sha256 pin from the fragment and stores under the ba
 test('RemotePackage refuses another fragment', () => fails(() => new RemotePackage('/models/demo/manifest.json#x'), 'bad-input', '#sha256='));
 test('readCapped reads a body up to its limit', async () => eq([...(await readCapped(new Response('abc'), 3, 'u'))], [97, 98, 99]));
 test('readCapped refuses a larger body', () => fails(() => readCapped(new Response(new Blob(['abcd']).stream()), 3, 'models/x/manifest.json'), 'bad-input', 'models/x/manifest.json: more than the 3 bytes'));
-test('checkLimits refuses a shard larger than a binding, with the numbers', () =>
+test('checkLimits refuses a shard larger than a buffer, with the numbers', () =>
   fails(
-    () => checkLimits({ shards: [{ file: 'shard-00001.bin', size: 200 << 20 }] }, { maxStorageBufferBindingSize: 128 << 20, maxBufferSize: 256 << 20 }),
+    () => checkLimits({ shards: [{ file: 'shard-00001.bin', size: 300 << 20 }] }, { maxStorageBufferBindingSize: 128 << 20, maxBufferSize: 256 << 20 }),
     'limits',
-    'shard-00001.bin has 209715200 bytes',
-    "maxStorageBufferBindingSize of 134217728 bytes",
+    'shard-00001.bin has 314572800 bytes',
+    'maxBufferSize of 268435456 bytes',
+  ));
+// CogVLM-17B's q8 embedding: a 139 MB shard whose parts (131 MB of qweight, 8 MB of
+// scales) each fit WebGPU's default 128 MiB binding
+const embedding = {
+  shards: [{ file: 'shard-00000.bin', size: 139264000 }],
+  tensors: [{ name: 'model.embed_tokens.weight', length: 131072000, scales_length: 8192000 }],
+};
+test('checkLimits accepts a shard larger than a binding whose parts fit', () =>
+  checkLimits(embedding, { maxStorageBufferBindingSize: 128 << 20, maxBufferSize: 256 << 20 }));
+test('checkLimits refuses a part larger than a binding, with the numbers', () =>
+  fails(
+    () => checkLimits(embedding, { maxStorageBufferBindingSize: 64 << 20, maxBufferSize: 256 << 20 }),
+    'limits',
+    'model.embed_tokens.weight has a part of 131072000 bytes',
+    'maxStorageBufferBindingSize of 67108864 bytes',
   ));
 test('checkLimits accepts shards that fit', () => checkLimits(manifest, { maxStorageBufferBindingSize: 100, maxBufferSize: 100 }));
 
