@@ -102,7 +102,7 @@ const handlers = {
     try {
       out = await ask(file);
     } catch (err) {
-      if (err?.code !== 'image-too-large' || file.width !== null) throw err;
+      if (err?.code !== 'image-too-large' || file?.width !== null) throw err;
       file = await reencode(image, maxSide); // nothing ran: the engine read only the header
       out = await ask(file);
     }
