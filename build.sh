@@ -133,8 +133,7 @@ MSG
 wasm_tests() {
   local runner=$1
   COGVLM_REQUIRE_FEATURES=${2:-} GOOS=js GOARCH=wasm go test -count=1 -v -run '^TestAdapter$' -exec "$runner" ./wasm/gpu
-  WASMEXEC_SCRIPTS=web/cogvlm-replay.js \
-    GOOS=js GOARCH=wasm go test -timeout 20m -exec "$runner" ./wasm/...
+  GOOS=js GOARCH=wasm go test -timeout 20m -exec "$runner" ./wasm/...
 }
 
 # The browser tests load converted packages of the golden model (served by the test runner

@@ -18,8 +18,9 @@
 #          Node, to check the script before spending device time on it (OUT defaults to
 #          test-output/device).
 #
-# internal/gpunode/host.cjs makes Node look like the test page to the engine (replay.js, the
-# repository served under /repo/), as in ./build.sh's tests on lavapipe.
+# internal/gpunode/host.cjs makes Node look like the test page to the engine (the repository
+# served under /repo/, where the tests import web/cogvlm-replay.js), as in ./build.sh's
+# tests on lavapipe.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -29,7 +30,7 @@ test_run() { # test_run BINARY SECONDS NAME ARGS...: .gpu-node/BINARY.wasm under
   local bin=$1 secs=$2 name=$3
   shift 3
   echo "== $name"
-  WASMEXEC_SCRIPTS=web/cogvlm-replay.js NODE_OPTIONS="--require $repo/internal/gpunode/host.cjs" timeout "$secs" \
+  NODE_OPTIONS="--require $repo/internal/gpunode/host.cjs" timeout "$secs" \
     "$GPU_NODE/go_js_wasm_webgpu_exec" ".gpu-node/$bin.wasm" "$@" > "$OUT/$name.txt" 2>&1
   local rc=$?
   grep -E '^(--- FAIL|FAIL|PASS|ok)|adapter|roofline|share of the copy|f16 takes|cosine|model benchmark|decoder layer' "$OUT/$name.txt" | head -40

@@ -47,7 +47,7 @@ fi
 
 echo "== TestF16RealWidth on lavapipe ($icd)"
 start=$(date +%s)
-VK_ICD_FILENAMES=$icd WASMEXEC_SCRIPTS=web/cogvlm-replay.js GOOS=js GOARCH=wasm \
+VK_ICD_FILENAMES=$icd GOOS=js GOARCH=wasm \
   go test -count=1 -v -timeout 120m -run '^TestF16RealWidth$' -exec "$runner" ./wasm/engine \
   -realwidth "/repo/$dir/$name" "$@"
 echo "TestF16RealWidth: $(($(date +%s) - start)) s"

@@ -241,6 +241,15 @@ func CheckContextLength(promptTokens, maxNewTokens int, cfg Config) error {
 	return nil
 }
 
+// CapNewTokens makes a default number of new tokens a cap, not a demand: maxNewTokens
+// shrinks to the context of contextTokens left after a prompt of promptTokens (but stays
+// at least 1, so that a prompt filling the context is still refused by
+// CheckContextLength). The CLI's --max-new-tokens and the engine's maxNewTokens, left out,
+// are capped so; given, they are demands.
+func CapNewTokens(maxNewTokens, promptTokens, contextTokens int) int {
+	return min(maxNewTokens, max(1, contextTokens-promptTokens))
+}
+
 // ErrContextLength is what the errors of CheckContextLength and PromptIDs match (errors.Is)
 // when a prompt and its new tokens cannot fit the context, so that a caller can tell
 // them from bad input.

@@ -374,3 +374,18 @@ func TestDefaults(t *testing.T) {
 		}
 	}
 }
+
+func TestCapNewTokens(t *testing.T) {
+	for _, tc := range []struct{ maxNew, prompt, context, want int }{
+		{256, 10, 2048, 256},   // room enough: the default as it is
+		{256, 1900, 2048, 148}, // the context's end comes first
+		{256, 2047, 2048, 1},
+		{256, 2048, 2048, 1}, // a full context still asks for one token: CheckContextLength refuses it
+		{256, 3000, 2048, 1},
+		{0, 10, 2048, 0},
+	} {
+		if got := CapNewTokens(tc.maxNew, tc.prompt, tc.context); got != tc.want {
+			t.Errorf("CapNewTokens(%d, %d, %d) = %d, want %d", tc.maxNew, tc.prompt, tc.context, got, tc.want)
+		}
+	}
+}

@@ -9,7 +9,7 @@
 // the program; main calls it once and deletes the name. Every method returns a Promise;
 // the methods are the table in exports.methods, and this comment is their one description.
 //
-//	load({name, manifest, readFile, precision?, onProgress?}) → summary
+//	load({name, manifest, readFile, precision?, replay?, onProgress?}) → summary
 //	    name: the package's manifest URL (or a folder's stand-in), for messages.
 //	    manifest: manifest.json's text, read and checked by the host (web/loader.js).
 //	    readFile(file) → Promise<ArrayBuffer>: the bytes of a file the manifest lists,
@@ -18,21 +18,30 @@
 //	        before its device exists and the memory plan fits the device's limits.
 //	    precision: "auto" (default; the f16 kernels where the adapter has shader-f16) or
 //	        "f32". onProgress(uploadedBytes, totalBytes) as shards reach the GPU.
-//	    summary: {maxPositions, vocabSize, imageSize, template, defaults, memory,
-//	        memoryBytes, adapter: {vendor, architecture, fallback, shaderF16, subgroups,
-//	        timestampQuery, maxBufferSize, maxStorageBufferBindingSize}, precision}.
-//	        defaults is model.DefaultSampling in generate's option names: the one source
-//	        of the defaults the page shows.
+//	    replay: web/cogvlm-replay.js's module ({run(device, plan, readback)}), the kernels'
+//	        JS half: with it a decode step is one Go→JS call; without it the engine
+//	        encodes each dispatch from Go (slower, same answers).
+//	    summary: {maxPositions, vocabSize, imageSize, maxImageSide, template, defaults,
+//	        memory, memoryBytes, adapter: {vendor, architecture, fallback, shaderF16,
+//	        subgroups, timestampQuery, maxBufferSize, maxStorageBufferBindingSize},
+//	        precision}. defaults is model.DefaultSampling in generate's option names: the
+//	        one source of the defaults the page shows. maxImageSide is the largest width
+//	        or height generate's imageBytes may have (see image-too-large below).
 //	    A second load replaces the model (the first is disposed).
 //	generate({query, imageBytes?, history?, template?, maxNewTokens?, temperature?,
 //	          topP?, topK?, repetitionPenalty?, seed?, onToken?})
-//	        → {tokenIds, text, inputIds, stopReason, stats: {visionMs, prefillMs,
+//	        → {tokenIds, text, inputIds, stopReason, image, stats: {visionMs, prefillMs,
 //	           prefillTokens, reusedTokens, firstTokenMs, decodeMs, decodeTokens}}
 //	    query: a non-empty string. history: [[question, answer], …] of strings.
 //	    imageBytes: a Uint8Array of an image file (PNG, JPEG, GIF, WebP), decoded in Go as
-//	        the CPU reference decodes it; the vision tower runs once per image and is
-//	        reused for follow-ups, as is the conversation's KV cache (the prompt's longest
-//	        common prefix of ids with it: stats.reusedTokens).
+//	        the CPU reference decodes it, once per question (none for a follow-up about
+//	        the same image); the vision tower runs once per image and is reused for
+//	        follow-ups, as is the conversation's KV cache (the prompt's longest common
+//	        prefix of ids with it: stats.reusedTokens). Its size is read from the file's
+//	        header first: a file wider or higher than maxImageSide pixels, or of more than
+//	        64 MiB, is refused with the code image-too-large before any pixel is decoded
+//	        (the host downscales it and asks again; the code is the host's, never the
+//	        page's). image is then {width, height}, the decoded size (null without one).
 //	    An option left out takes model.DefaultSampling's value (greedy, at most 256 new
 //	    tokens and never past the context); a template left out model.DefaultTemplate's
 //	    (vicuna without an image, the model's template_version with one).
@@ -45,12 +54,15 @@
 //
 // Failures reject with an Error whose `code` is one of DESIGN.md's: no-webgpu, limits,
 // out-of-memory, device-lost, integrity, network, bad-input, context-length, aborted
-// (and internal for a bug: a Go panic, caught by wasm/bridge).
+// (and internal for a bug: a Go panic, caught by wasm/bridge), or generate's
+// image-too-large, which the host handles.
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"image"
 	"math"
 	"runtime"
 	"strings"
@@ -60,6 +72,7 @@ import (
 
 	"github.com/cogvlm-web/cogvlm-web/model"
 	"github.com/cogvlm-web/cogvlm-web/model/format"
+	"github.com/cogvlm-web/cogvlm-web/model/imageproc"
 	"github.com/cogvlm-web/cogvlm-web/model/tokenizer"
 	"github.com/cogvlm-web/cogvlm-web/wasm/bridge"
 	"github.com/cogvlm-web/cogvlm-web/wasm/engine"
@@ -106,9 +119,19 @@ func (e *exports) methods() map[string]bridge.Func {
 	}
 }
 
-// maxImageBytes bounds an image file handed to the engine: the page downscales large
-// photos before sending, and WASM memory is small.
-const maxImageBytes = 64 << 20
+// The images generate decodes: at most maxImageSide pixels wide and high, in a file of at
+// most maxImageBytes. A larger one is refused from its header with the code
+// image-too-large, and the host downscales it: the model sees 490×490 anyway, and a
+// 50-megapixel photo decoded in WASM would take 150 MB of a heap that never shrinks.
+const (
+	maxImageSide  = 2048
+	maxImageBytes = 64 << 20
+)
+
+// imageTooLarge is the refusal the host answers by downscaling (web/image.js).
+func imageTooLarge(format string, args ...any) error {
+	return &bridge.CodedError{Code: "image-too-large", Err: fmt.Errorf(format, args...)}
+}
 
 type exports struct {
 	// dev is the device of the loaded model, owned here: load hands it over only with a
@@ -240,6 +263,11 @@ func (e *exports) load(args []safejs.Value) (any, error) {
 		return nil
 	}
 	k := kernels.NewKernels(d)
+	if r, err := o.Get("replay"); err == nil {
+		if err := k.SetReplayer(r); err != nil {
+			return nil, badInput(fmt.Errorf("load: %v", err))
+		}
+	}
 	useF16, err := precision.UseF16(d.Info, d.Has(gpu.FeatureShaderF16))
 	if err != nil {
 		return nil, badInput(fmt.Errorf("load: %v", err))
@@ -259,6 +287,7 @@ func (e *exports) load(args []safejs.Value) (any, error) {
 		"maxPositions": s.Cfg.MaxPositionEmbeddings,
 		"vocabSize":    s.Cfg.VocabSize,
 		"imageSize":    s.Cfg.Vision.ImageSize,
+		"maxImageSide": maxImageSide,
 		"template":     s.Cfg.TemplateVersion,
 		"defaults":     samplingDefaults(),
 		"memory":       plan.String(),
@@ -280,9 +309,11 @@ func (e *exports) generate(args []safejs.Value) (any, error) {
 	}
 	defer e.busy.Store(false)
 	e.aborted.Store(false)
-	req, err := request(args[0], e.session.Cfg)
-	if err != nil {
+	req, size, err := request(args[0], e.session.Cfg)
+	if _, coded := err.(*bridge.CodedError); err != nil && !coded {
 		return nil, badInput(err)
+	} else if err != nil {
+		return nil, err
 	}
 	onToken, _ := args[0].Get("onToken")
 	if e.resetCache.Swap(false) {
@@ -308,11 +339,16 @@ func (e *exports) generate(args []safejs.Value) (any, error) {
 	for i, id := range res.InputIDs {
 		in[i] = id
 	}
+	var decoded any // null without an image
+	if req.Image != nil {
+		decoded = map[string]any{"width": size.X, "height": size.Y}
+	}
 	return map[string]any{
 		"tokenIds":   ids,
 		"text":       res.Text,
 		"inputIds":   in,
 		"stopReason": string(res.StopReason),
+		"image":      decoded,
 		"stats": map[string]any{
 			"visionMs":      float64(res.Stats.Vision.Microseconds()) / 1000,
 			"prefillMs":     float64(res.Stats.Prefill.Microseconds()) / 1000,
@@ -326,12 +362,15 @@ func (e *exports) generate(args []safejs.Value) (any, error) {
 }
 
 // request reads generate's options (the one place that knows their names and checks
-// their shapes); an option left out takes model.DefaultSampling's value.
-func request(o safejs.Value, cfg model.Config) (engine.Request, error) {
+// their shapes); an option left out takes model.DefaultSampling's value. size is the
+// image's, read from its header.
+func request(o safejs.Value, cfg model.Config) (req engine.Request, size image.Point, err error) {
 	def := model.DefaultSampling() // greedy, as upstream
-	req := engine.Request{
+	req = engine.Request{
 		Query:    stringField(o, "query"),
 		Template: stringField(o, "template"),
+		// left out, maxNewTokens stops at the context's end (as the CLI's default)
+		CapNewTokens: !isNumber(o, "maxNewTokens"),
 		Sampling: model.Sampling{
 			MaxNewTokens:      intField(o, "maxNewTokens", def.MaxNewTokens),
 			Temperature:       floatField(o, "temperature", def.Temperature),
@@ -342,30 +381,37 @@ func request(o safejs.Value, cfg model.Config) (engine.Request, error) {
 		},
 	}
 	if strings.TrimSpace(req.Query) == "" {
-		return req, errors.New("generate: query must be a non-empty string")
+		return req, size, errors.New("generate: query must be a non-empty string")
 	}
 	history, err := historyField(o)
 	if err != nil {
-		return req, err
+		return req, size, err
 	}
 	req.History = history
 	if img, err := o.Get("imageBytes"); err == nil && !img.IsNull() && !img.IsUndefined() {
 		n, err := img.Length()
 		if err != nil || n == 0 {
-			return req, errors.New("generate: imageBytes must be a non-empty Uint8Array of an image file")
+			return req, size, errors.New("generate: imageBytes must be a non-empty Uint8Array of an image file")
 		}
 		if n > maxImageBytes {
-			return req, fmt.Errorf("generate: the image file has %d bytes, more than the %d this engine accepts (downscale it first)", n, maxImageBytes)
+			return req, size, imageTooLarge("generate: the image file has %d bytes, more than the %d this engine decodes (downscale it)", n, maxImageBytes)
 		}
 		req.Image = make([]byte, n)
 		if _, err := safejs.CopyBytesToGo(req.Image, img); err != nil {
-			return req, fmt.Errorf("generate: imageBytes: %v", err)
+			return req, size, fmt.Errorf("generate: imageBytes: %v", err)
+		}
+		// The header only: the session decodes the pixels, once.
+		if size.X, size.Y, err = imageproc.Size(bytes.NewReader(req.Image)); err != nil {
+			return req, size, err
+		}
+		if size.X > maxImageSide || size.Y > maxImageSide {
+			return req, size, imageTooLarge("generate: the image is %d×%d pixels, more than the %d per side this engine decodes (downscale it)", size.X, size.Y, maxImageSide)
 		}
 	}
 	if req.Template == "" { // vicuna for a text-only question, the model's own with an image
 		req.Template = model.DefaultTemplate(cfg, req.Image != nil)
 	}
-	return req, nil
+	return req, size, nil
 }
 
 // historyField reads history: absent, or an array of [question, answer] string pairs.
@@ -458,6 +504,13 @@ func floatField(o safejs.Value, name string, def float64) float64 {
 	}
 	f, _ := v.Float()
 	return f
+}
+
+// isNumber reports whether the option is given: a number and not NaN (what intField
+// reads as given).
+func isNumber(o safejs.Value, name string) bool {
+	f := floatField(o, name, math.NaN())
+	return f == f
 }
 
 // intField reads an integer option. A number past int's range saturates (Go's conversion

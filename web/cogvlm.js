@@ -5,14 +5,17 @@
 //   const out = await model.generate({ image, query, history, template, maxNewTokens,
 //                                      temperature, topP, topK, seed, onToken, signal });
 //   // out: {tokenIds, text, inputIds, stats: {visionMs, prefillMs, prefillTokens, reusedTokens,
-//   //       firstTokenMs, decodeMs, decodeTokens}, boxes: [{x0, y0, x1, y1, label}]}
-//   //       (boxes: the grounding boxes of the answer, in image pixels)
+//   //       firstTokenMs, decodeMs, decodeTokens}, boxes: [{x0, y0, x1, y1, label}],
+//   //       image: {width, height}}
+//   //       (boxes: the grounding boxes of the answer, in pixels of the image as given,
+//   //       whose size is image; null without an image)
 //   await model.dispose();
 //   const url = await CogVLM.convert({ repo: 'THUDM/cogvlm-chat-hf', onProgress, signal });
 //   // converts the hub's checkpoint in the page, kept in browser storage; CogVLM.load(url)
 //
 // Options left out take the engine's defaults (model.DefaultSampling, listed in
-// model.info.defaults): greedy decoding, as THUDM's demos, up to 256 new tokens. A template
+// model.info.defaults): greedy decoding, as THUDM's demos, up to 256 new tokens or the
+// context's end, whichever comes first (a maxNewTokens given is a demand). A template
 // left out is vicuna (Vicuna's chat format) for a question without an image and the
 // model's own (model.info.template) for one with an image.
 //
@@ -33,9 +36,9 @@
 //
 // Beyond the contract: load also takes a package folder from disk (a FileList or File[]
 // from <input webkitdirectory>, or a FileSystemDirectoryHandle) and a `signal`; generate
-// takes `repetitionPenalty`; its result also has `stopReason`; `model.info` describes
-// the loaded model; CogVLM.probe() checks WebGPU without downloading anything;
-// model.resetCache().
+// takes `repetitionPenalty`; its result also has `stopReason` and `image` (the size of the
+// image as given); `model.info` describes the loaded model; CogVLM.probe() checks WebGPU
+// without downloading anything; model.resetCache().
 
 import { CogVLMError, fromWire } from './errors.js';
 import { answerBoxes } from './grounding.js';
@@ -129,7 +132,8 @@ export class CogVLM {
   /**
    * info describes the loaded model: {name, manifestURL, source ('network', 'storage' or
    * 'folder'), stored, totalBytes, encodings, nameOrPath (config.json's _name_or_path),
-   * notes, maxPositions, vocabSize, imageSize, template (config.json's template_version),
+   * notes, maxPositions, vocabSize, imageSize, maxImageSide (larger images are downscaled
+   * to it before the engine decodes them), template (config.json's template_version),
    * defaults (what a generate option left out means: {maxNewTokens, temperature, topP, topK,
    * repetitionPenalty, seed}), adapter, precision ('f16' or 'f32': the q4 kernels' path)}.
    */
@@ -235,8 +239,8 @@ export class CogVLM {
       },
     );
     // Boxes of a grounding answer ([[x0,y0,x1,y1]] in thousandths), in the pixels of the
-    // image as given: web/grounding.js.
-    out.boxes = await answerBoxes(out.text, image);
+    // image as given, whose size the engine read as it decoded it: web/grounding.js.
+    out.boxes = answerBoxes(out.text, out.image);
     return out;
   }
 

@@ -120,25 +120,12 @@ export function toPixels(spans, width, height) {
 }
 
 /**
- * answerBoxes is the `boxes` of a generate result: the answer's boxes in the pixels of
- * `image` (Blob, File or ImageBitmap), [] without an image or without boxes. The image is
- * decoded for its size only when the answer has boxes.
+ * answerBoxes is the `boxes` of a generate result: the answer's boxes in the pixels of an
+ * image of `size` ({width, height}: the result's `image`, the image as given), [] without
+ * an image or without boxes. No image is decoded here: the engine read the size.
  */
-export async function answerBoxes(text, image) {
+export function answerBoxes(text, size) {
   const spans = parseBoxes(text);
-  if (spans.length === 0 || image == null) return [];
-  if (globalThis.ImageBitmap && image instanceof ImageBitmap) return toPixels(spans, image.width, image.height);
-  let bitmap;
-  try {
-    bitmap = await createImageBitmap(image);
-  } catch {
-    // The worker decoded this image a moment ago; should the browser refuse now, the
-    // answer matters more than its boxes (the text still has them).
-    return [];
-  }
-  try {
-    return toPixels(spans, bitmap.width, bitmap.height);
-  } finally {
-    bitmap.close();
-  }
+  if (spans.length === 0 || !size?.width || !size?.height) return [];
+  return toPixels(spans, size.width, size.height);
 }

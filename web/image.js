@@ -1,19 +1,19 @@
-// Images for the engine, prepared in the worker. The engine takes the encoded file and Go
-// decodes it exactly as the CPU reference does, so a file Go can read (PNG, JPEG, GIF,
-// WebP) of a reasonable size goes through untouched. Anything larger — a 50-megapixel
-// photo — is decoded and downscaled here by the browser to at most maxImageSide pixels on
-// the long side and re-encoded as PNG, so Go never decodes a huge image (the model sees
-// 490×490 anyway). Other formats the browser decodes (AVIF, BMP, …) are re-encoded too.
+// Images for the engine, prepared in the worker, decoded once per question, by the engine.
+// The engine takes the encoded file and Go decodes it exactly as the CPU reference does, so
+// a file Go can read (PNG, JPEG, GIF, WebP) goes through untouched and undecoded here: the
+// engine reads its size from the header, and refuses one larger than its maxImageSide
+// (the load summary's; 2048) with the code image-too-large before decoding a pixel. Only
+// then is it decoded here by the browser, downscaled to maxImageSide pixels on the long
+// side and re-encoded as PNG (reencode), so Go never decodes a huge image (the model sees
+// 490×490 anyway). Other formats the browser decodes (AVIF, BMP, …) and ImageBitmaps are
+// re-encoded the same way at once.
 //
 // The browser applies a JPEG's EXIF orientation when it decodes (as the preview does);
-// Go, like PIL, does not. A small rotated JPEG therefore reaches the model as stored.
+// Go, like PIL, does not. A rotated JPEG that goes through untouched therefore reaches the
+// model as stored, and its boxes are in the stored orientation.
 
 import { CogVLMError } from './errors.js';
 import { bytes } from './format.js';
-
-export const maxImageSide = 2048;
-/** Files up to this size in a format Go reads are passed as they are. */
-const maxPassThroughBytes = 32 << 20;
 
 /** sniffFormat names the format of an image file from its first bytes, or null. */
 export function sniffFormat(head) {
@@ -31,17 +31,32 @@ function describe(blob) {
 }
 
 /**
- * imageBytes turns the API's `image` (Blob, File, ImageBitmap or null) into the bytes of
- * an image file for the engine, or null for none.
+ * imageFile turns the API's `image` (Blob, File, ImageBitmap or null) into what the engine
+ * gets: {bytes, width, height}, the bytes of an image file and, when this function decoded
+ * the image, its size as given (before any downscaling; null when the file went through
+ * untouched: the engine reads it from the header). null for no image. maxSide is the
+ * engine's maxImageSide, for what is re-encoded.
  */
-export async function imageBytes(image) {
+export async function imageFile(image, maxSide) {
   if (image == null) return null;
-  if (image instanceof ImageBitmap) return encodePNG(image);
+  if (image instanceof ImageBitmap) return encodePNG(image, maxSide);
   if (!(image instanceof Blob)) {
     throw new CogVLMError('bad-input', `image must be a Blob, File, ImageBitmap or null, not ${Object.prototype.toString.call(image)}`);
   }
   if (image.size === 0) throw new CogVLMError('bad-input', `${describe(image)} is empty`);
-  const format = sniffFormat(new Uint8Array(await image.slice(0, 16).arrayBuffer()));
+  if (sniffFormat(new Uint8Array(await image.slice(0, 16).arrayBuffer()))) {
+    return { bytes: new Uint8Array(await image.arrayBuffer()), width: null, height: null };
+  }
+  return reencode(image, maxSide);
+}
+
+/**
+ * reencode decodes an image Blob in the browser and encodes it as PNG, downscaled to
+ * maxSide pixels on the long side if larger: {bytes, width, height}, the size before
+ * downscaling. For a format Go does not read, and for a file the engine refused as
+ * image-too-large.
+ */
+export async function reencode(image, maxSide) {
   let bitmap;
   try {
     // No colour management: Go reads the stored values, and so must a re-encoded copy.
@@ -50,19 +65,16 @@ export async function imageBytes(image) {
     throw new CogVLMError('bad-input', `${describe(image)} is not an image this browser can decode (${err.message}); use a PNG, JPEG, GIF or WebP file`);
   }
   try {
-    if (format && Math.max(bitmap.width, bitmap.height) <= maxImageSide && image.size <= maxPassThroughBytes) {
-      return new Uint8Array(await image.arrayBuffer());
-    }
-    return await encodePNG(bitmap);
+    return await encodePNG(bitmap, maxSide);
   } finally {
     bitmap.close();
   }
 }
 
-/** encodePNG draws a bitmap, downscaled to maxImageSide if larger, and encodes it as PNG. */
-async function encodePNG(bitmap) {
+/** encodePNG draws a bitmap, downscaled to maxSide if larger, and encodes it as PNG. */
+async function encodePNG(bitmap, maxSide) {
   if (!bitmap.width || !bitmap.height) throw new CogVLMError('bad-input', `the image is ${bitmap.width}×${bitmap.height} pixels`);
-  const scale = Math.min(1, maxImageSide / Math.max(bitmap.width, bitmap.height));
+  const scale = Math.min(1, maxSide / Math.max(bitmap.width, bitmap.height));
   const width = Math.max(1, Math.round(bitmap.width * scale));
   const height = Math.max(1, Math.round(bitmap.height * scale));
   const resized = scale < 1 ? await createImageBitmap(bitmap, { resizeWidth: width, resizeHeight: height, resizeQuality: 'high' }) : bitmap;
@@ -70,7 +82,7 @@ async function encodePNG(bitmap) {
     const canvas = new OffscreenCanvas(width, height);
     canvas.getContext('2d').drawImage(resized, 0, 0);
     const png = await canvas.convertToBlob({ type: 'image/png' });
-    return new Uint8Array(await png.arrayBuffer());
+    return { bytes: new Uint8Array(await png.arrayBuffer()), width: bitmap.width, height: bitmap.height };
   } finally {
     if (resized !== bitmap) resized.close();
   }

@@ -511,9 +511,10 @@ export class FolderPackage {
  * shards that this worker read and verified (from the server, the stored copy or a folder
  * on disk): the engine fetches nothing itself. The engine checks the GPU first (its
  * device, the memory plan against the limits): no file but the manifest is read before
- * that. Returns what the page shows about the model.
+ * that. replay is web/cogvlm-replay.js's module, for the engine. Returns what the page
+ * shows about the model.
  */
-export async function loadPackage(engine, pkg, { onProgress, signal, precision }) {
+export async function loadPackage(engine, pkg, { onProgress, signal, precision, replay }) {
   const notes = [];
   let progress = new LoadProgress(0, onProgress);
   const note = (text) => {
@@ -554,6 +555,7 @@ export async function loadPackage(engine, pkg, { onProgress, signal, precision }
       name: pkg.manifestURL,
       manifest: text,
       precision,
+      replay,
       readFile,
       onProgress: (uploaded, total) => {
         if (progress.doneBytes >= progress.totalBytes) {

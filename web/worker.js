@@ -7,9 +7,9 @@
 // (load) and 'token' (generate). The handlers are the one table below.
 
 import './wasm_exec.js'; // defines globalThis.Go
-import './cogvlm-replay.js'; // globalThis.cogvlmReplay: a decode step in one Go→JS call (the kernels' JS half: the engine's tests load this same file)
+import * as replay from './cogvlm-replay.js'; // the kernels' JS half: a decode step in one Go→JS call, handed to the engine at load
 import { CogVLMError, asCogVLMError, toWire } from './errors.js';
-import { imageBytes } from './image.js';
+import { imageFile, reencode } from './image.js';
 import { FolderPackage, RemotePackage, loadPackage } from './loader.js';
 
 const networkFetch = globalThis.fetch.bind(globalThis);
@@ -17,7 +17,7 @@ const networkFetch = globalThis.fetch.bind(globalThis);
 let engineStarting = null; // a promise of the engine object (wasm/main.go documents it)
 let wasmMemory = null; // the Go program's WebAssembly.Memory: it only grows, so its size is the peak
 let engineStopped = false;
-let loaded = false;
+let loaded = null; // the engine's load summary, while a model is loaded
 
 /**
  * engine starts the Go program once and resolves to the engine object it hands over
@@ -60,7 +60,7 @@ const handlers = {
   async load({ manifestURL, folder, precision }, { emit, signal }) {
     emit('progress', { phase: 'probe', loadedBytes: 0, totalBytes: 0, text: 'Starting the engine…' });
     const e = await engine();
-    loaded = false;
+    loaded = null;
     let pkg;
     if (folder) pkg = new FolderPackage(folder);
     else if (typeof manifestURL === 'string' && manifestURL) pkg = new RemotePackage(manifestURL);
@@ -69,28 +69,45 @@ const handlers = {
       onProgress: (p) => emit('progress', p),
       signal,
       precision,
+      replay,
     });
-    loaded = true;
+    loaded = result;
     return result;
   },
 
   /**
-   * generate(options) → {tokenIds, text, inputIds, stopReason, stats}; emits 'token'. The
-   * options go to the engine as they are (it reads and checks them, and fills in the
-   * defaults), with the image turned into the bytes of a file the engine decodes.
+   * generate(options) → {tokenIds, text, inputIds, stopReason, image, stats}; emits 'token'.
+   * The options go to the engine as they are (it reads and checks them, and fills in the
+   * defaults), with the image turned into the bytes of a file the engine decodes (image.js):
+   * the file as given, or, when the engine refuses it as image-too-large (from its header)
+   * or it is no file Go reads, a downscaled PNG. image is {width, height} of the image as
+   * given (the pixels grounding boxes are in), null without one.
    */
   async generate({ image, ...options }, { emit, signal }) {
     const e = await engine();
     if (!loaded) throw new CogVLMError('bad-input', 'generate: no model is loaded');
-    const bytes = await imageBytes(image);
-    if (signal.aborted) throw new CogVLMError('aborted', 'generation aborted');
-    const stop = () => e.abort();
-    signal.addEventListener('abort', stop);
+    const maxSide = loaded.maxImageSide;
+    const ask = async (file) => {
+      if (signal.aborted) throw new CogVLMError('aborted', 'generation aborted');
+      const stop = () => e.abort();
+      signal.addEventListener('abort', stop);
+      try {
+        return await e.generate({ ...options, imageBytes: file?.bytes ?? null, onToken: (id, text) => emit('token', { id, text }) });
+      } finally {
+        signal.removeEventListener('abort', stop);
+      }
+    };
+    let file = await imageFile(image, maxSide);
+    let out;
     try {
-      return await e.generate({ ...options, imageBytes: bytes, onToken: (id, text) => emit('token', { id, text }) });
-    } finally {
-      signal.removeEventListener('abort', stop);
+      out = await ask(file);
+    } catch (err) {
+      if (err?.code !== 'image-too-large' || file?.width !== null) throw err;
+      file = await reencode(image, maxSide); // nothing ran: the engine read only the header
+      out = await ask(file);
     }
+    if (file?.width) out.image = { width: file.width, height: file.height }; // before downscaling
+    return out;
   },
 
   /** resetCache() forgets the conversation's KV cache (a new chat). */
@@ -113,7 +130,7 @@ const handlers = {
   /** dispose frees the model's GPU memory. */
   async dispose() {
     if (engineStarting && !engineStopped) await (await engine()).dispose();
-    loaded = false;
+    loaded = null;
     return null;
   },
 };

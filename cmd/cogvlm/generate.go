@@ -62,12 +62,11 @@ func samplingFlags(fs *flag.FlagSet, s *model.Sampling) {
 	fs.Uint64Var(&s.Seed, "seed", def.Seed, "sampling seed `S`: equal settings and seed give equal text")
 }
 
-// capMaxNewTokens makes the default --max-new-tokens a cap, not a demand: it shrinks to
-// the context left after a prompt of n tokens (but asks for at least one token, so that a
-// prompt filling the context is an error).
+// capMaxNewTokens makes the default --max-new-tokens a cap, not a demand
+// (model.CapNewTokens): it shrinks to the context left after a prompt of n tokens.
 func capMaxNewTokens(set map[string]bool, s *model.Sampling, n int, cfg model.Config) {
 	if !set["max-new-tokens"] {
-		s.MaxNewTokens = min(s.MaxNewTokens, max(1, cfg.MaxPositionEmbeddings-n))
+		s.MaxNewTokens = model.CapNewTokens(s.MaxNewTokens, n, cfg.MaxPositionEmbeddings)
 	}
 }
 

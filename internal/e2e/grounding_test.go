@@ -90,17 +90,12 @@ func TestGroundingParser(t *testing.T) {
 		}
 	}
 
-	// answerBoxes: the pixels of the image as given, a Blob or an ImageBitmap.
-	boxes := eval[[]byte](tb, `(async () => {
-		const { answerBoxes } = await import('/grounding.js');
-		const canvas = new OffscreenCanvas(640, 240);
-		canvas.getContext('2d').fillRect(0, 0, 640, 240);
-		const blob = await canvas.convertToBlob({ type: 'image/png' });
+	// answerBoxes: the pixels of the image as given, whose size generate's result has.
+	boxes := eval[[]byte](tb, `import('/grounding.js').then(({ answerBoxes }) => {
 		const text = 'The dog[[100,250,500,750]] and two cats[[550,100,700,400;750,500,990,950]].';
-		return [await answerBoxes(text, blob), await answerBoxes(text, await createImageBitmap(blob)), await answerBoxes(text, null), await answerBoxes('no box', blob)];
-	})()`)
-	wantBoxes := `[[{"x0":64,"y0":60,"x1":320,"y1":180,"label":"The dog"},{"x0":352,"y0":24,"x1":448,"y1":96,"label":"two cats"},{"x0":480,"y0":120,"x1":633.6,"y1":228,"label":"two cats"}],` +
-		`[{"x0":64,"y0":60,"x1":320,"y1":180,"label":"The dog"},{"x0":352,"y0":24,"x1":448,"y1":96,"label":"two cats"},{"x0":480,"y0":120,"x1":633.6,"y1":228,"label":"two cats"}],[],[]]`
+		return [answerBoxes(text, { width: 640, height: 240 }), answerBoxes(text, null), answerBoxes('no box', { width: 640, height: 240 })];
+	})`)
+	wantBoxes := `[[{"x0":64,"y0":60,"x1":320,"y1":180,"label":"The dog"},{"x0":352,"y0":24,"x1":448,"y1":96,"label":"two cats"},{"x0":480,"y0":120,"x1":633.6,"y1":228,"label":"two cats"}],[],[]]`
 	if string(boxes) != wantBoxes {
 		t.Errorf("answerBoxes: %s\nwant %s", boxes, wantBoxes)
 	}
@@ -264,15 +259,22 @@ func TestGroundingPage(t *testing.T) {
 	tb.do(setViewport(1280, 900, false), chromedp.Navigate(srv.URL))
 	tb.waitState("idle", loadTimeout)
 
-	t.Log("== the JS API's result carries boxes")
-	if n := eval[int](tb, `(async () => {
+	t.Log("== the JS API's result carries boxes, and the size of the image as given")
+	// A small PNG goes to the engine as it is (its size is the engine's, read from the
+	// header); a 3000×1000 one is refused by the engine from its header and downscaled by
+	// the worker (its size is the one given, not the 2048×683 the engine decoded).
+	api := eval[[]byte](tb, `(async () => {
 		const { CogVLM } = await import('/cogvlm.js');
+		const png = (w, h) => { const c = new OffscreenCanvas(w, h); c.getContext('2d').fillRect(0, 0, w, h); return c.convertToBlob({ type: 'image/png' }); };
 		const model = await CogVLM.load('/models/demo/manifest.json');
 		const out = await model.generate({ query: 'Where is the dog? answer in [[x0,y0,x1,y1]] format.', maxNewTokens: 2, temperature: 0 });
+		const small = await model.generate({ image: await png(40, 30), query: 'What is it?', maxNewTokens: 1 });
+		const large = await model.generate({ image: await png(3000, 1000), query: 'What is it?', maxNewTokens: 1 });
 		await model.dispose();
-		return Array.isArray(out.boxes) ? out.boxes.length : -1;
-	})()`); n != 0 {
-		t.Errorf("the demo's noise answer has boxes %d, want an empty list", n)
+		return [Array.isArray(out.boxes) ? out.boxes.length : -1, out.image, small.image, large.image, model.info.maxImageSide];
+	})()`)
+	if want := `[0,null,{"width":40,"height":30},{"width":3000,"height":1000},2048]`; string(api) != want {
+		t.Errorf("the JS API's boxes count, image sizes and maxImageSide: %s, want %s", api, want)
 	}
 
 	t.Log("== a grounding model offers its prompts")

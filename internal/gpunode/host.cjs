@@ -3,8 +3,8 @@
 //  - the module root (the nearest folder above the current one with a go.mod) is served on
 //    127.0.0.1 under /repo/, and fetch() of a path ("/repo/…") goes there: Node's fetch has
 //    no page to resolve a path against;
-//  - the scripts in WASMEXEC_SCRIPTS (module-relative, comma-separated, e.g. the engine's
-//    web/cogvlm-replay.js) are loaded first, as the page loads them.
+//  - so a test imports the engine's JS modules from there as it does in the page
+//    (web/cogvlm-replay.js: wasm/kernels/kernelstest); nothing is loaded as a global.
 // runwasm.cjs requires it; bench/device.sh loads it with `node --require` beside the packed
 // runner.
 'use strict';
@@ -21,9 +21,6 @@ function moduleRoot(dir) {
   }
 }
 const root = moduleRoot(process.cwd());
-
-const scripts = (process.env.WASMEXEC_SCRIPTS || '').split(',').map((s) => s.trim()).filter(Boolean);
-for (const s of scripts) require(path.join(root, s));
 
 const types = { '.json': 'application/json', '.bin': 'application/octet-stream', '.png': 'image/png' };
 const server = http.createServer((req, res) => {

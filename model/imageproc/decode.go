@@ -73,11 +73,7 @@ func DecodeFile(path string, maxPixels int) (*RGB, error) {
 func Decode(r io.Reader, maxPixels int) (*RGB, error) {
 	limit := pixelLimit(maxPixels)
 	br := bufio.NewReader(r)
-	head, err := br.Peek(32)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("image: %w", err)
-	}
-	switch format := sniff(head); format {
+	switch format, err := formatOf(br); format {
 	case "PNG":
 		return decodePNG(br, limit)
 	case "JPEG":
@@ -94,13 +90,60 @@ func Decode(r io.Reader, maxPixels int) (*RGB, error) {
 			return nil, err
 		}
 		return webpToRGB(m)
+	default:
+		return nil, err
+	}
+}
+
+// Size reads the width and height that Decode would return from the header of a PNG,
+// JPEG, GIF or WebP image (a GIF's logical screen grown to hold its first frame) without
+// decoding a pixel: a caller with a tighter limit than Decode's (the browser engine's
+// side limit) refuses a large image before any pixel is decoded, and one that needs the
+// size only (to map grounding boxes) needs no decode. No pixel budget applies here;
+// Decode applies its own. Errors are Decode's for the same header.
+func Size(r io.Reader) (w, h int, err error) {
+	br := bufio.NewReader(r)
+	switch format, err := formatOf(br); format {
+	case "PNG":
+		d, err := readPNGHeader(br, 0)
+		if err != nil {
+			return 0, 0, err
+		}
+		return d.width, d.height, nil
+	case "JPEG":
+		cfg, err := readConfig(br, format, jpeg.DecodeConfig)
+		return cfg.Width, cfg.Height, err
+	case "GIF":
+		_, s, err := readGIFScreen(br)
+		if err != nil {
+			return 0, 0, fmt.Errorf("image: reading GIF header: %w", describeEOF(err))
+		}
+		return s.width, s.height, nil
+	case "WebP":
+		cfg, err := readConfig(br, format, webp.DecodeConfig)
+		return cfg.Width, cfg.Height, err
+	default:
+		return 0, 0, err
+	}
+}
+
+// formatOf sniffs the format at the start of br: "PNG", "JPEG", "GIF" or "WebP", or
+// "" and an error naming what the file is instead.
+func formatOf(br *bufio.Reader) (string, error) {
+	head, err := br.Peek(32)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("image: %w", err)
+	}
+	switch format := sniff(head); format {
+	case "PNG", "JPEG", "GIF", "WebP":
+		return format, nil
 	case "":
 		if len(head) == 0 {
-			return nil, errors.New("image: empty input")
+			return "", errors.New("image: empty input")
 		}
-		return nil, fmt.Errorf("image: unknown format (file starts with % x; want PNG, JPEG, GIF or WebP)", head[:min(len(head), 8)])
+		return "", fmt.Errorf("image: unknown format (file starts with % x; want PNG, JPEG, GIF or WebP)", head[:min(len(head), 8)])
 	default:
-		return nil, fmt.Errorf("image: unsupported format %s (want PNG, JPEG, GIF or WebP)", format)
+		return "", fmt.Errorf("image: unsupported format %s (want PNG, JPEG, GIF or WebP)", format)
 	}
 }
 
@@ -165,6 +208,15 @@ func checkSize(w, h, limit int) error {
 	return nil
 }
 
+// readConfig reads a header with config, with Decode's error messages.
+func readConfig(r io.Reader, format string, config func(io.Reader) (image.Config, error)) (image.Config, error) {
+	cfg, err := config(r)
+	if err != nil {
+		return cfg, fmt.Errorf("image: reading %s header: %w", format, describeEOF(err))
+	}
+	return cfg, nil
+}
+
 // configThenDecode reads the header with config, applies the pixel budget, then
 // decodes: the header bytes config consumed are replayed in front of the rest of the
 // stream, so nothing is read twice and nothing needs to be seekable.
@@ -172,9 +224,9 @@ func configThenDecode(br *bufio.Reader, format string,
 	config func(io.Reader) (image.Config, error),
 	decode func(io.Reader) (image.Image, error), limit int) (image.Image, error) {
 	var seen bytes.Buffer
-	cfg, err := config(io.TeeReader(br, &seen))
+	cfg, err := readConfig(io.TeeReader(br, &seen), format, config)
 	if err != nil {
-		return nil, fmt.Errorf("image: reading %s header: %w", format, describeEOF(err))
+		return nil, err
 	}
 	if err := checkSize(cfg.Width, cfg.Height, limit); err != nil {
 		return nil, err

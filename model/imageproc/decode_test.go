@@ -471,8 +471,8 @@ func randomImage(w, h int) *image.NRGBA {
 }
 
 // FuzzDecode feeds arbitrary bytes to Decode: it must return an error or a consistent
-// image within the pixel budget, and never panic; a PNG must decode as image/png decodes
-// it. The seeds are one file of every
+// image within the pixel budget, of the size Size reads, and never panic; a PNG must
+// decode as image/png decodes it. The seeds are one file of every
 // kind the other tests use.
 func FuzzDecode(f *testing.F) {
 	f.Add(encodePNG(f, randomImage(5, 4)))
@@ -516,6 +516,9 @@ func FuzzDecode(f *testing.F) {
 		}
 		if m.W*m.H > limit {
 			t.Fatalf("decoded %dx%d past the limit of %d", m.W, m.H, limit)
+		}
+		if w, h, err := Size(bytes.NewReader(data)); err != nil || w != m.W || h != m.H {
+			t.Fatalf("decoded %dx%d, Size says %dx%d (%v)", m.W, m.H, w, h, err)
 		}
 	})
 }

@@ -24,12 +24,9 @@ import (
 // high byte except 16-bit grey, which is clipped to 255. TestPNGMatchesImagePNG checks
 // every colour type, depth and interlacing against image/png plus that conversion.
 func decodePNG(r io.Reader, limit int) (*RGB, error) {
-	d := &pngDecoder{r: r, crc: crc32.NewIEEE(), limit: limit}
-	if _, err := io.ReadFull(r, d.tmp[:8]); err != nil {
-		return nil, fmt.Errorf("image: reading PNG header: %w", describeEOF(err))
-	}
-	if string(d.tmp[:8]) != "\x89PNG\r\n\x1a\n" {
-		return nil, fmt.Errorf("image: reading PNG header: %w", png.FormatError("not a PNG file"))
+	d, err := readPNGHeader(r, limit)
+	if err != nil {
+		return nil, err
 	}
 	for d.stage != pngSeenIEND {
 		header := !d.configRead()
@@ -44,6 +41,27 @@ func decodePNG(r io.Reader, limit int) (*RGB, error) {
 		}
 	}
 	return d.out, nil
+}
+
+// readPNGHeader reads a PNG's signature and IHDR chunk (its size), applying the pixel
+// budget unless limit is 0 (Size's header read, which applies none).
+func readPNGHeader(r io.Reader, limit int) (*pngDecoder, error) {
+	d := &pngDecoder{r: r, crc: crc32.NewIEEE(), limit: limit}
+	if _, err := io.ReadFull(r, d.tmp[:8]); err != nil {
+		return nil, fmt.Errorf("image: reading PNG header: %w", describeEOF(err))
+	}
+	if string(d.tmp[:8]) != "\x89PNG\r\n\x1a\n" {
+		return nil, fmt.Errorf("image: reading PNG header: %w", png.FormatError("not a PNG file"))
+	}
+	for d.stage == pngStart { // chunks we do not need may come first; IHDR before any other we use
+		if err := d.parseChunk(); err != nil {
+			if _, ok := err.(sizeError); ok {
+				return nil, err
+			}
+			return nil, fmt.Errorf("image: reading PNG header: %w", describeEOF(err))
+		}
+	}
+	return d, nil
 }
 
 // Stages of a PNG, in the order its chunks must come (image/png's).
@@ -230,6 +248,9 @@ func (d *pngDecoder) parseIHDR(length uint32) error {
 		return err
 	}
 	// The budget before any pixel is decoded.
+	if d.limit == 0 {
+		return nil
+	}
 	if err := checkSize(d.width, d.height, d.limit); err != nil {
 		return sizeError{err}
 	}

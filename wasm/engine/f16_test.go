@@ -36,7 +36,7 @@ func TestF16Golden(t *testing.T) {
 	if !dev.Has(gpu.FeatureShaderF16) {
 		t.Skip("the adapter has no shader-f16: no f16 path to check")
 	}
-	k, k32 := kernels.NewKernels(dev), kernels.NewKernels(dev)
+	k, k32 := newKernels(t, dev), newKernels(t, dev)
 	k32.NoF16 = true
 	for _, c := range []struct{ name, ref, golden string }{
 		{"text", "tiny-q4.text.json", ""},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
 	"github.com/cogvlm-web/cogvlm-web/wasm/kernels"
+	"github.com/cogvlm-web/cogvlm-web/wasm/kernels/kernelstest"
 )
 
 var sharedKernels *kernels.Kernels
@@ -24,8 +25,19 @@ func testKernels(t *testing.T) *kernels.Kernels {
 		if err != nil {
 			t.Fatalf("RequestDevice: %v", err)
 		}
-		sharedKernels = kernels.NewKernels(d)
+		sharedKernels = newKernels(t, d)
 		sharedKernels.NoF16 = *noF16
 	}
 	return sharedKernels
+}
+
+// newKernels makes kernels on d with the replayer the page's worker hands the engine, so
+// that the tests run plans as the app does.
+func newKernels(t *testing.T, d *gpu.Device) *kernels.Kernels {
+	t.Helper()
+	k := kernels.NewKernels(d)
+	if err := kernelstest.Supply(k); err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

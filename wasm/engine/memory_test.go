@@ -19,7 +19,7 @@ func TestMemoryPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Destroy()
-	k := kernels.NewKernels(d)
+	k := newKernels(t, d)
 	used := func() int64 { return d.Allocated() - k.OverheadBytes() }
 	p := loadTestPackage(t, k, "tiny-q4")
 	// 300 positions: long enough for the split decode attention and its partials

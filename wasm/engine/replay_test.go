@@ -9,11 +9,12 @@ import (
 
 	"github.com/cogvlm-web/cogvlm-web/model"
 	"github.com/cogvlm-web/cogvlm-web/wasm/kernels"
+	"github.com/cogvlm-web/cogvlm-web/wasm/kernels/kernelstest"
 )
 
-// counter wraps methods of WebGPU prototypes (and replay.js's run) to count the calls
-// made while a decode step runs, separating those issued by replay.js's loop from those
-// issued directly by Go.
+// counter wraps methods of WebGPU prototypes (and the replayer's run) to count the calls
+// made while a decode step runs, separating those issued by the replayer's loop from
+// those issued directly by Go.
 type counter struct {
 	inReplay       bool
 	fromGo, inLoop int
@@ -67,15 +68,27 @@ func proto(t *testing.T, class string) safejs.Value {
 	return p
 }
 
-// TestCallsPerToken: with replay.js, a decode step costs a constant number of Go→JS
-// WebGPU calls (the step uniform, the position, and one replay call), however many
-// dispatches the plan has.
+// TestCallsPerToken: with the replayer supplied (web/cogvlm-replay.js, as the worker hands
+// it to the engine), a decode step costs a constant number of Go→JS WebGPU calls (the step
+// uniform, the position, and one replay call), however many dispatches the plan has.
 func TestCallsPerToken(t *testing.T) {
-	r, err := safejs.Global().Get("cogvlmReplay")
-	if err != nil || r.Type() != safejs.TypeObject {
-		t.Fatal("replay.js is not loaded: run the browser tests through ./build.sh test (WASMEXEC_SCRIPTS)")
+	replay, err := kernelstest.Replayer()
+	if err != nil {
+		t.Fatal(err)
 	}
+	// The module's namespace is read-only: the counted run sits in an object of its own.
+	obj, _ := safejs.Global().Get("Object")
+	r, err := obj.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, _ := replay.Get("run")
+	r.Set("run", run)
 	k := testKernels(t)
+	if err := k.SetReplayer(r); err != nil {
+		t.Fatal(err)
+	}
+	defer k.SetReplayer(replay)
 	p := loadTestPackage(t, k, "tiny-f32")
 	defer p.Release()
 	d, err := NewDecoder(k, p, 64, 16, kernels.KVF16)

@@ -95,6 +95,11 @@ type Request struct {
 	History  [][2]string
 	Template string // chat, vqa or base
 	Sampling model.Sampling
+	// CapNewTokens makes Sampling.MaxNewTokens a cap, not a demand (the default, when the
+	// caller left it out): it shrinks to the session's context left after the prompt
+	// (model.CapNewTokens), so the answer stops at the context's end instead of the
+	// request being refused.
+	CapNewTokens bool
 }
 
 // Result is a generation's output.
@@ -150,6 +155,9 @@ func (s *Session) generate(req Request, begin time.Time, onToken func(id int, te
 			return nil, err
 		}
 		f.image, f.imageKey, visionTime = &s.vision.Out, s.imageHash, time.Since(start)
+	}
+	if req.CapNewTokens {
+		req.Sampling.MaxNewTokens = model.CapNewTokens(req.Sampling.MaxNewTokens, len(in.InputIDs), s.dec.maxSeq)
 	}
 	if err := model.CheckContextLength(len(in.InputIDs), req.Sampling.MaxNewTokens, cfg); err != nil {
 		return nil, fmt.Errorf("%v: %w", err, ErrContextLength)

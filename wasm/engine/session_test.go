@@ -85,6 +85,60 @@ func TestSessionGreedyText(t *testing.T) {
 	}
 }
 
+// TestSessionCapsDefaultNewTokens: a request whose maxNewTokens was left out
+// (CapNewTokens, with the default's 256) on a prompt a few tokens short of the session's
+// context generates up to the context's end, not an error; asking for the 256 is refused,
+// and so is a prompt that fills the context.
+func TestSessionCapsDefaultNewTokens(t *testing.T) {
+	s := testSession(t, "tiny-f32")
+	// prompt finds the shortest query whose prompt has n tokens or more ("fox" repeated).
+	prompt := func(n int) string {
+		for words := 1; words <= s.dec.maxSeq; words++ {
+			q := strings.TrimSpace(strings.Repeat("fox ", words))
+			in, err := model.PromptInputs(s.Tok, "base", q, nil, false, s.Cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(in.InputIDs) >= n {
+				return q
+			}
+		}
+		t.Fatalf("no query of foxes has a prompt of %d tokens or more", n)
+		return ""
+	}
+	near := s.dec.maxSeq - 3
+	req := Request{Query: prompt(near), Template: "base", Sampling: model.DefaultSampling(), CapNewTokens: true}
+	res, err := s.Generate(req, nil)
+	if err != nil {
+		t.Fatalf("maxNewTokens left out, a prompt of %d tokens in a context of %d: %v", near, s.dec.maxSeq, err)
+	}
+	if len(res.InputIDs) != near {
+		t.Fatalf("the prompt has %d tokens, want %d", len(res.InputIDs), near)
+	}
+	switch res.StopReason {
+	case model.StopMaxTokens:
+		if len(res.TokenIDs) != 3 {
+			t.Errorf("stopped for max tokens after %d new tokens, want the 3 left in the context", len(res.TokenIDs))
+		}
+	case model.StopEOS:
+		if len(res.TokenIDs) >= 3 {
+			t.Errorf("eos after %d new tokens, past the context's end", len(res.TokenIDs))
+		}
+	default:
+		t.Errorf("stop reason %q", res.StopReason)
+	}
+	t.Logf("prompt %d + %d new tokens (%s) in a context of %d", len(res.InputIDs), len(res.TokenIDs), res.StopReason, s.dec.maxSeq)
+
+	req.CapNewTokens = false // 256 asked for: a demand the context cannot meet
+	if _, err := s.Generate(req, nil); !errors.Is(err, ErrContextLength) {
+		t.Errorf("256 new tokens asked for after %d prompt tokens: error %v, want ErrContextLength", near, err)
+	}
+	full := Request{Query: prompt(s.dec.maxSeq), Template: "base", Sampling: model.DefaultSampling(), CapNewTokens: true}
+	if _, err := s.Generate(full, nil); !errors.Is(err, ErrContextLength) {
+		t.Errorf("a prompt filling the context: error %v, want ErrContextLength", err)
+	}
+}
+
 // TestSessionSampling: temperature, top-k, top-p and repetition penalty give exactly the
 // tokens of the CPU reference with the same seed (tiny-f32.sampled.json from ./build.sh).
 func TestSessionSampling(t *testing.T) {

@@ -2,9 +2,9 @@
 
 // Package kernels is CogVLM's op layer on WebGPU: it compiles the WGSL in shaders/,
 // caches pipelines by a comparable key, packs each dispatch's Params into uniform slots,
-// and records dispatches into a Plan that is built once and replayed every step
-// (replay.js). It knows tensors and ops, not the model: wasm/engine builds the decoder and
-// the vision tower from them.
+// and records dispatches into a Plan that is built once and replayed every step (by the
+// host's replayer, web/cogvlm-replay.js, when SetReplayer gave one). It knows tensors and
+// ops, not the model: wasm/engine builds the decoder and the vision tower from them.
 //
 // Every op is in four places under one name, its shared arguments in one order: its
 // kernels shaders/x*.wgsl, the method Kernels.X in x.go here, its CPU twin model.X and
@@ -14,6 +14,8 @@ package kernels
 
 import (
 	"fmt"
+
+	"github.com/hack-pad/safejs"
 
 	"github.com/cogvlm-web/cogvlm-web/shaders"
 	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
@@ -41,7 +43,8 @@ type Kernels struct {
 	// Params hands out the dispatches' parameter slots; a plan built per request (a
 	// prefill) brackets itself with Params.Mark and Release.
 	Params *ParamArena
-	zeros  *gpu.Buffer // see noBias
+	zeros  *gpu.Buffer  // see noBias
+	replay safejs.Value // see SetReplayer
 	// DebugTolerance > 0 turns on the debug mode: every plan runs dispatch by dispatch
 	// and each result is compared with its CPU twin (RunDebug).
 	DebugTolerance float64

@@ -12,6 +12,7 @@ import (
 	"github.com/cogvlm-web/cogvlm-web/model"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
 	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
+	"github.com/cogvlm-web/cogvlm-web/wasm/kernels/kernelstest"
 )
 
 var sharedKernels *Kernels
@@ -29,6 +30,10 @@ func kernels(t *testing.T) *Kernels {
 		}
 		sharedKernels = NewKernels(d)
 		sharedKernels.NoF16 = *noF16
+		// the replayer the page's worker hands the engine: plans run as in the app
+		if err := kernelstest.Supply(sharedKernels); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return sharedKernels
 }

@@ -4,6 +4,7 @@ package kernels
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/hack-pad/safejs"
@@ -15,7 +16,7 @@ import (
 // changes, only the per-step uniform values do.
 type Plan struct {
 	Steps []Step
-	js    safejs.Value // the compiled form for replay.js, made on first use
+	js    safejs.Value // the compiled form for the replayer, made on first use
 }
 
 // Add appends steps.
@@ -56,17 +57,29 @@ func jsObject(fields map[string]any) (safejs.Value, error) {
 	return obj, nil
 }
 
-// replayer returns replay.js's globalThis.cogvlmReplay, or false when the host did not
-// load it.
-func replayer() (safejs.Value, bool) {
-	r, err := safejs.Global().Get("cogvlmReplay")
-	if err != nil || r.Type() != safejs.TypeObject {
-		return safejs.Undefined(), false
+// SetReplayer hands the kernels the JS half of Run: web/cogvlm-replay.js's module, an
+// object with run(device, plan, readback) that encodes a whole plan in one Go→JS call.
+// The host supplies it (the worker through the engine object's load, the tests through
+// kernelstest.Replayer); nothing is looked up globally. Without one (undefined or null)
+// plans are encoded from Go, three Go→JS calls per dispatch, with the same result.
+func (k *Kernels) SetReplayer(r safejs.Value) error {
+	if r.IsUndefined() || r.IsNull() {
+		k.replay = safejs.Undefined()
+		return nil
 	}
-	return r, true
+	if run, err := r.Get("run"); err != nil || run.Type() != safejs.TypeFunction {
+		return errors.New("replay: want an object with run(device, plan, readback): web/cogvlm-replay.js's module")
+	}
+	k.replay = r
+	return nil
 }
 
-// compiled returns the plan as {pipelines, groups, dims} for replay.js, building it once.
+// replayer returns the replayer SetReplayer gave, or false without one.
+func (k *Kernels) replayer() (safejs.Value, bool) {
+	return k.replay, k.replay.Type() == safejs.TypeObject
+}
+
+// compiled returns the plan as {pipelines, groups, dims} for the replayer, building it once.
 func (p *Plan) compiled() (safejs.Value, error) {
 	if p.js.Type() == safejs.TypeObject {
 		return p.js, nil
@@ -103,12 +116,12 @@ func (p *Plan) compiled() (safejs.Value, error) {
 }
 
 // Run encodes the plan into one command buffer and submits it: one submit per step, and
-// with replay.js loaded, one Go→JS call.
+// with a replayer (SetReplayer), one Go→JS call.
 func (k *Kernels) Run(p *Plan) error {
 	if k.DebugTolerance > 0 {
 		return k.RunDebug(p, k.DebugTolerance)
 	}
-	if r, ok := replayer(); ok {
+	if r, ok := k.replayer(); ok {
 		plan, err := p.compiled()
 		if err != nil {
 			return err
@@ -123,7 +136,7 @@ func (k *Kernels) Run(p *Plan) error {
 // MapRead|CopyDst buffer of at least 4 bytes: a decode step and its token id in one
 // submit and one round trip.
 func (k *Kernels) RunRead(p *Plan, src Tensor, staging *gpu.Buffer) (uint32, error) {
-	r, ok := replayer()
+	r, ok := k.replayer()
 	if !ok || k.DebugTolerance > 0 {
 		if err := k.Run(p); err != nil {
 			return 0, err
@@ -157,7 +170,7 @@ func (k *Kernels) RunRead(p *Plan, src Tensor, staging *gpu.Buffer) (uint32, err
 	return uint32(n), err
 }
 
-// runFromGo encodes the plan with three Go→JS calls per dispatch (without replay.js).
+// runFromGo encodes the plan with three Go→JS calls per dispatch (without a replayer).
 func (k *Kernels) runFromGo(p *Plan) error {
 	enc, err := k.Dev.CreateCommandEncoder("plan")
 	if err != nil {

@@ -8,9 +8,10 @@
 // The program's stdout and stderr arrive unchanged on ours; page errors and console warnings
 // go to stderr. The page is served from 127.0.0.1 (a secure context, so WebGPU exists), and
 // it also serves the current directory under /pkg/ and the module root under /repo/, so a
-// test can fetch its testdata (the browser has no file system). WASMEXEC_SCRIPTS lists
-// module-relative JS files (comma-separated) that the page loads before the program, as
-// the app's worker does (the engine's replay loop).
+// test can fetch its testdata (the browser has no file system) and its JS modules (the
+// engine's replayer, web/cogvlm-replay.js: wasm/kernels/kernelstest imports it and hands it
+// to the kernels, as the app's worker hands it to the engine; the page defines no global
+// for the program).
 package main
 
 import (
@@ -64,15 +65,6 @@ globalThis.fs.writeSync = (fd, buf) => {
 addEventListener('unhandledrejection', (e) => send(2, 'wasmexec: unhandled rejection: ' + (e.reason && e.reason.stack || e.reason) + '\n'));
 try {
   const cfg = await (await fetch('/config.json')).json();
-  for (const src of cfg.scripts) { // host scripts the program expects (WASMEXEC_SCRIPTS)
-    await new Promise((resolve, reject) => {
-      const s = document.createElement('script');
-      s.src = '/repo/' + src;
-      s.onload = resolve;
-      s.onerror = () => reject(new Error('cannot load ' + src));
-      document.head.append(s);
-    });
-  }
   const go = new Go();
   go.argv = cfg.argv;
   go.env = cfg.env;
@@ -94,16 +86,9 @@ func run(program string, args []string, stdout, stderr io.Writer) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	scripts := []string{}
-	for _, s := range strings.Split(os.Getenv("WASMEXEC_SCRIPTS"), ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			scripts = append(scripts, s)
-		}
-	}
 	cfg, err := json.Marshal(map[string]any{
-		"argv":    append([]string{filepath.Base(program)}, args...),
-		"env":     forwardedEnv(),
-		"scripts": scripts,
+		"argv": append([]string{filepath.Base(program)}, args...),
+		"env":  forwardedEnv(),
 	})
 	if err != nil {
 		return 1, err

@@ -4,7 +4,7 @@
 
 import { CogVLMError, asCogVLMError, fromWire, toWire } from '../errors.js';
 import { bytes, duration, milliseconds, tokens, tokensPerSecond } from '../format.js';
-import { imageBytes, maxImageSide, sniffFormat } from '../image.js';
+import { imageFile, reencode, sniffFormat } from '../image.js';
 import { FolderPackage, RemotePackage, ShardPipeline, fileNameProblem, maxTokenizerBytes, parseManifest, readCapped } from '../loader.js';
 import { PackageStore, convertedManifestURL, deleteStoredPackage, isConverted, packageName, quotaError, sha256Hex, verify } from '../store.js';
 import { HubFiles, repoProblem, resolveURL } from '../hub.js';
@@ -308,27 +308,44 @@ for (const [head, want] of [
 ]) {
   test(`sniffFormat → ${want}`, () => eq(sniffFormat(new Uint8Array(head)), want));
 }
-test('imageBytes passes a small PNG through untouched', async () => {
+const maxSide = 2048; // the engine's maxImageSide (its load summary's)
+// A 2×1 24-bit BMP (a format Go does not read): blue, then red.
+const bmp = new Uint8Array([
+  0x42, 0x4d, 62, 0, 0, 0, 0, 0, 0, 0, 54, 0, 0, 0, 40, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 1, 0, 24, 0, 0, 0, 0, 0, 8, 0, 0, 0,
+  0x13, 0x0b, 0, 0, 0x13, 0x0b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 0, 0, 0, 0, 255, 0, 0,
+]);
+test('imageFile passes a small PNG through untouched, undecoded', async () => {
   const png = await canvasImage(40, 30);
-  eq([...(await imageBytes(png))], [...new Uint8Array(await png.arrayBuffer())]);
+  const out = await imageFile(png, maxSide);
+  eq([...out.bytes], [...new Uint8Array(await png.arrayBuffer())]);
+  eq([out.width, out.height], [null, null], 'size (the engine reads it)');
 });
-test('imageBytes passes a small JPEG through untouched', async () => {
+test('imageFile passes a small JPEG through untouched', async () => {
   const jpg = await canvasImage(40, 30, 'image/jpeg');
-  eq([...(await imageBytes(jpg))], [...new Uint8Array(await jpg.arrayBuffer())]);
+  eq([...(await imageFile(jpg, maxSide)).bytes], [...new Uint8Array(await jpg.arrayBuffer())]);
 });
-test(`imageBytes downscales a large image to ${maxImageSide} px as PNG`, async () => {
-  const out = await imageBytes(await canvasImage(3000, 1000));
-  eq(sniffFormat(out), 'png', 'format');
-  eq(await size(out), [maxImageSide, 683], 'size');
+test('imageFile passes a large PNG through too: the engine refuses it from its header', async () => {
+  const png = await canvasImage(3000, 1000);
+  eq((await imageFile(png, maxSide)).bytes.length, png.size);
 });
-test('imageBytes encodes an ImageBitmap as PNG', async () => {
-  const out = await imageBytes(await createImageBitmap(await canvasImage(64, 32)));
-  eq([sniffFormat(out), ...(await size(out))], ['png', 64, 32]);
+test(`reencode downscales a large image to ${maxSide} px as PNG, with its size as given`, async () => {
+  const out = await reencode(await canvasImage(3000, 1000), maxSide);
+  eq(sniffFormat(out.bytes), 'png', 'format');
+  eq(await size(out.bytes), [maxSide, 683], 'size');
+  eq([out.width, out.height], [3000, 1000], 'the size as given');
 });
-test('imageBytes refuses a text file, naming it', () => fails(() => imageBytes(new File(['not a picture'], 'notes.txt', { type: 'text/plain' })), 'bad-input', '"notes.txt" (text/plain, 13 B)', 'not an image'));
-test('imageBytes refuses an empty file', () => fails(() => imageBytes(new File([], 'empty.png', { type: 'image/png' })), 'bad-input', 'is empty'));
-test('imageBytes refuses what is no Blob', () => fails(() => imageBytes('photo.png'), 'bad-input', 'Blob, File, ImageBitmap or null'));
-test('imageBytes of null is null', async () => eq(await imageBytes(null), null));
+test('imageFile re-encodes a format Go does not read (BMP) as PNG', async () => {
+  const out = await imageFile(new File([bmp], 'two.bmp', { type: 'image/bmp' }), maxSide);
+  eq([sniffFormat(out.bytes), ...(await size(out.bytes)), out.width, out.height], ['png', 2, 1, 2, 1]);
+});
+test('imageFile encodes an ImageBitmap as PNG', async () => {
+  const out = await imageFile(await createImageBitmap(await canvasImage(64, 32)), maxSide);
+  eq([sniffFormat(out.bytes), ...(await size(out.bytes)), out.width, out.height], ['png', 64, 32, 64, 32]);
+});
+test('imageFile refuses a text file, naming it', () => fails(() => imageFile(new File(['not a picture'], 'notes.txt', { type: 'text/plain' }), maxSide), 'bad-input', '"notes.txt" (text/plain, 13 B)', 'not an image'));
+test('imageFile refuses an empty file', () => fails(() => imageFile(new File([], 'empty.png', { type: 'image/png' }), maxSide), 'bad-input', 'is empty'));
+test('imageFile refuses what is no Blob', () => fails(() => imageFile('photo.png', maxSide), 'bad-input', 'Blob, File, ImageBitmap or null'));
+test('imageFile of null is null', async () => eq(await imageFile(null, maxSide), null));
 
 // ---- hub.js, the converter's reads ----
 
