@@ -22,7 +22,7 @@ step() { printf '\n== %s\n' "$*"; }
 build_wasm() {
   step "build web/cogvlm.wasm"
   # -s -w drop the symbol table and DWARF: the page downloads this file.
-  GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w" -o web/cogvlm.wasm ./wasm
+  GOOS=js GOARCH=wasm go build -trimpath -tags cogvlm_release -ldflags="-s -w" -o web/cogvlm.wasm ./wasm
   # The converter of "Get a model" (web/convert.js): a program of its own, so that the
   # engine's download does not grow.
   GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w" -o web/convert.wasm ./wasm/convert

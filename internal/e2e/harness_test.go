@@ -93,7 +93,7 @@ func buildFixture(dir string) (*fixture, error) {
 		func() error { return goBuild(nil, f.cli, "./cmd/cogvlm") },
 		func() error { return copyApp(filepath.Join(repoRoot, "web"), f.web) },
 		func() error {
-			return goBuild([]string{"GOOS=js", "GOARCH=wasm"}, filepath.Join(f.web, "cogvlm.wasm"), "-trimpath", "-ldflags=-s -w", "./wasm")
+			return goBuild([]string{"GOOS=js", "GOARCH=wasm"}, filepath.Join(f.web, "cogvlm.wasm"), "-trimpath", "-tags=cogvlm_release", "-ldflags=-s -w", "./wasm")
 		},
 		func() error {
 			return goBuild([]string{"GOOS=js", "GOARCH=wasm"}, filepath.Join(f.web, "convert.wasm"), "-trimpath", "-ldflags=-s -w", "./wasm/convert")

@@ -412,7 +412,7 @@ func build(repo, bin, web string) error {
 	if err := copyFile(filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec.js"), filepath.Join(web, "wasm_exec.js")); err != nil {
 		return err
 	}
-	return goBuild([]string{"GOOS=js", "GOARCH=wasm"}, filepath.Join(web, "cogvlm.wasm"), "-trimpath", "-ldflags=-s -w", "./wasm")
+	return goBuild([]string{"GOOS=js", "GOARCH=wasm"}, filepath.Join(web, "cogvlm.wasm"), "-trimpath", "-tags=cogvlm_release", "-ldflags=-s -w", "./wasm")
 }
 
 func copyFile(from, to string) error {

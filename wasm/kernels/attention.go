@@ -24,7 +24,10 @@ func (k *Kernels) Attention(out, q Tensor, kv KVCache, state *StepState, qRows, 
 	if err := attentionShape(kv, qRows, headDim); err != nil {
 		return Step{}, err
 	}
-	tw := twinAttention(out, q, kv, state, qRows, heads, headDim, causal)
+	var tw twin
+	if debugTwins {
+		tw = twinAttention(out, q, kv, state, qRows, heads, headDim, causal)
+	}
 	if qRows > 1 && !k.NoAttentionTiles {
 		s, err := k.step("attention (tiles)", PipelineKey{Shader: "attention_tiled.wgsl", Consts: [4]Const{{"KEYS", attentionKeys}, {"F16_KV", kv.f16()}}},
 			attentionParams(qRows, heads, headDim, causal), uint32((qRows+attentionTile-1)/attentionTile), uint32(heads), 1, q, kv.K, kv.V, out, state.tensor())
@@ -84,11 +87,14 @@ func (k *Kernels) AttentionSplit(out, q Tensor, kv KVCache, partial Tensor, stat
 	if err != nil {
 		return nil, err
 	}
-	// The partial pass leaves out untouched; the pair is checked as one op, on the second.
-	s1 = s1.with(func(rd *reader) func(*reader) ([]float32, []float32) {
-		return func(*reader) ([]float32, []float32) { return nil, nil }
-	})
-	return []Step{s1, s2.with(twinAttention(out, q, kv, state, qRows, heads, headDim, causal))}, nil
+	if debugTwins {
+		// The partial pass leaves out untouched; the pair is checked as one op, on the second.
+		s1 = s1.with(func(rd *reader) func(*reader) ([]float32, []float32) {
+			return func(*reader) ([]float32, []float32) { return nil, nil }
+		})
+		s2 = s2.with(twinAttention(out, q, kv, state, qRows, heads, headDim, causal))
+	}
+	return []Step{s1, s2}, nil
 }
 
 func twinAttention(out, q Tensor, kv KVCache, state *StepState, qRows, heads, headDim int, causal bool) twin {

@@ -28,7 +28,10 @@ func (k *Kernels) Copy(dst, src Tensor, n int) (Step, error) {
 				t.name, t.t.Buf.Label, have, 4*n, n)
 		}
 	}
-	tw := twinCopy(dst, src, n)
+	var tw twin
+	if debugTwins {
+		tw = twinCopy(dst, src, n)
+	}
 	srcB, srcStart := k.bindFrom(src)
 	dstB, dstStart := k.bindFrom(dst)
 	if n%4 != 0 || srcStart%4 != 0 || dstStart%4 != 0 {

@@ -115,6 +115,9 @@ func (e *DebugError) Error() string {
 // RunDebug runs p dispatch by dispatch, comparing each output with its CPU twin within
 // |got − want| ≤ tol·(1 + |want|). It returns the first mismatch as a *DebugError.
 func (k *Kernels) RunDebug(p *Plan, tol float64) error {
+	if !debugTwins {
+		return fmt.Errorf("debug: this build has no CPU twins (built with -tags cogvlm_release)")
+	}
 	for i, s := range p.Steps {
 		if s.twin == nil {
 			return fmt.Errorf("debug: dispatch %d (%s) has no CPU twin", i, s.Label)

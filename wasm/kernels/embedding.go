@@ -12,9 +12,12 @@ import (
 func (k *Kernels) Embedding(out, ids, table Tensor, rows, dim int) (Step, error) {
 	s, err := k.step("embedding", PipelineKey{Shader: "embedding.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", rowWG}}},
 		params(rows, dim, 0, 0), uint32(rows), 1, 1, ids, table, out)
-	return s.with(twinEmbedding(out, ids, rows, dim, func(rd *reader, id int, dst []float32) {
-		model.Embedding(dst, []int{0}, rd.f32(Tensor{Buf: table.Buf, Offset: table.Offset + uint64(4*id*dim)}, dim), dim)
-	})), err
+	if debugTwins {
+		s = s.with(twinEmbedding(out, ids, rows, dim, func(rd *reader, id int, dst []float32) {
+			model.Embedding(dst, []int{0}, rd.f32(Tensor{Buf: table.Buf, Offset: table.Offset + uint64(4*id*dim)}, dim), dim)
+		}))
+	}
+	return s, err
 }
 
 // EmbeddingQ8 gathers rows ids (u32) of a q8 table [vocab, dim]. CPU twin:
@@ -25,11 +28,14 @@ func (k *Kernels) EmbeddingQ8(out, ids, qweight, scales Tensor, rows, dim, group
 	}
 	s, err := k.step("embedding_q8", PipelineKey{Shader: "embedding_q8.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", rowWG}, {"GROUP_SIZE", float64(group)}}},
 		params(rows, dim, 0, 0), uint32(rows), 1, 1, ids, qweight, scales, out)
-	return s.with(twinEmbedding(out, ids, rows, dim, func(rd *reader, id int, dst []float32) {
-		q := rd.u32(Tensor{Buf: qweight.Buf, Offset: qweight.Offset + uint64(id*dim)}, dim/4)
-		sc := rd.u16(Tensor{Buf: scales.Buf, Offset: scales.Offset + uint64(2*id*dim/group)}, dim/group)
-		model.EmbeddingQ8(dst, []int{0}, q, sc, dim, group)
-	})), err
+	if debugTwins {
+		s = s.with(twinEmbedding(out, ids, rows, dim, func(rd *reader, id int, dst []float32) {
+			q := rd.u32(Tensor{Buf: qweight.Buf, Offset: qweight.Offset + uint64(id*dim)}, dim/4)
+			sc := rd.u16(Tensor{Buf: scales.Buf, Offset: scales.Offset + uint64(2*id*dim/group)}, dim/group)
+			model.EmbeddingQ8(dst, []int{0}, q, sc, dim, group)
+		}))
+	}
+	return s, err
 }
 
 // EmbeddingQ4 gathers rows ids (u32) of a q4 table [vocab, dim]. CPU twin:
@@ -40,11 +46,14 @@ func (k *Kernels) EmbeddingQ4(out, ids, qweight, scales Tensor, rows, dim, group
 	}
 	s, err := k.step("embedding_q4", PipelineKey{Shader: "embedding_q4.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", rowWG}, {"GROUP_SIZE", float64(group)}}},
 		params(rows, dim, 0, 0), uint32(rows), 1, 1, ids, qweight, scales, out)
-	return s.with(twinEmbedding(out, ids, rows, dim, func(rd *reader, id int, dst []float32) {
-		q := rd.u32(Tensor{Buf: qweight.Buf, Offset: qweight.Offset + uint64(id*dim/2)}, dim/8)
-		sc := rd.u16(Tensor{Buf: scales.Buf, Offset: scales.Offset + uint64(2*id*dim/group)}, dim/group)
-		model.EmbeddingQ4(dst, []int{0}, q, sc, dim, group)
-	})), err
+	if debugTwins {
+		s = s.with(twinEmbedding(out, ids, rows, dim, func(rd *reader, id int, dst []float32) {
+			q := rd.u32(Tensor{Buf: qweight.Buf, Offset: qweight.Offset + uint64(id*dim/2)}, dim/8)
+			sc := rd.u16(Tensor{Buf: scales.Buf, Offset: scales.Offset + uint64(2*id*dim/group)}, dim/group)
+			model.EmbeddingQ4(dst, []int{0}, q, sc, dim, group)
+		}))
+	}
+	return s, err
 }
 
 // Embed records the embedding gather for a table of any supported encoding (f16 tables

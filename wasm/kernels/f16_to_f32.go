@@ -8,7 +8,10 @@ import "github.com/cogvlm-web/cogvlm-web/model"
 func (k *Kernels) F16ToF32(dst, src Tensor, n int) (Step, error) {
 	s, err := k.step("f16_to_f32", PipelineKey{Shader: "f16_to_f32.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}}},
 		params(n, 0, 0, 0), elementwiseGroups(n), 1, 1, src, dst)
-	return s.with(twinF16ToF32(dst, src, n)), err
+	if debugTwins {
+		s = s.with(twinF16ToF32(dst, src, n))
+	}
+	return s, err
 }
 
 func twinF16ToF32(dst, src Tensor, n int) twin {

@@ -79,9 +79,12 @@ func (k *Kernels) MatMul(out, x, w, bias Tensor, m, kdim, n int) (Step, error) {
 	if err != nil {
 		return Step{}, err
 	}
-	tw := twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, func(rd *reader, want, x, bias []float32) {
-		model.MatMul(want, x, rd.f32(w, n*kdim), bias, m, kdim, n)
-	})
+	var tw twin
+	if debugTwins {
+		tw = twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, func(rd *reader, want, x, bias []float32) {
+			model.MatMul(want, x, rd.f32(w, n*kdim), bias, m, kdim, n)
+		})
+	}
 	x, xStart := k.bindFrom(x)
 	out, outStart := k.bindFrom(out)
 	p, offs := params(m, n, kdim, hasBias, xStart, outStart), offsets(xStart, outStart)
@@ -173,11 +176,14 @@ func (k *Kernels) MatMulQ4(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 	}
 	subgroups := k.subgroupsQ4(kdim, group)
 	half := k.q4F16(m, kdim, group)
-	tw := twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, func(rd *reader, want, x, bias []float32) {
-		model.MatMulQ4(want, x, rd.u32(qweight, n*kdim/8), rd.u16(scales, n*kdim/group), bias, m, kdim, n, group)
-	})
-	if half {
-		tw = twinMatMulF16(out, x, bias, hasBias == 1, m, kdim, n, deqQ4(qweight, scales, n, kdim, group))
+	var tw twin
+	if debugTwins {
+		tw = twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, func(rd *reader, want, x, bias []float32) {
+			model.MatMulQ4(want, x, rd.u32(qweight, n*kdim/8), rd.u16(scales, n*kdim/group), bias, m, kdim, n, group)
+		})
+		if half {
+			tw = twinMatMulF16(out, x, bias, hasBias == 1, m, kdim, n, deqQ4(qweight, scales, n, kdim, group))
+		}
 	}
 	x, p, offs, err := k.linearParams(&out, x, m, kdim, n, hasBias)
 	if err != nil {
@@ -228,9 +234,12 @@ func (k *Kernels) MatMulQ8(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 	if err != nil {
 		return Step{}, err
 	}
-	tw := twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, func(rd *reader, want, x, bias []float32) {
-		model.MatMulQ8(want, x, rd.u32(qweight, n*kdim/4), rd.u16(scales, n*kdim/group), bias, m, kdim, n, group)
-	})
+	var tw twin
+	if debugTwins {
+		tw = twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, func(rd *reader, want, x, bias []float32) {
+			model.MatMulQ8(want, x, rd.u32(qweight, n*kdim/4), rd.u16(scales, n*kdim/group), bias, m, kdim, n, group)
+		})
+	}
 	x, p, offs, err := k.linearParams(&out, x, m, kdim, n, hasBias)
 	if err != nil {
 		return Step{}, err

@@ -22,7 +22,10 @@ func (k *Kernels) QKVRoPE(q Tensor, kv KVCache, qkv, positions, table Tensor, st
 	}
 	s, err := k.step("qkv_rope", PipelineKey{Shader: "qkv_rope.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}, {"F16_KV", kv.f16()}, {"ODD_HALF", oddHalf}}},
 		params(rows, heads, headDim, 0), elementwiseGroups(items), 1, 1, qkv, positions, table, q, kv.K, kv.V, state.tensor())
-	return s.with(twinQKVRoPE(q, kv, qkv, positions, state, rows, heads, headDim)), err
+	if debugTwins {
+		s = s.with(twinQKVRoPE(q, kv, qkv, positions, state, rows, heads, headDim))
+	}
+	return s, err
 }
 
 // RoPETable returns vec2(cos, sin) pairs [maxPos, headDim/2] for qkv_rope.wgsl from

@@ -14,7 +14,10 @@ func (k *Kernels) RMSNorm(out, x, weight Tensor, rows, dim int, eps float32) (St
 	if rows < 1 || dim < 1 {
 		return Step{}, fmt.Errorf("rmsnorm: bad shape %d×%d", rows, dim)
 	}
-	tw := twinRMSNorm(out, x, weight, rows, dim, eps)
+	var tw twin
+	if debugTwins {
+		tw = twinRMSNorm(out, x, weight, rows, dim, eps)
+	}
 	x, xStart := k.bindFrom(x) // the decoder's last prompt row starts anywhere
 	out, outStart := k.bindFrom(out)
 	s, err := k.step("rmsnorm", PipelineKey{Shader: "rmsnorm.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", rowWG}, offsets(xStart, outStart)}},

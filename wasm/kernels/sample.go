@@ -31,23 +31,26 @@ func DrawBytes(s model.Sampling, u float64) []byte {
 func (k *Kernels) Sample(token, logits Tensor, draw *gpu.Buffer, n int) (Step, error) {
 	dt := Tensor{Buf: draw, Size: 16}
 	s, err := k.step("sample", PipelineKey{Shader: "sample.wgsl"}, params(n, 0, 0, 0), 1, 1, 1, logits, token, dt)
-	return s.with(func(rd *reader) func(*reader) ([]float32, []float32) {
-		l := rd.f32(logits, n)
-		d := rd.bytes(dt, 16)
-		u := math.Float32frombits(le32(d[0:]))
-		settings := model.Sampling{
-			Temperature: 1 / float64(math.Float32frombits(le32(d[12:]))),
-			TopK:        int(le32(d[4:])),
-			TopP:        float64(math.Float32frombits(le32(d[8:]))),
-		}
-		want, e := model.Sample(l, settings, float64(u))
-		if e != nil {
-			want = -1 // settings no sampler takes: any token the GPU wrote is a mismatch
-		}
-		return func(rd *reader) ([]float32, []float32) {
-			return []float32{float32(rd.u32(token, 1)[0])}, []float32{float32(want)}
-		}
-	}), err
+	if debugTwins {
+		s = s.with(func(rd *reader) func(*reader) ([]float32, []float32) {
+			l := rd.f32(logits, n)
+			d := rd.bytes(dt, 16)
+			u := math.Float32frombits(le32(d[0:]))
+			settings := model.Sampling{
+				Temperature: 1 / float64(math.Float32frombits(le32(d[12:]))),
+				TopK:        int(le32(d[4:])),
+				TopP:        float64(math.Float32frombits(le32(d[8:]))),
+			}
+			want, e := model.Sample(l, settings, float64(u))
+			if e != nil {
+				want = -1 // settings no sampler takes: any token the GPU wrote is a mismatch
+			}
+			return func(rd *reader) ([]float32, []float32) {
+				return []float32{float32(rd.u32(token, 1)[0])}, []float32{float32(want)}
+			}
+		})
+	}
+	return s, err
 }
 
 func le32(b []byte) uint32 {

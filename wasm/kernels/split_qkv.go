@@ -9,7 +9,10 @@ import "github.com/cogvlm-web/cogvlm-web/model"
 func (k *Kernels) SplitQKV(q, kt, v, qkv Tensor, rows, width int) (Step, error) {
 	s, err := k.step("split_qkv", PipelineKey{Shader: "split_qkv.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}}},
 		params(rows, width, 0, 0), elementwiseGroups(rows*width), 1, 1, qkv, q, kt, v)
-	return s.with(twinSplitQKV(q, kt, v, qkv, rows, width)), err
+	if debugTwins {
+		s = s.with(twinSplitQKV(q, kt, v, qkv, rows, width))
+	}
+	return s, err
 }
 
 func twinSplitQKV(q, kt, v, qkv Tensor, n, width int) twin {

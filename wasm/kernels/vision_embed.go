@@ -9,7 +9,10 @@ import "github.com/cogvlm-web/cogvlm-web/model"
 func (k *Kernels) VisionEmbed(out, cls, patches, pos Tensor, rows, dim int) (Step, error) {
 	s, err := k.step("vision_embed", PipelineKey{Shader: "vision_embed.wgsl", Consts: [4]Const{{"WORKGROUP_SIZE", elementwiseWG}}},
 		params(rows, dim, 0, 0), elementwiseGroups(rows*dim), 1, 1, cls, patches, pos, out)
-	return s.with(twinVisionEmbed(out, cls, patches, pos, rows, dim)), err
+	if debugTwins {
+		s = s.with(twinVisionEmbed(out, cls, patches, pos, rows, dim))
+	}
+	return s, err
 }
 
 func twinVisionEmbed(out, cls, patches, pos Tensor, n, dim int) twin {
