@@ -224,13 +224,7 @@ func (sp *Sampler) SampleWith(logits []float32, seq []int, u01 float64) int {
 	}
 
 	if s.Temperature == 0 {
-		best := 0
-		for i, v := range work {
-			if v > work[best] {
-				best = i
-			}
-		}
-		return best
+		return Argmax(work)
 	}
 
 	// most likely first; equal logits by id, so the order (and the draw) is reproducible

@@ -111,7 +111,7 @@ func Accuracy(refDir, pkgDir string, cases []AccuracyCase) (*AccuracyReport, err
 			}
 			acc.MinCosine = min(acc.MinCosine, cos)
 			acc.MaxAbsDiff = max(acc.MaxAbsDiff, maxAbsDiff(logits, want))
-			if argmax(logits) == argmax(want) {
+			if model.Argmax(logits) == model.Argmax(want) {
 				acc.Top1Agree++
 			}
 			acc.Steps++
@@ -202,14 +202,4 @@ func maxAbsDiff(a, b []float32) float64 {
 		d = max(d, math.Abs(float64(a[i])-float64(b[i])))
 	}
 	return d
-}
-
-func argmax(x []float32) int {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return best
 }
