@@ -268,13 +268,7 @@ type tab struct {
 // test: a reload keeps the stored model and the service worker.
 func startBrowser(t *testing.T) context.Context {
 	t.Helper()
-	if _, err := browser.Find(); err != nil {
-		// The policy of ./build.sh test: only an explicit SKIP_BROWSER=1 outside CI skips.
-		if os.Getenv("SKIP_BROWSER") == "1" && os.Getenv("CI") != "true" {
-			t.Skipf("SKIP_BROWSER=1: %v", err)
-		}
-		t.Fatal(err)
-	}
+	requireBrowser(t)
 	var log io.Writer
 	if os.Getenv("COGVLM_E2E_CHROME_LOG") != "" {
 		log = os.Stderr
@@ -288,6 +282,18 @@ func startBrowser(t *testing.T) context.Context {
 	}
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// requireBrowser fails the test when Chromium is missing. The policy of ./build.sh test:
+// only an explicit SKIP_BROWSER=1 outside CI skips.
+func requireBrowser(t *testing.T) {
+	t.Helper()
+	if _, err := browser.Find(); err != nil {
+		if os.Getenv("SKIP_BROWSER") == "1" && os.Getenv("CI") != "true" {
+			t.Skipf("SKIP_BROWSER=1: %v", err)
+		}
+		t.Fatal(err)
+	}
 }
 
 // another opens one more tab in tb's browser context.

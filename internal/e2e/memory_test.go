@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cogvlm-web/cogvlm-web/internal/browser"
 	"github.com/cogvlm-web/cogvlm-web/internal/rehearsal"
 	"github.com/cogvlm-web/cogvlm-web/model/demo"
 	"github.com/cogvlm-web/cogvlm-web/model/pkg"
@@ -32,12 +31,7 @@ func TestLoadMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: loads a 0.5 GB package")
 	}
-	if _, err := browser.Find(); err != nil {
-		if os.Getenv("SKIP_BROWSER") == "1" && os.Getenv("CI") != "true" {
-			t.Skipf("SKIP_BROWSER=1: %v", err)
-		}
-		t.Fatal(err)
-	}
+	requireBrowser(t)
 	f := getFixture(t)
 	dir := os.Getenv("COGVLM_MEMORY_PACKAGE")
 	if dir == "" {
