@@ -89,7 +89,7 @@ func memoryPackage(t *testing.T, f *fixture) string {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"} {
-		if err := copyFile(filepath.Join(repoRoot, "testdata", "golden", "tiny-chat", "model", name), filepath.Join(hf, name)); err != nil {
+		if err := rehearsal.CopyFile(filepath.Join(repoRoot, "testdata", "golden", "tiny-chat", "model", name), filepath.Join(hf, name)); err != nil {
 			t.Fatal(err)
 		}
 	}
