@@ -43,7 +43,6 @@ type Options struct {
 	Log func(format string, args ...any)
 }
 
-// Report is the last line of stdout.
 // DefaultQuery is the text question when Options.Query is empty.
 const DefaultQuery = "What is the capital of France?"
 
@@ -259,7 +258,7 @@ func Run(o Options, r *Report) error {
 	}
 	r.BrowserIdlePSS = idlePSS(srv.Pid())
 	logf("the page loads the package through the JS API (%s)", manifestURL)
-	page, err := pageRun(bctx, manifestURL, text, o.Image, true)
+	page, err := pageRun(bctx, manifestURL, text, o.Image)
 	if err != nil {
 		return stepError("page load and answer", err)
 	}
@@ -312,7 +311,7 @@ func Run(o Options, r *Report) error {
 	if _, err := chromedp.Run(bctx, chromedp.Navigate(srv.URL)); err != nil {
 		return stepError("offline page", err)
 	}
-	offline, err := pageRun(bctx, manifestURL, text, "", false)
+	offline, err := pageRun(bctx, manifestURL, text, "")
 	if err != nil {
 		return stepError("offline load and answer", err)
 	}
@@ -711,16 +710,16 @@ type PageStats struct {
 }
 
 // pageRun loads the package through the JS API in the page and asks the text question
-// (and, with image, the image question, whose bytes go in as a Blob, and a follow-up about
-// it), then disposes.
-func pageRun(ctx context.Context, manifestURL string, q question, image string, withImage bool) (*pageResult, error) {
+// (and, with an image file, the image question, whose bytes go in as a Blob, and a
+// follow-up about it), then disposes.
+func pageRun(ctx context.Context, manifestURL string, q question, image string) (*pageResult, error) {
 	opts := map[string]any{"query": q.Query, "maxNewTokens": q.Tokens, "temperature": 0}
 	if q.Template != "" {
 		opts["template"] = q.Template
 	}
 	textOpts, _ := json.Marshal(opts)
 	imageJS := "null"
-	if withImage && image != "" {
+	if image != "" {
 		b, err := os.ReadFile(image)
 		if err != nil {
 			return nil, err
