@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/cogvlm-web/cogvlm-web/internal/rehearsal"
 )
 
 // standInHub is a local Hugging Face hub on two origins, as the real one is: the hub
@@ -243,11 +244,11 @@ func TestConvertInPage(t *testing.T) {
 	}
 	for _, e := range entries {
 		if !strings.HasPrefix(e.Name(), "tokenizer") {
-			copyFile(filepath.Join(f.tmp, "demo-hf", e.Name()), filepath.Join(repo, e.Name()))
+			rehearsal.CopyFile(filepath.Join(f.tmp, "demo-hf", e.Name()), filepath.Join(repo, e.Name()))
 		}
 	}
 	vicuna := t.TempDir()
-	copyFile(filepath.Join(f.tmp, "demo-hf", "tokenizer.model"), filepath.Join(vicuna, "tokenizer.model"))
+	rehearsal.CopyFile(filepath.Join(f.tmp, "demo-hf", "tokenizer.model"), filepath.Join(vicuna, "tokenizer.model"))
 	const name = "THUDM/cogvlm-demo-hf"
 	hub := newStandInHub(t, map[string]string{name: repo, "lmsys/vicuna-7b-v1.5": vicuna})
 	var shards []string

@@ -18,6 +18,8 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+
+	"github.com/cogvlm-web/cogvlm-web/internal/rehearsal"
 )
 
 // groundingCases is the parser table shared by model/grounding (Go) and web/grounding.js.
@@ -252,7 +254,7 @@ func TestGroundingPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if err := copyFile(filepath.Join(f.demo, e.Name()), filepath.Join(folder, e.Name())); err != nil {
+		if err := rehearsal.CopyFile(filepath.Join(f.demo, e.Name()), filepath.Join(folder, e.Name())); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -89,26 +89,16 @@ func buildFixture(dir string) (*fixture, error) {
 	}
 	f.demo = filepath.Join(f.models, "demo")
 	steps := []func() error{
-		func() error { return goBuild(nil, f.server, "./server") },
-		func() error { return goBuild(nil, f.cli, "./cmd/cogvlm") },
-		func() error { return copyApp(filepath.Join(repoRoot, "web"), f.web) },
+		func() error { return rehearsal.GoBuild(repoRoot, nil, f.server, "./server") },
+		func() error { return rehearsal.GoBuild(repoRoot, nil, f.cli, "./cmd/cogvlm") },
+		func() error { return rehearsal.BuildApp(repoRoot, f.web) },
 		func() error {
-			return goBuild([]string{"GOOS=js", "GOARCH=wasm"}, filepath.Join(f.web, "cogvlm.wasm"), "-trimpath", "-tags=cogvlm_release", "-ldflags=-s -w", "./wasm")
+			return rehearsal.GoBuild(repoRoot, []string{"GOOS=js", "GOARCH=wasm"}, filepath.Join(f.web, "convert.wasm"), "-trimpath", "-ldflags=-s -w", "./wasm/convert")
 		},
-		func() error {
-			return goBuild([]string{"GOOS=js", "GOARCH=wasm"}, filepath.Join(f.web, "convert.wasm"), "-trimpath", "-ldflags=-s -w", "./wasm/convert")
-		},
-		func() error {
-			goroot, err := exec.Command("go", "env", "GOROOT").Output()
-			if err != nil {
-				return fmt.Errorf("go env GOROOT: %v", err)
-			}
-			return copyFile(filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec.js"), filepath.Join(f.web, "wasm_exec.js"))
-		},
-		func() error { return copyApp("testdata", filepath.Join(f.web, "e2e")) },
+		func() error { return rehearsal.CopyApp("testdata", filepath.Join(f.web, "e2e")) },
 		func() error {
 			// The file-name table that Go's format.CheckFileName is tested on, for unit.js.
-			return copyFile(filepath.Join(repoRoot, "model", "format", "testdata", "file_names.json"), filepath.Join(f.web, "e2e", "file_names.json"))
+			return rehearsal.CopyFile(filepath.Join(repoRoot, "model", "format", "testdata", "file_names.json"), filepath.Join(f.web, "e2e", "file_names.json"))
 		},
 		func() error {
 			hf := filepath.Join(dir, "demo-hf")
@@ -129,16 +119,6 @@ func buildFixture(dir string) (*fixture, error) {
 	return f, nil
 }
 
-func goBuild(env []string, out string, args ...string) error {
-	cmd := exec.Command("go", append([]string{"build", "-o", out}, args...)...)
-	cmd.Dir = repoRoot
-	cmd.Env = append(os.Environ(), env...)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %v\n%s", strings.Join(args, " "), err, b)
-	}
-	return nil
-}
-
 func run(t *testing.T, dir, name string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(name, args...)
@@ -150,35 +130,6 @@ func run(t *testing.T, dir, name string, args ...string) string {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
 	}
 	return string(out)
-}
-
-// copyApp copies the files of a folder (not its subfolders); the app's build outputs are
-// made fresh by the fixture instead.
-func copyApp(from, to string) error {
-	entries, err := os.ReadDir(from)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if e.IsDir() || e.Name() == "cogvlm.wasm" || e.Name() == "convert.wasm" || e.Name() == "wasm_exec.js" {
-			continue
-		}
-		if err := copyFile(filepath.Join(from, e.Name()), filepath.Join(to, e.Name())); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func copyFile(from, to string) error {
-	b, err := os.ReadFile(from)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(to, b, 0o644)
 }
 
 // reference is the CPU reference's answer (`cogvlm generate --json`, last line).
@@ -268,13 +219,7 @@ type tab struct {
 // test: a reload keeps the stored model and the service worker.
 func startBrowser(t *testing.T) context.Context {
 	t.Helper()
-	if _, err := browser.Find(); err != nil {
-		// The policy of ./build.sh test: only an explicit SKIP_BROWSER=1 outside CI skips.
-		if os.Getenv("SKIP_BROWSER") == "1" && os.Getenv("CI") != "true" {
-			t.Skipf("SKIP_BROWSER=1: %v", err)
-		}
-		t.Fatal(err)
-	}
+	requireBrowser(t)
 	var log io.Writer
 	if os.Getenv("COGVLM_E2E_CHROME_LOG") != "" {
 		log = os.Stderr
@@ -288,6 +233,18 @@ func startBrowser(t *testing.T) context.Context {
 	}
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// requireBrowser fails the test when Chromium is missing. The policy of ./build.sh test:
+// only an explicit SKIP_BROWSER=1 outside CI skips.
+func requireBrowser(t *testing.T) {
+	t.Helper()
+	if _, err := browser.Find(); err != nil {
+		if os.Getenv("SKIP_BROWSER") == "1" && os.Getenv("CI") != "true" {
+			t.Skipf("SKIP_BROWSER=1: %v", err)
+		}
+		t.Fatal(err)
+	}
 }
 
 // another opens one more tab in tb's browser context.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/cogvlm-web/cogvlm-web/internal/rehearsal"
 	"github.com/cogvlm-web/cogvlm-web/model/format"
 	modelpkg "github.com/cogvlm-web/cogvlm-web/model/pkg"
 	"github.com/cogvlm-web/cogvlm-web/model/quant"
@@ -230,7 +231,7 @@ const storedKeys = `(async () => {
 // copyFlat copies the files of a package folder.
 func copyFlat(t *testing.T, from, to string) {
 	t.Helper()
-	if err := copyApp(from, to); err != nil {
+	if err := rehearsal.CopyApp(from, to); err != nil {
 		t.Fatal(err)
 	}
 }

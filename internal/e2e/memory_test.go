@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cogvlm-web/cogvlm-web/internal/browser"
 	"github.com/cogvlm-web/cogvlm-web/internal/rehearsal"
 	"github.com/cogvlm-web/cogvlm-web/model/demo"
 	"github.com/cogvlm-web/cogvlm-web/model/pkg"
@@ -32,12 +31,7 @@ func TestLoadMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: loads a 0.5 GB package")
 	}
-	if _, err := browser.Find(); err != nil {
-		if os.Getenv("SKIP_BROWSER") == "1" && os.Getenv("CI") != "true" {
-			t.Skipf("SKIP_BROWSER=1: %v", err)
-		}
-		t.Fatal(err)
-	}
+	requireBrowser(t)
 	f := getFixture(t)
 	dir := os.Getenv("COGVLM_MEMORY_PACKAGE")
 	if dir == "" {
@@ -95,7 +89,7 @@ func memoryPackage(t *testing.T, f *fixture) string {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"} {
-		if err := copyFile(filepath.Join(repoRoot, "testdata", "golden", "tiny-chat", "model", name), filepath.Join(hf, name)); err != nil {
+		if err := rehearsal.CopyFile(filepath.Join(repoRoot, "testdata", "golden", "tiny-chat", "model", name), filepath.Join(hf, name)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/cogvlm-web/cogvlm-web/internal/browser"
 	"github.com/cogvlm-web/cogvlm-web/internal/rehearsal"
 )
 
@@ -26,12 +24,7 @@ func TestRealWidth(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the real-width rehearsal takes minutes")
 	}
-	if _, err := browser.Find(); err != nil {
-		if os.Getenv("SKIP_BROWSER") == "1" && os.Getenv("CI") != "true" {
-			t.Skipf("SKIP_BROWSER=1: %v", err)
-		}
-		t.Fatal(err)
-	}
+	requireBrowser(t)
 	repo, err := filepath.Abs(repoRoot)
 	if err != nil {
 		t.Fatal(err)

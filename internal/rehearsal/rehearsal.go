@@ -43,7 +43,6 @@ type Options struct {
 	Log func(format string, args ...any)
 }
 
-// Report is the last line of stdout.
 // DefaultQuery is the text question when Options.Query is empty.
 const DefaultQuery = "What is the capital of France?"
 
@@ -259,7 +258,7 @@ func Run(o Options, r *Report) error {
 	}
 	r.BrowserIdlePSS = idlePSS(srv.Pid())
 	logf("the page loads the package through the JS API (%s)", manifestURL)
-	page, err := pageRun(bctx, manifestURL, text, o.Image, true)
+	page, err := pageRun(bctx, manifestURL, text, o.Image)
 	if err != nil {
 		return stepError("page load and answer", err)
 	}
@@ -312,7 +311,7 @@ func Run(o Options, r *Report) error {
 	if _, err := chromedp.Run(bctx, chromedp.Navigate(srv.URL)); err != nil {
 		return stepError("offline page", err)
 	}
-	offline, err := pageRun(bctx, manifestURL, text, "", false)
+	offline, err := pageRun(bctx, manifestURL, text, "")
 	if err != nil {
 		return stepError("offline load and answer", err)
 	}
@@ -373,51 +372,75 @@ func perToken(ms float64, tokens int) float64 {
 	return ms / 1000 / float64(tokens)
 }
 
-// build makes the CLI, the server and the app (web/ with a fresh cogvlm.wasm) from this tree.
+// build makes the CLI, the server and the app from this tree.
 func build(repo, bin, web string) error {
-	goBuild := func(env []string, out string, args ...string) error {
-		cmd := exec.Command("go", append([]string{"build", "-o", out}, args...)...)
-		cmd.Dir = repo
-		cmd.Env = append(os.Environ(), env...)
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %v\n%s", strings.Join(args, " "), err, b)
-		}
-		return nil
-	}
-	if err := goBuild(nil, filepath.Join(bin, "cogvlm"), "./cmd/cogvlm"); err != nil {
+	if err := GoBuild(repo, nil, filepath.Join(bin, "cogvlm"), "./cmd/cogvlm"); err != nil {
 		return err
 	}
-	if err := goBuild(nil, filepath.Join(bin, "server"), "./server"); err != nil {
+	if err := GoBuild(repo, nil, filepath.Join(bin, "server"), "./server"); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(web, 0o755); err != nil {
+	return BuildApp(repo, web)
+}
+
+// BuildApp makes the page in web from the repository root repo: the files of repo/web but
+// its build outputs, Go's wasm_exec.js and a fresh cogvlm.wasm built as ./build.sh builds it.
+func BuildApp(repo, web string) error {
+	if err := CopyApp(filepath.Join(repo, "web"), web); err != nil {
 		return err
 	}
-	entries, err := os.ReadDir(filepath.Join(repo, "web"))
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return fmt.Errorf("go env GOROOT: %v", err)
+	}
+	if err := CopyFile(filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec.js"), filepath.Join(web, "wasm_exec.js")); err != nil {
+		return err
+	}
+	return GoBuild(repo, []string{"GOOS=js", "GOARCH=wasm"}, filepath.Join(web, "cogvlm.wasm"), "-trimpath", "-tags=cogvlm_release", "-ldflags=-s -w", "./wasm")
+}
+
+// GoBuild runs `go build -o out args…` in the repository root repo, with env added to the
+// environment.
+func GoBuild(repo string, env []string, out string, args ...string) error {
+	cmd := exec.Command("go", append([]string{"build", "-o", out}, args...)...)
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), env...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", strings.Join(args, " "), err, b)
+	}
+	return nil
+}
+
+// CopyApp copies the files of a folder (not its subfolders) but the app's build outputs
+// (cogvlm.wasm, convert.wasm, wasm_exec.js), which are made fresh instead: a stale one
+// left in web/ by ./build.sh must not stand in for this tree's.
+func CopyApp(from, to string) error {
+	entries, err := os.ReadDir(from)
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
-		if e.IsDir() || e.Name() == "cogvlm.wasm" {
+		switch e.Name() {
+		case "cogvlm.wasm", "convert.wasm", "wasm_exec.js":
 			continue
 		}
-		if err := copyFile(filepath.Join(repo, "web", e.Name()), filepath.Join(web, e.Name())); err != nil {
+		if e.IsDir() {
+			continue
+		}
+		if err := CopyFile(filepath.Join(from, e.Name()), filepath.Join(to, e.Name())); err != nil {
 			return err
 		}
 	}
-	goroot, err := exec.Command("go", "env", "GOROOT").Output()
-	if err != nil {
-		return err
-	}
-	if err := copyFile(filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec.js"), filepath.Join(web, "wasm_exec.js")); err != nil {
-		return err
-	}
-	return goBuild([]string{"GOOS=js", "GOARCH=wasm"}, filepath.Join(web, "cogvlm.wasm"), "-trimpath", "-tags=cogvlm_release", "-ldflags=-s -w", "./wasm")
+	return nil
 }
 
-func copyFile(from, to string) error {
+// CopyFile copies a file, making to's folder.
+func CopyFile(from, to string) error {
 	b, err := os.ReadFile(from)
 	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
 		return err
 	}
 	return os.WriteFile(to, b, 0o644)
@@ -687,16 +710,16 @@ type PageStats struct {
 }
 
 // pageRun loads the package through the JS API in the page and asks the text question
-// (and, with image, the image question, whose bytes go in as a Blob, and a follow-up about
-// it), then disposes.
-func pageRun(ctx context.Context, manifestURL string, q question, image string, withImage bool) (*pageResult, error) {
+// (and, with an image file, the image question, whose bytes go in as a Blob, and a
+// follow-up about it), then disposes.
+func pageRun(ctx context.Context, manifestURL string, q question, image string) (*pageResult, error) {
 	opts := map[string]any{"query": q.Query, "maxNewTokens": q.Tokens, "temperature": 0}
 	if q.Template != "" {
 		opts["template"] = q.Template
 	}
 	textOpts, _ := json.Marshal(opts)
 	imageJS := "null"
-	if withImage && image != "" {
+	if image != "" {
 		b, err := os.ReadFile(image)
 		if err != nil {
 			return nil, err
