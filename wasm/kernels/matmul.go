@@ -177,13 +177,12 @@ func (k *Kernels) MatMulQ4(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 	subgroups := k.subgroupsQ4(kdim, group)
 	half := k.q4F16(m, kdim, group)
 	var tw twin
-	if debugTwins {
+	if debugTwins && half {
+		tw = twinMatMulF16(out, x, bias, hasBias == 1, m, kdim, n, deqQ4(qweight, scales, n, kdim, group))
+	} else if debugTwins {
 		tw = twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, func(rd *reader, want, x, bias []float32) {
 			model.MatMulQ4(want, x, rd.u32(qweight, n*kdim/8), rd.u16(scales, n*kdim/group), bias, m, kdim, n, group)
 		})
-		if half {
-			tw = twinMatMulF16(out, x, bias, hasBias == 1, m, kdim, n, deqQ4(qweight, scales, n, kdim, group))
-		}
 	}
 	x, p, offs, err := k.linearParams(&out, x, m, kdim, n, hasBias)
 	if err != nil {
