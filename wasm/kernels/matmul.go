@@ -148,9 +148,9 @@ func (k *Kernels) subgroupsQ4(kdim, group int) bool {
 }
 
 // q4F16 says whether MatMulQ4 takes an f16 kernel for m rows: where the f16 path is on
-// (useF16) and there is one — both prefill kernels, and decode's subgroup kernel.
+// (UsesF16) and there is one — both prefill kernels, and decode's subgroup kernel.
 func (k *Kernels) q4F16(m, kdim, group int) bool {
-	return k.useF16() && (m > matVecMaxRows || k.subgroupsQ4(kdim, group))
+	return k.UsesF16() && (m > matVecMaxRows || k.subgroupsQ4(kdim, group))
 }
 
 // MatMulQ4 computes out[m, n] = x[m, k] · Wᵀ (+ bias) for a q4 weight (qweight u32
