@@ -3,7 +3,6 @@
 package engine
 
 import (
-	"flag"
 	"testing"
 
 	"github.com/cogvlm-web/cogvlm-web/wasm/gpu"
@@ -13,20 +12,12 @@ import (
 
 var sharedKernels *kernels.Kernels
 
-// noF16 runs the tests and benchmarks on the f32 path where the adapter has shader-f16
-// (bench/device.sh times both paths with it).
-var noF16 = flag.Bool("nof16", false, "keep the f32 kernels on an adapter with shader-f16 (Kernels.NoF16)")
-
-// testKernels is the test binary's one device and kernel cache.
+// testKernels is the test binary's one kernel cache, on kernelstest's device.
 func testKernels(t *testing.T) *kernels.Kernels {
 	t.Helper()
 	if sharedKernels == nil {
-		d, err := gpu.RequestDevice(gpu.Options{})
-		if err != nil {
-			t.Fatalf("RequestDevice: %v", err)
-		}
-		sharedKernels = newKernels(t, d)
-		sharedKernels.NoF16 = *noF16
+		sharedKernels = newKernels(t, kernelstest.Device(t))
+		sharedKernels.NoF16 = *kernelstest.NoF16
 	}
 	return sharedKernels
 }

@@ -22,7 +22,7 @@ func TestSessionReuseEqualsFresh(t *testing.T) {
 	k := testKernels(t)
 	p := loadTestPackage(t, k, "tiny-f32")
 	t.Cleanup(p.Release)
-	tok := testSession(t, "tiny-f32").Tok
+	tok := testTokenizer(t, "tiny-f32", p)
 	newSession := func() *Session {
 		s, err := NewSession(k, p, tok, 320, kernels.KVF16)
 		if err != nil {

@@ -30,15 +30,21 @@ func testSessionOn(t *testing.T, k *kernels.Kernels, name string, kv kernels.KVP
 	t.Helper()
 	p := loadTestPackage(t, k, name)
 	t.Cleanup(p.Release)
-	tok, err := tokenizer.ParseJSON(fetchBytes(t, testPackages+name+"/"+p.Manifest.Tokenizer.File))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := NewSession(k, p, tok, 64, kv)
+	s, err := NewSession(k, p, testTokenizer(t, name, p), 64, kv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// testTokenizer reads the tokenizer of the test package name, loaded as p.
+func testTokenizer(t *testing.T, name string, p *Package) *tokenizer.Tokenizer {
+	t.Helper()
+	tok, err := tokenizer.ParseJSON(fetchBytes(t, testPackages+name+"/"+p.Manifest.Tokenizer.File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 func TestSessionGreedyText(t *testing.T) {

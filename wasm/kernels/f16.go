@@ -15,12 +15,9 @@ import (
 // stay f32 in memory and norms, softmax and attention stay f32: bench/README.md has the
 // error of each kernel against the f32 path at CogVLM's shapes, which decided it.
 
-// useF16 says whether the f16 kernels run: the device was granted `shader-f16` (requested
-// whenever the adapter has it) and NoF16 is off.
-func (k *Kernels) useF16() bool { return k.Dev.Has(gpu.FeatureShaderF16) && !k.NoF16 }
-
-// UsesF16 says whether the plans built from now on take the f16 kernels.
-func (k *Kernels) UsesF16() bool { return k.useF16() }
+// UsesF16 says whether the plans built from now on take the f16 kernels: the device was
+// granted `shader-f16` (requested whenever the adapter has it) and NoF16 is off.
+func (k *Kernels) UsesF16() bool { return k.Dev.Has(gpu.FeatureShaderF16) && !k.NoF16 }
 
 // f16Word is the number of consecutive k whose products an f16 kernel sums in f16: one
 // q4 word.

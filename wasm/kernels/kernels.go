@@ -55,7 +55,7 @@ type Kernels struct {
 	// rule), to test and time both on one adapter.
 	PrefillQ4 PrefillQ4
 	// NoF16 keeps the f32 kernels on an adapter with `shader-f16` (to force the f32 path,
-	// and to test and time both on one adapter); see useF16.
+	// and to test and time both on one adapter); see UsesF16.
 	NoF16 bool
 	// NoAttentionTiles keeps several query rows on the one-row attention kernel (to test
 	// and time both).

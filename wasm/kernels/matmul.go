@@ -148,9 +148,9 @@ func (k *Kernels) subgroupsQ4(kdim, group int) bool {
 }
 
 // q4F16 says whether MatMulQ4 takes an f16 kernel for m rows: where the f16 path is on
-// (useF16) and there is one — both prefill kernels, and decode's subgroup kernel.
+// (UsesF16) and there is one — both prefill kernels, and decode's subgroup kernel.
 func (k *Kernels) q4F16(m, kdim, group int) bool {
-	return k.useF16() && (m > matVecMaxRows || k.subgroupsQ4(kdim, group))
+	return k.UsesF16() && (m > matVecMaxRows || k.subgroupsQ4(kdim, group))
 }
 
 // MatMulQ4 computes out[m, n] = x[m, k] · Wᵀ (+ bias) for a q4 weight (qweight u32
@@ -177,13 +177,12 @@ func (k *Kernels) MatMulQ4(out, x, qweight, scales, bias Tensor, m, kdim, n, gro
 	subgroups := k.subgroupsQ4(kdim, group)
 	half := k.q4F16(m, kdim, group)
 	var tw twin
-	if debugTwins {
+	if debugTwins && half {
+		tw = twinMatMulF16(out, x, bias, hasBias == 1, m, kdim, n, deqQ4(qweight, scales, n, kdim, group))
+	} else if debugTwins {
 		tw = twinMatMul(out, x, bias, hasBias == 1, m, kdim, n, func(rd *reader, want, x, bias []float32) {
 			model.MatMulQ4(want, x, rd.u32(qweight, n*kdim/8), rd.u16(scales, n*kdim/group), bias, m, kdim, n, group)
 		})
-		if half {
-			tw = twinMatMulF16(out, x, bias, hasBias == 1, m, kdim, n, deqQ4(qweight, scales, n, kdim, group))
-		}
 	}
 	x, p, offs, err := k.linearParams(&out, x, m, kdim, n, hasBias)
 	if err != nil {

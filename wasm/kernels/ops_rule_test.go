@@ -6,6 +6,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -178,13 +179,7 @@ func TestEveryOpInFourPlaces(t *testing.T) {
 	for _, op := range shaderOps {
 		ops[op] = true
 	}
-	for _, op := range slices.Sorted(func(yield func(string) bool) {
-		for op := range ops {
-			if !yield(op) {
-				return
-			}
-		}
-	}) {
+	for _, op := range slices.Sorted(maps.Keys(ops)) {
 		k, hasK := kernels["Kernels."+op]
 		m, hasM := cpu[op]
 		if !hasK {

@@ -3,7 +3,6 @@
 package kernels
 
 import (
-	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -17,19 +16,12 @@ import (
 
 var sharedKernels *Kernels
 
-// noF16 runs the tests and benchmarks on the f32 path where the adapter has shader-f16
-// (bench/device.sh times both paths with it).
-var noF16 = flag.Bool("nof16", false, "keep the f32 kernels on an adapter with shader-f16 (Kernels.NoF16)")
-
+// kernels is the test binary's one kernel cache, on kernelstest's device.
 func kernels(t *testing.T) *Kernels {
 	t.Helper()
 	if sharedKernels == nil {
-		d, err := gpu.RequestDevice(gpu.Options{})
-		if err != nil {
-			t.Fatalf("RequestDevice: %v", err)
-		}
-		sharedKernels = NewKernels(d)
-		sharedKernels.NoF16 = *noF16
+		sharedKernels = NewKernels(kernelstest.Device(t))
+		sharedKernels.NoF16 = *kernelstest.NoF16
 		// the replayer the page's worker hands the engine: plans run as in the app
 		if err := kernelstest.Supply(sharedKernels); err != nil {
 			t.Fatal(err)

@@ -2,12 +2,15 @@
 
 // Package kernelstest gives the js/wasm tests of wasm/kernels and wasm/engine what the
 // page's worker gives the engine: the replayer, web/cogvlm-replay.js's module (see
-// kernels.SetReplayer). Tests only; the product imports it nowhere.
+// kernels.SetReplayer); and what both share: the test binary's device and the -nof16
+// flag. Tests only; the product imports it nowhere.
 package kernelstest
 
 import (
+	"flag"
 	"fmt"
 	"sync"
+	"testing"
 
 	"github.com/hack-pad/safejs"
 
@@ -25,6 +28,27 @@ const importModule = `return fetch(url).then((r) => {
 	if (!r.ok) throw new Error(url + ': HTTP ' + r.status);
 	return r.text();
 }).then((text) => import('data:text/javascript;charset=utf-8,' + encodeURIComponent(text)))`
+
+// NoF16 is the -nof16 flag of both packages' tests: run the tests and benchmarks on the
+// f32 path where the adapter has shader-f16 (Kernels.NoF16; bench/device.sh times both
+// paths with it).
+var NoF16 = flag.Bool("nof16", false, "keep the f32 kernels on an adapter with shader-f16 (Kernels.NoF16)")
+
+var device *gpu.Device
+
+// Device is the test binary's one device with default options, requested on first use
+// (a request costs a second on SwiftShader).
+func Device(t testing.TB) *gpu.Device {
+	t.Helper()
+	if device == nil {
+		d, err := gpu.RequestDevice(gpu.Options{})
+		if err != nil {
+			t.Fatalf("RequestDevice: %v", err)
+		}
+		device = d
+	}
+	return device
+}
 
 var replayer struct {
 	once sync.Once
