@@ -13,7 +13,6 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
-	"sort"
 	"strings"
 )
 
@@ -74,7 +73,8 @@ func Source(name string) (string, error) {
 	return b.String(), nil
 }
 
-// Names lists the embedded op files, sorted (not the shared ones).
+// Names lists the embedded op files, sorted (not the shared ones): fs.Glob lists them in
+// the sorted order of the embedded directory.
 func Names() []string {
 	entries, _ := fs.Glob(files, "*.wgsl")
 	ops := entries[:0]
@@ -83,7 +83,6 @@ func Names() []string {
 			ops = append(ops, e)
 		}
 	}
-	sort.Strings(ops)
 	return ops
 }
 
