@@ -11,7 +11,8 @@
 // (matmul_q4_f16 splits its k loop for it). WGSL has no generics or overloads, so one main
 // for both would call a per-file function at each of those steps, and the register-blocked
 // loops, whose layout the speed on SwiftShader depends on, would no longer read as what
-// they compile to. What is the same (Params, store_row, scale_at, the q4 codes) is shared.
+// they compile to. What is the same (Params, store_row, store_rows, scale_at, the q4 codes)
+// is shared.
 
 override GROUP_SIZE: u32 = 32u;
 

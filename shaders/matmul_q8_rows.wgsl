@@ -10,12 +10,8 @@
 // CPU twin: model.MatMulQ8.
 //
 // Shared declarations (joined by shaders.Source):
-// Params and store_row: common_linear.wgsl; GROUP_SIZE and scale_at: common_quant.wgsl.
-
-override THREADS: u32 = 64u;
-
-const COLS = 4u; // output columns per invocation
-const ROWS = 16u; // output rows per invocation (acc0..acc15)
+// Params and store_row: common_linear.wgsl; THREADS, COLS, ROWS and store_rows:
+// common_rows.wgsl; GROUP_SIZE and scale_at: common_quant.wgsl.
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
@@ -108,20 +104,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
             acc15 = fma4(acc15, x[x15 + w], w0, w1, w2, w3);
         }
     }
-    store_row(r0 + 0u, c0, acc0);
-    store_row(r0 + 1u, c0, acc1);
-    store_row(r0 + 2u, c0, acc2);
-    store_row(r0 + 3u, c0, acc3);
-    store_row(r0 + 4u, c0, acc4);
-    store_row(r0 + 5u, c0, acc5);
-    store_row(r0 + 6u, c0, acc6);
-    store_row(r0 + 7u, c0, acc7);
-    store_row(r0 + 8u, c0, acc8);
-    store_row(r0 + 9u, c0, acc9);
-    store_row(r0 + 10u, c0, acc10);
-    store_row(r0 + 11u, c0, acc11);
-    store_row(r0 + 12u, c0, acc12);
-    store_row(r0 + 13u, c0, acc13);
-    store_row(r0 + 14u, c0, acc14);
-    store_row(r0 + 15u, c0, acc15);
+    store_rows(r0, c0, acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7, acc8, acc9, acc10, acc11, acc12, acc13, acc14, acc15);
 }

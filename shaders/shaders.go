@@ -13,7 +13,6 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
-	"sort"
 	"strings"
 )
 
@@ -34,9 +33,9 @@ var families = map[string][]string{
 	"matmul.wgsl":                  {"common_linear.wgsl"},
 	"matmul_q4.wgsl":               {"common_linear.wgsl", "common_quant.wgsl"},
 	"matmul_q4_f16.wgsl":           {"common_linear.wgsl", "common_quant.wgsl"},
-	"matmul_q4_rows.wgsl":          {"common_linear.wgsl", "common_quant.wgsl"},
-	"matmul_q4_rows_f16.wgsl":      {"common_linear.wgsl", "common_quant.wgsl"},
-	"matmul_q8_rows.wgsl":          {"common_linear.wgsl", "common_quant.wgsl"},
+	"matmul_q4_rows.wgsl":          {"common_linear.wgsl", "common_rows.wgsl", "common_quant.wgsl"},
+	"matmul_q4_rows_f16.wgsl":      {"common_linear.wgsl", "common_rows.wgsl", "common_quant.wgsl"},
+	"matmul_q8_rows.wgsl":          {"common_linear.wgsl", "common_rows.wgsl", "common_quant.wgsl"},
 	"matvec.wgsl":                  {"common_linear.wgsl", "common_matvec.wgsl"},
 	"matvec_q4.wgsl":               {"common_linear.wgsl", "common_matvec.wgsl", "common_quant.wgsl"},
 	"matvec_q8.wgsl":               {"common_linear.wgsl", "common_matvec.wgsl", "common_quant.wgsl"},
@@ -74,7 +73,8 @@ func Source(name string) (string, error) {
 	return b.String(), nil
 }
 
-// Names lists the embedded op files, sorted (not the shared ones).
+// Names lists the embedded op files, sorted (not the shared ones): fs.Glob lists them in
+// the sorted order of the embedded directory.
 func Names() []string {
 	entries, _ := fs.Glob(files, "*.wgsl")
 	ops := entries[:0]
@@ -83,7 +83,6 @@ func Names() []string {
 			ops = append(ops, e)
 		}
 	}
-	sort.Strings(ops)
 	return ops
 }
 

@@ -13,6 +13,9 @@ func TestEmbedded(t *testing.T) {
 	if len(names) == 0 {
 		t.Fatal("no shaders embedded")
 	}
+	if !slices.IsSorted(names) {
+		t.Errorf("Names() = %v, not sorted", names)
+	}
 	for _, n := range names {
 		if shared(n) {
 			t.Errorf("Names lists the shared file %s", n)
