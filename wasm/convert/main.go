@@ -137,7 +137,7 @@ func (c *converter) tokenizer(args []safejs.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	u8, err := toUint8Array(b)
+	u8, err := gpu.BytesToJS(b)
 	if err != nil {
 		return nil, err
 	}
@@ -206,14 +206,14 @@ func (c *converter) manifest(args []safejs.Value) (any, error) {
 	if err != nil {
 		return nil, badInput(err)
 	}
-	return toUint8Array(m)
+	return gpu.BytesToJS(m)
 }
 
 // jsWriter hands each write to a JavaScript function as a new Uint8Array.
 type jsWriter struct{ write safejs.Value }
 
 func (w jsWriter) Write(p []byte) (int, error) {
-	u8, err := toUint8Array(p)
+	u8, err := gpu.BytesToJS(p)
 	if err != nil {
 		return 0, err
 	}
@@ -313,19 +313,6 @@ func must(v safejs.Value, err error) safejs.Value {
 		return rejected
 	}
 	return v
-}
-
-func toUint8Array(p []byte) (safejs.Value, error) {
-	ctor, err := safejs.Global().Get("Uint8Array")
-	if err != nil {
-		return safejs.Undefined(), err
-	}
-	u8, err := ctor.New(len(p))
-	if err != nil {
-		return safejs.Undefined(), err
-	}
-	_, err = safejs.CopyBytesToJS(u8, p)
-	return u8, err
 }
 
 func fromUint8Array(v safejs.Value) ([]byte, error) {
