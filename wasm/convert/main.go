@@ -234,7 +234,7 @@ func (h *hubFolder) Name() string            { return h.name }
 func (h *hubFolder) Path(file string) string { return h.name + "/" + file }
 
 func (h *hubFolder) ReadFile(file string) ([]byte, error) {
-	v, err := gpu.Await(must(h.readFile.Invoke(file)))
+	v, err := await(h.readFile, file)
 	if err != nil {
 		return nil, networkError{err}
 	}
@@ -246,7 +246,7 @@ func (h *hubFolder) ReadFile(file string) ([]byte, error) {
 
 func (h *hubFolder) Checkpoint() (*safetensors.Checkpoint, error) {
 	return safetensors.OpenCheckpointWith(h.name, func(file string) (*safetensors.File, error) {
-		v, err := gpu.Await(must(h.size.Invoke(file)))
+		v, err := await(h.size, file)
 		if err != nil {
 			return nil, networkError{err}
 		}
@@ -271,7 +271,7 @@ func (r rangeReader) ReadAt(p []byte, off int64) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	v, err := gpu.Await(must(r.h.readRange.Invoke(r.file, float64(off), len(p))))
+	v, err := await(r.h.readRange, r.file, float64(off), len(p))
 	if err != nil {
 		return 0, networkError{err}
 	}
@@ -302,17 +302,13 @@ func codeOf(err error) error {
 	return badInput(err)
 }
 
-// must is a JS call's value: a call that throws returns a rejected promise's worth of
-// error through Await instead.
-func must(v safejs.Value, err error) safejs.Value {
+// await calls a JavaScript function that returns a promise and waits for its value.
+func await(fn safejs.Value, args ...any) (safejs.Value, error) {
+	p, err := fn.Invoke(args...)
 	if err != nil {
-		p, _ := safejs.Global().Get("Promise")
-		e, _ := safejs.Global().Get("Error")
-		msg, _ := e.New(err.Error())
-		rejected, _ := p.Call("reject", msg)
-		return rejected
+		return safejs.Undefined(), err
 	}
-	return v
+	return gpu.Await(p)
 }
 
 func fromUint8Array(v safejs.Value) ([]byte, error) {
