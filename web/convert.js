@@ -10,7 +10,7 @@
 // headers; the sizes, the quota and the GPU's limits are checked before any weight is read)
 // → convert (loadedBytes: checkpoint bytes converted; rate and ETA) → manifest → ready.
 //
-// Resume: a record of the shards written (CONVERTING_URL, in the package's cache) survives
+// Resume: a record of the shards written (store.js's MANIFEST_URL?converting) survives
 // a closed tab; converting the same repository to the same name again skips them, unless a
 // file of the repository changed since. Cancel (the signal) frees everything written. A
 // failure leaves no model: nothing is loadable until the manifest is committed last; the
@@ -116,7 +116,6 @@ export async function convertCheckpoint({ hub = defaultHub, repo, tokenizerRepo 
 
   const progress = new ConvertProgress(onProgress);
   const pool = [];
-  const recordURL = `${store.manifestURL}?converting`;
   let changed = false; // the repository changed: nothing written is worth keeping
   let kept = false; // something of this checkpoint is stored, for a resume
   const onAbort = () => pool.forEach((w) => w.terminate());
@@ -139,7 +138,7 @@ export async function convertCheckpoint({ hub = defaultHub, repo, tokenizerRepo 
     // The GPU's limits and the storage quota, before any weight is read.
     adapter ??= await CogVLM.probe();
     checkLimits(manifest, adapter);
-    let record = await readRecord(store, recordURL);
+    let record = await readRecord(store);
     const source = { hub: open.hub, repo, tokenizerRepo, quant, plan: planSHA, files: plan.files };
     if (record && JSON.stringify(record.source) !== JSON.stringify(source)) {
       await deleteStoredPackage(manifestURL); // another checkpoint, or this one changed since
@@ -152,7 +151,7 @@ export async function convertCheckpoint({ hub = defaultHub, repo, tokenizerRepo 
     const storedBytes = Object.values(record.shards).reduce((n, e) => n + e.size, 0);
     const { quota, usage } = await estimate();
     if (packageBytes - storedBytes > quota - usage) throw await quotaError(packageBytes - storedBytes);
-    await putRecord(store, recordURL, record);
+    await putRecord(store, record);
     kept = true;
 
     const todo = manifest.shards.map((_, i) => i).filter((i) => !record.shards[i]);
@@ -165,7 +164,7 @@ export async function convertCheckpoint({ hub = defaultHub, repo, tokenizerRepo 
 
     // Record writes one at a time: a closed tab leaves the last complete one.
     let saving = Promise.resolve();
-    const save = () => (saving = saving.then(() => putRecord(store, recordURL, record)));
+    const save = () => (saving = saving.then(() => putRecord(store, record)));
     if (!record.tokenizer) {
       record.tokenizer = await first.request('tokenizer', {}, { onEvent: countBytes });
       await save();
@@ -262,8 +261,8 @@ export function checkLimits(manifest, adapter) {
   }
 }
 
-async function readRecord(store, url) {
-  const res = await store.cache.match(url);
+async function readRecord(store) {
+  const res = await store.cache.match(store.convertingURL);
   if (!res) return null;
   try {
     const r = await res.json();
@@ -273,6 +272,6 @@ async function readRecord(store, url) {
   }
 }
 
-async function putRecord(store, url, record) {
-  await store.cache.put(url, new Response(JSON.stringify(record), { headers: { 'Content-Type': 'application/json' } }));
+async function putRecord(store, record) {
+  await store.cache.put(store.convertingURL, new Response(JSON.stringify(record), { headers: { 'Content-Type': 'application/json' } }));
 }
