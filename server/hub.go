@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -91,25 +92,35 @@ func nilIfEmpty(s string) any {
 	return s
 }
 
-// cspWriter replaces the CSP that the handler set, as its answer's header is written.
+// cspWriter puts the hub's policy in place of the page's own that the handler set, as its
+// answer's header is written. Any other policy stays: browsers enforce every
+// Content-Security-Policy header, and a file under /models/ has a second one, its sandbox.
 type cspWriter struct {
 	http.ResponseWriter
 	csp string
 }
 
 func (w cspWriter) WriteHeader(code int) {
-	if w.Header().Get("Content-Security-Policy") != "" {
-		w.Header().Set("Content-Security-Policy", w.csp)
-	}
+	w.swap()
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w cspWriter) Write(p []byte) (int, error) {
-	// A handler that writes without WriteHeader gets an implicit 200 here first.
-	if w.Header().Get("Content-Security-Policy") != "" && w.Header().Get("Content-Security-Policy") != w.csp {
-		w.Header().Set("Content-Security-Policy", w.csp)
-	}
+	w.swap() // a handler that writes without WriteHeader gets an implicit 200 here first
 	return w.ResponseWriter.Write(p)
+}
+
+func (w cspWriter) swap() {
+	h := w.Header()
+	policies := h.Values("Content-Security-Policy")
+	for i, v := range policies {
+		if v == securityHeaders[0][1] {
+			policies = slices.Clone(policies) // Values is the header's own slice
+			policies[i] = w.csp
+			h["Content-Security-Policy"] = policies
+			return
+		}
+	}
 }
 
 // Unwrap lets http.ResponseController reach the connection (http.ServeContent's flushes).

@@ -50,3 +50,30 @@ func TestHub(t *testing.T) {
 		}
 	}
 }
+
+// TestHubKeepsSandbox: the hub's policy replaces the page's own, and adds to no other: a
+// file under /models/ keeps its second, sandbox policy (TestModelsNotActiveContent) when
+// the server runs with a hub, as it does by default.
+func TestHubKeepsSandbox(t *testing.T) {
+	f := newFixture(t)
+	p, err := parseHub("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := withHub(f.h, p)
+	for _, tc := range []struct {
+		target string
+		want   []string
+	}{
+		{"/models/demo/shard-00000.bin", []string{p.csp(), "sandbox"}},
+		{"/models/demo/manifest.json", []string{p.csp(), "sandbox"}},
+		{"/app.js", []string{p.csp()}},
+	} {
+		for _, method := range []string{"GET", "HEAD"} {
+			got := do(h, method, tc.target).Header().Values("Content-Security-Policy")
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("%s %s: Content-Security-Policy %q, want %q", method, tc.target, got, tc.want)
+			}
+		}
+	}
+}

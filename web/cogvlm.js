@@ -40,8 +40,9 @@
 // image as given); `model.info` describes the loaded model; CogVLM.probe() checks WebGPU
 // without downloading anything; model.resetCache().
 
-import { CogVLMError, fromWire } from './errors.js';
+import { CogVLMError } from './errors.js';
 import { answerBoxes } from './grounding.js';
+import { WorkerClient } from './protocol.js';
 
 export { CogVLMError, ErrorCodes } from './errors.js';
 export { deleteStoredPackage, storedPackages } from './store.js';
@@ -52,70 +53,6 @@ export function noWebGPUMessage(reason) {
     return 'WebGPU needs a secure page: open the app from https:// or from localhost (127.0.0.1).';
   }
   return `This browser has no WebGPU${reason ? ` (${reason})` : ''}. Use Chrome or Edge 113 or newer on Windows, macOS or ChromeOS (121+ on Android), Safari 26+, or Firefox 141+ on Windows. On Linux, Chrome needs chrome://flags/#enable-unsafe-webgpu and Vulkan; check chrome://gpu if it is on but fails.`;
-}
-
-/** WorkerClient is the page's end of the worker protocol (see worker.js). */
-class WorkerClient {
-  #worker;
-  #nextId = 1;
-  #pending = new Map(); // id → {resolve, reject, onEvent, cleanup}
-  #broken = null;
-
-  constructor(url) {
-    this.#worker = new Worker(url, { type: 'module', name: 'cogvlm-engine' });
-    this.#worker.onmessage = ({ data }) => this.#receive(data);
-    // A worker that dies takes the model with it: like a lost GPU device, only a new
-    // load (a reload of the page) helps, hence the same code.
-    this.#worker.onerror = (event) => {
-      event.preventDefault();
-      this.#fail(new CogVLMError('device-lost', `the engine's worker stopped: ${event.message || `${url} could not be started`}`));
-    };
-  }
-
-  /** request sends one request and resolves with its answer; onEvent gets its events. */
-  request(kind, content, { onEvent, signal, transfer = [] } = {}) {
-    if (this.#broken) return Promise.reject(this.#broken);
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      const abort = () => this.#worker.postMessage({ kind: 'abort', id: this.#nextId++, content: { id } });
-      signal?.addEventListener('abort', abort, { once: true });
-      const cleanup = () => signal?.removeEventListener('abort', abort);
-      this.#pending.set(id, { resolve, reject, onEvent, cleanup });
-      this.#worker.postMessage({ kind, id, content }, transfer);
-      if (signal?.aborted) abort();
-    });
-  }
-
-  #receive({ kind, id, content }) {
-    const call = this.#pending.get(id);
-    if (!call) return; // the answer to an abort, which nobody awaits
-    if (kind === 'return' || kind === 'throw') {
-      this.#pending.delete(id);
-      call.cleanup();
-      if (kind === 'return') call.resolve(content);
-      else call.reject(fromWire(content));
-      return;
-    }
-    try {
-      call.onEvent?.(kind, content);
-    } catch (err) {
-      reportError(err); // a throwing callback must not stop the stream
-    }
-  }
-
-  #fail(err) {
-    this.#broken ??= err;
-    for (const call of this.#pending.values()) {
-      call.cleanup();
-      call.reject(err);
-    }
-    this.#pending.clear();
-  }
-
-  terminate() {
-    this.#worker.terminate();
-    this.#fail(new CogVLMError('aborted', 'the model was disposed'));
-  }
 }
 
 /** folderOf accepts a FileList, an array of Files or a directory handle. */
@@ -181,7 +118,14 @@ export class CogVLM {
     const content = typeof source === 'string' || source instanceof URL ? { manifestURL: new URL(source, location.href).href } : { folder: folderOf(source) };
     if (precision !== undefined) content.precision = precision;
     if (signal?.aborted) throw new CogVLMError('aborted', 'loading aborted');
-    const client = new WorkerClient(new URL('./worker.js', import.meta.url));
+    const url = new URL('./worker.js', import.meta.url);
+    const client = new WorkerClient(url, {
+      name: 'cogvlm-engine',
+      // A worker that dies takes the model with it: like a lost GPU device, only a new
+      // load (a reload of the page) helps, hence the same code.
+      lost: (message) => new CogVLMError('device-lost', `the engine's worker stopped: ${message ?? `${url} could not be started`}`),
+      ended: () => new CogVLMError('aborted', 'the model was disposed'),
+    });
     try {
       const info = await client.request('load', content, {
         signal,

@@ -3,7 +3,7 @@
 // what it writes in browser storage. convert.js runs several of them, each writing whole
 // shards, so that conversion uses several cores (Go's WebAssembly is single-threaded).
 //
-// Protocol: worker.js's ({kind, id, content} → 'return' or 'throw', events with the same id).
+// Protocol: protocol.js's ({kind, id, content} → 'return' or 'throw', events with the same id).
 //   open({hub, repo, tokenizerRepo, manifestURL, quant, shardBytes, chunkBytes})
 //        → {plan (manifest.json without hashes, text), shardInputBytes, inputBytes, files}
 //   tokenizer() → its entry, stored        shard({index}) → its entry, stored;
@@ -12,9 +12,10 @@
 //   memory() → {wasmMemoryBytes} (the heap's size, which is its peak: it never shrinks)
 
 import './wasm_exec.js'; // defines globalThis.Go
-import { CogVLMError, asCogVLMError, toWire } from './errors.js';
+import { CogVLMError, asCogVLMError } from './errors.js';
 import { HubFiles } from './hub.js';
 import { PackageStore } from './store.js';
+import { serve } from './protocol.js';
 
 /** The largest small file read whole: config.json, the index, a tokenizer (model/pkg MaxTokenizerBytes). */
 const maxSmallFile = 64 << 20;
@@ -132,14 +133,4 @@ const handlers = {
   },
 };
 
-self.onmessage = async ({ data }) => {
-  const { kind, id, content } = data ?? {};
-  const post = (k, c) => self.postMessage({ kind: k, id, content: c });
-  try {
-    const handler = Object.hasOwn(handlers, kind) ? handlers[kind] : null;
-    if (!handler) throw new CogVLMError('bad-input', `converter worker: unknown request "${kind}" (known: ${Object.keys(handlers).join(', ')})`);
-    post('return', await handler(content ?? {}, { emit: post }));
-  } catch (err) {
-    post('throw', toWire(asCogVLMError(err)));
-  }
-};
+serve(handlers, 'converter worker');

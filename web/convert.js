@@ -10,17 +10,18 @@
 // headers; the sizes, the quota and the GPU's limits are checked before any weight is read)
 // → convert (loadedBytes: checkpoint bytes converted; rate and ETA) → manifest → ready.
 //
-// Resume: a record of the shards written (CONVERTING_URL, in the package's cache) survives
+// Resume: a record of the shards written (store.js's MANIFEST_URL?converting) survives
 // a closed tab; converting the same repository to the same name again skips them, unless a
 // file of the repository changed since. Cancel (the signal) frees everything written. A
 // failure leaves no model: nothing is loadable until the manifest is committed last; the
 // shards written stay for a retry, except when the repository changed (then all go).
 
-import { CogVLMError, asCogVLMError, fromWire } from './errors.js';
+import { CogVLMError, asCogVLMError } from './errors.js';
 import { bytes, duration, rate } from './format.js';
 import { defaultHub, defaultTokenizerRepo, repoProblem } from './hub.js';
 import { CogVLM } from './cogvlm.js';
 import { fileNameProblem } from './loader.js';
+import { WorkerClient } from './protocol.js';
 import { PackageStore, convertedManifestURL, deleteStoredPackage, estimate, quotaError, sha256Hex } from './store.js';
 
 /** At most this many converter workers run at once (each holds a few chunks of memory). */
@@ -28,46 +29,13 @@ export const maxConvertWorkers = 4;
 
 const recordFormat = 'cogvlm-convert-progress';
 
-/** ConvertWorker is the page's end of one convert-worker.js. */
-class ConvertWorker {
-  #worker;
-  #next = 1;
-  #calls = new Map();
-  #broken = null;
-
-  constructor() {
-    this.#worker = new Worker(new URL('./convert-worker.js', import.meta.url), { type: 'module', name: 'cogvlm-convert' });
-    this.#worker.onmessage = ({ data: { kind, id, content } }) => {
-      const call = this.#calls.get(id);
-      if (!call) return;
-      if (kind === 'return' || kind === 'throw') {
-        this.#calls.delete(id);
-        if (kind === 'return') call.resolve(content);
-        else call.reject(fromWire(content));
-      } else call.onEvent?.(kind, content);
-    };
-    this.#worker.onerror = (event) => {
-      event.preventDefault();
-      this.#broken = new CogVLMError('internal', `a converter worker stopped: ${event.message || 'convert-worker.js could not be started'}`);
-      for (const call of this.#calls.values()) call.reject(this.#broken);
-      this.#calls.clear();
-    };
-  }
-
-  request(kind, content, onEvent) {
-    if (this.#broken) return Promise.reject(this.#broken);
-    const id = this.#next++;
-    return new Promise((resolve, reject) => {
-      this.#calls.set(id, { resolve, reject, onEvent });
-      this.#worker.postMessage({ kind, id, content });
-    });
-  }
-
-  terminate() {
-    this.#worker.terminate();
-    for (const call of this.#calls.values()) call.reject(new CogVLMError('aborted', 'conversion aborted'));
-    this.#calls.clear();
-  }
+/** convertWorker starts one convert-worker.js. */
+function convertWorker() {
+  return new WorkerClient(new URL('./convert-worker.js', import.meta.url), {
+    name: 'cogvlm-convert',
+    lost: (message) => new CogVLMError('internal', `a converter worker stopped: ${message ?? 'convert-worker.js could not be started'}`),
+    ended: () => new CogVLMError('aborted', 'conversion aborted'),
+  });
 }
 
 /** ConvertProgress turns counts into {phase, loadedBytes, totalBytes, text, networkBytes, bytesPerSecond, etaSeconds}. */
@@ -148,7 +116,6 @@ export async function convertCheckpoint({ hub = defaultHub, repo, tokenizerRepo 
 
   const progress = new ConvertProgress(onProgress);
   const pool = [];
-  const recordURL = `${store.manifestURL}?converting`;
   let changed = false; // the repository changed: nothing written is worth keeping
   let kept = false; // something of this checkpoint is stored, for a resume
   const onAbort = () => pool.forEach((w) => w.terminate());
@@ -157,12 +124,12 @@ export async function convertCheckpoint({ hub = defaultHub, repo, tokenizerRepo 
   try {
     progress.report('plan', `Reading ${repo}'s config and shard headers from ${hubURL.host}…`);
     const open = { hub: hubURL.origin + hubURL.pathname.replace(/\/+$/, ''), repo, tokenizerRepo, manifestURL, quant, shardBytes, chunkBytes };
-    const first = new ConvertWorker();
+    const first = convertWorker();
     pool.push(first);
     const countBytes = (kind, c) => {
       if (kind === 'bytes') progress.networkBytes += c.n;
     };
-    const plan = await first.request('open', open, countBytes);
+    const plan = await first.request('open', open, { onEvent: countBytes });
     const manifest = JSON.parse(plan.plan);
     const planSHA = await sha256Hex(new TextEncoder().encode(plan.plan));
     progress.totalBytes = plan.inputBytes;
@@ -171,7 +138,7 @@ export async function convertCheckpoint({ hub = defaultHub, repo, tokenizerRepo 
     // The GPU's limits and the storage quota, before any weight is read.
     adapter ??= await CogVLM.probe();
     checkLimits(manifest, adapter);
-    let record = await readRecord(store, recordURL);
+    let record = await readRecord(store);
     const source = { hub: open.hub, repo, tokenizerRepo, quant, plan: planSHA, files: plan.files };
     if (record && JSON.stringify(record.source) !== JSON.stringify(source)) {
       await deleteStoredPackage(manifestURL); // another checkpoint, or this one changed since
@@ -184,7 +151,7 @@ export async function convertCheckpoint({ hub = defaultHub, repo, tokenizerRepo 
     const storedBytes = Object.values(record.shards).reduce((n, e) => n + e.size, 0);
     const { quota, usage } = await estimate();
     if (packageBytes - storedBytes > quota - usage) throw await quotaError(packageBytes - storedBytes);
-    await putRecord(store, recordURL, record);
+    await putRecord(store, record);
     kept = true;
 
     const todo = manifest.shards.map((_, i) => i).filter((i) => !record.shards[i]);
@@ -197,32 +164,34 @@ export async function convertCheckpoint({ hub = defaultHub, repo, tokenizerRepo 
 
     // Record writes one at a time: a closed tab leaves the last complete one.
     let saving = Promise.resolve();
-    const save = () => (saving = saving.then(() => putRecord(store, recordURL, record)));
+    const save = () => (saving = saving.then(() => putRecord(store, record)));
     if (!record.tokenizer) {
-      record.tokenizer = await first.request('tokenizer', {}, countBytes);
+      record.tokenizer = await first.request('tokenizer', {}, { onEvent: countBytes });
       await save();
     }
     // One worker a core: the page's own thread only routes messages meanwhile.
     const count = Math.max(1, Math.min(workers ?? Math.min(maxConvertWorkers, navigator.hardwareConcurrency || 2), todo.length));
     while (pool.length < count) {
-      const w = new ConvertWorker();
+      const w = convertWorker();
       pool.push(w);
     }
     let next = 0;
     const run = async (w, opened) => {
       if (!opened) {
-        const p = await w.request('open', open, countBytes);
+        const p = await w.request('open', open, { onEvent: countBytes });
         if (p.plan !== plan.plan) throw new CogVLMError('integrity', `${repo} changed while it was being converted (its plan differs between two reads): convert again`);
       }
       while (next < todo.length) {
         if (signal?.aborted) throw new CogVLMError('aborted', 'conversion aborted');
         const i = todo[next++];
-        const entry = await w.request('shard', { index: i }, (kind, c) => {
-          countBytes(kind, c);
-          if (kind === 'input') {
-            progress.shardBytes.set(i, c.done);
-            progress.converting();
-          }
+        const entry = await w.request('shard', { index: i }, {
+          onEvent: (kind, c) => {
+            countBytes(kind, c);
+            if (kind === 'input') {
+              progress.shardBytes.set(i, c.done);
+              progress.converting();
+            }
+          },
         });
         progress.shardBytes.delete(i);
         progress.doneBytes += plan.shardInputBytes[i];
@@ -292,8 +261,8 @@ export function checkLimits(manifest, adapter) {
   }
 }
 
-async function readRecord(store, url) {
-  const res = await store.cache.match(url);
+async function readRecord(store) {
+  const res = await store.cache.match(store.convertingURL);
   if (!res) return null;
   try {
     const r = await res.json();
@@ -303,6 +272,6 @@ async function readRecord(store, url) {
   }
 }
 
-async function putRecord(store, url, record) {
-  await store.cache.put(url, new Response(JSON.stringify(record), { headers: { 'Content-Type': 'application/json' } }));
+async function putRecord(store, record) {
+  await store.cache.put(store.convertingURL, new Response(JSON.stringify(record), { headers: { 'Content-Type': 'application/json' } }));
 }

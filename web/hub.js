@@ -11,7 +11,7 @@
 // repository was updated mid-way) stops the conversion: its bytes would not be one
 // checkpoint.
 
-import { readBody } from './body.js';
+import { readBody, readCapped } from './body.js';
 import { CogVLMError } from './errors.js';
 
 /** The public hub; its files come from its own host and its file hosts (see server --hub). */
@@ -95,8 +95,7 @@ export class HubFiles {
     const { url, res } = await this.#fetch(file, {});
     if (res.status === 404) return null;
     if (!res.ok) throw new CogVLMError('network', `HTTP ${res.status} for ${url}`);
-    const buffer = new Uint8Array(await res.arrayBuffer());
-    if (buffer.length > limit) throw new CogVLMError('bad-input', `${url}: ${buffer.length} bytes, more than the ${limit} this file may have`);
+    const buffer = await readCapped(res, limit, url); // stops reading at the limit
     this.#identity(file, url, res, buffer.length);
     this.onBytes(buffer.length);
     return buffer;

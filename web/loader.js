@@ -7,9 +7,11 @@
 // job").
 
 import { CogVLMError, asCogVLMError } from './errors.js';
-import { readBody } from './body.js';
+import { readBody, readCapped } from './body.js';
 import { bytes, duration, rate } from './format.js';
 import { PackageStore, estimate, isConverted, packageName, quotaError, sha256Hex, storeURL, verify } from './store.js';
+
+export { readCapped }; // the manifest's reader, from body.js
 
 /** How many files are downloaded at once, and so at most held in memory ahead of the GPU. */
 export const downloadConcurrency = 4;
@@ -405,36 +407,6 @@ export class RemotePackage {
     }
     return out.buffer;
   }
-}
-
-/**
- * readCapped reads a response body of at most limit bytes: a larger one (a server's answer
- * that is not what we asked for) is refused as soon as it is seen to be larger.
- */
-export async function readCapped(res, limit, url) {
-  const tooLarge = () => new CogVLMError('bad-input', `${url}: more than the ${limit} bytes it may have`);
-  if (Number(res.headers.get('Content-Length')) > limit) throw tooLarge();
-  if (!res.body) return new Uint8Array(0);
-  const chunks = [];
-  let n = 0;
-  const reader = res.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    n += value.length;
-    if (n > limit) {
-      reader.cancel();
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 /**

@@ -18,6 +18,8 @@
 //    checked whenever it is read: the stored manifest has a checksum of its own.
 //  - MANIFEST_URL?pending: the manifest of a download not yet complete (a first download
 //    or an update), so that it resumes and the panel can show it.
+//  - MANIFEST_URL?converting: the record of a conversion in this browser not yet complete
+//    (convert.js), so that it resumes and the panel can show it.
 //  - DIR/FILE?sha256=HEX: a file's bytes, keyed by content. Two versions of a package
 //    that both have a shard-00003.bin keep both, and a shard that did not change between
 //    them is stored once and not downloaded again.
@@ -71,6 +73,7 @@ export class PackageStore {
   constructor(manifestURL, cache) {
     this.manifestURL = manifestURL;
     this.pendingURL = `${manifestURL}?pending`;
+    this.convertingURL = `${manifestURL}?converting`;
     this.cache = cache;
   }
 
@@ -257,7 +260,7 @@ export async function storedPackages() {
     }
     if (!manifest) {
       // A conversion not finished (convert.js): its record lists the shards written.
-      const record = await (await store.cache.match(`${store.manifestURL}?converting`))?.json().catch(() => null);
+      const record = await (await store.cache.match(store.convertingURL))?.json().catch(() => null);
       if (record?.shards) manifest = { tokenizer: record.tokenizer, shards: Object.values(record.shards) };
     }
     const entries = manifest ? [manifest.tokenizer, ...manifest.shards].filter(Boolean) : [];

@@ -15,6 +15,7 @@ const shell = [
   'app.js',
   'cogvlm.js',
   'errors.js',
+  'protocol.js',
   'body.js',
   'format.js',
   'grounding.js',

@@ -1,16 +1,15 @@
 // The engine's Web Worker (a module worker). The Go/WASM engine runs here, off the page's
 // thread, so the page stays responsive while gigabytes load and tokens decode.
 //
-// Protocol (STYLE.md, after WebLLM): the page sends {kind, id, content}; every request is
-// answered once, by {kind: 'return', id, content: result} or {kind: 'throw', id, content:
-// {code, message}}. While a request runs it may send events with the same id: 'progress'
-// (load) and 'token' (generate). The handlers are the one table below.
+// Protocol: protocol.js's, whose events here are 'progress' (load) and 'token' (generate).
+// The handlers are the one table below.
 
 import './wasm_exec.js'; // defines globalThis.Go
 import * as replay from './cogvlm-replay.js'; // the kernels' JS half: a decode step in one Go→JS call, handed to the engine at load
-import { CogVLMError, asCogVLMError, toWire } from './errors.js';
+import { CogVLMError } from './errors.js';
 import { imageFile, reencode } from './image.js';
 import { FolderPackage, RemotePackage, loadPackage } from './loader.js';
+import { serve } from './protocol.js';
 
 const networkFetch = globalThis.fetch.bind(globalThis);
 
@@ -136,18 +135,4 @@ const handlers = {
   },
 };
 
-self.onmessage = async ({ data }) => {
-  const { kind, id, content } = data ?? {};
-  const post = (k, c) => self.postMessage({ kind: k, id, content: c });
-  const controller = new AbortController();
-  running.set(id, controller);
-  try {
-    const handler = Object.hasOwn(handlers, kind) ? handlers[kind] : null;
-    if (!handler) throw new CogVLMError('bad-input', `worker: unknown request "${kind}" (known: ${Object.keys(handlers).join(', ')})`);
-    post('return', await handler(content ?? {}, { emit: post, signal: controller.signal }));
-  } catch (err) {
-    post('throw', toWire(asCogVLMError(err)));
-  } finally {
-    running.delete(id);
-  }
-};
+serve(handlers, 'worker', running);

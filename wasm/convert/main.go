@@ -137,7 +137,7 @@ func (c *converter) tokenizer(args []safejs.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	u8, err := toUint8Array(b)
+	u8, err := gpu.BytesToJS(b)
 	if err != nil {
 		return nil, err
 	}
@@ -206,14 +206,14 @@ func (c *converter) manifest(args []safejs.Value) (any, error) {
 	if err != nil {
 		return nil, badInput(err)
 	}
-	return toUint8Array(m)
+	return gpu.BytesToJS(m)
 }
 
 // jsWriter hands each write to a JavaScript function as a new Uint8Array.
 type jsWriter struct{ write safejs.Value }
 
 func (w jsWriter) Write(p []byte) (int, error) {
-	u8, err := toUint8Array(p)
+	u8, err := gpu.BytesToJS(p)
 	if err != nil {
 		return 0, err
 	}
@@ -234,7 +234,7 @@ func (h *hubFolder) Name() string            { return h.name }
 func (h *hubFolder) Path(file string) string { return h.name + "/" + file }
 
 func (h *hubFolder) ReadFile(file string) ([]byte, error) {
-	v, err := gpu.Await(must(h.readFile.Invoke(file)))
+	v, err := await(h.readFile, file)
 	if err != nil {
 		return nil, networkError{err}
 	}
@@ -246,7 +246,7 @@ func (h *hubFolder) ReadFile(file string) ([]byte, error) {
 
 func (h *hubFolder) Checkpoint() (*safetensors.Checkpoint, error) {
 	return safetensors.OpenCheckpointWith(h.name, func(file string) (*safetensors.File, error) {
-		v, err := gpu.Await(must(h.size.Invoke(file)))
+		v, err := await(h.size, file)
 		if err != nil {
 			return nil, networkError{err}
 		}
@@ -271,7 +271,7 @@ func (r rangeReader) ReadAt(p []byte, off int64) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	v, err := gpu.Await(must(r.h.readRange.Invoke(r.file, float64(off), len(p))))
+	v, err := await(r.h.readRange, r.file, float64(off), len(p))
 	if err != nil {
 		return 0, networkError{err}
 	}
@@ -302,30 +302,13 @@ func codeOf(err error) error {
 	return badInput(err)
 }
 
-// must is a JS call's value: a call that throws returns a rejected promise's worth of
-// error through Await instead.
-func must(v safejs.Value, err error) safejs.Value {
-	if err != nil {
-		p, _ := safejs.Global().Get("Promise")
-		e, _ := safejs.Global().Get("Error")
-		msg, _ := e.New(err.Error())
-		rejected, _ := p.Call("reject", msg)
-		return rejected
-	}
-	return v
-}
-
-func toUint8Array(p []byte) (safejs.Value, error) {
-	ctor, err := safejs.Global().Get("Uint8Array")
+// await calls a JavaScript function that returns a promise and waits for its value.
+func await(fn safejs.Value, args ...any) (safejs.Value, error) {
+	p, err := fn.Invoke(args...)
 	if err != nil {
 		return safejs.Undefined(), err
 	}
-	u8, err := ctor.New(len(p))
-	if err != nil {
-		return safejs.Undefined(), err
-	}
-	_, err = safejs.CopyBytesToJS(u8, p)
-	return u8, err
+	return gpu.Await(p)
 }
 
 func fromUint8Array(v safejs.Value) ([]byte, error) {

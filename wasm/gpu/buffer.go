@@ -106,15 +106,15 @@ func byteLength(v safejs.Value) (uint64, error) {
 
 // WriteBuffer queues a write of Go bytes (parameters, test inputs, token ids: small data).
 func (d *Device) WriteBuffer(b *Buffer, offset uint64, data []byte) error {
-	arr, err := d.jsBytes(data)
+	arr, err := BytesToJS(data)
 	if err != nil {
 		return fmt.Errorf("write buffer %q: %w", b.Label, err)
 	}
 	return d.WriteBufferJS(b, offset, arr)
 }
 
-// jsBytes copies data into a new JS Uint8Array.
-func (d *Device) jsBytes(data []byte) (safejs.Value, error) {
+// BytesToJS copies data into a new JS Uint8Array.
+func BytesToJS(data []byte) (safejs.Value, error) {
 	ctor, err := safejs.Global().Get("Uint8Array")
 	if err != nil {
 		return safejs.Undefined(), err
