@@ -106,7 +106,7 @@ const handlers = {
       out = await ask(file);
     }
     if (file?.width) out.image = { width: file.width, height: file.height }; // before downscaling
-    else if (out.image) out.image = { width: out.image.width, height: out.image.height }; // the engine's (a Go map: no key order)
+    else if (out.image) out.image = { width: out.image.width, height: out.image.height }; // the engine gives its keys sorted; the API lists width first, as above
     return out;
   },
 

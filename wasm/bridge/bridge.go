@@ -7,7 +7,9 @@ package bridge
 
 import (
 	"fmt"
+	"maps"
 	"runtime/debug"
+	"slices"
 
 	"github.com/hack-pad/safejs"
 )
@@ -44,7 +46,12 @@ func Export(obj safejs.Value, name string, fn Func) error {
 					reject(jsError(code, err.Error()))
 					return
 				}
-				resolve(v)
+				o, err := ordered(v)
+				if err != nil {
+					reject(jsError("internal", fmt.Sprintf("%s: result: %v", name, err)))
+					return
+				}
+				resolve(o)
 			}()
 		})
 		if err != nil {
@@ -56,6 +63,43 @@ func Export(obj safejs.Value, name string, fn Func) error {
 		return err
 	}
 	return obj.Set(name, f)
+}
+
+// ordered converts a result for JS as syscall/js's ValueOf does, except that a
+// map[string]any (at any depth) becomes an object whose keys are set in sorted order:
+// ValueOf sets them in Go's random map order, so the same result would print differently
+// from call to call (JSON.stringify, Object.keys, a test comparing either).
+func ordered(v any) (any, error) {
+	switch v := v.(type) {
+	case map[string]any:
+		obj, err := safejs.Global().Get("Object")
+		if err == nil {
+			obj, err = obj.New()
+		}
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			if err != nil {
+				break
+			}
+			var e any
+			if e, err = ordered(v[k]); err == nil {
+				err = obj.Set(k, e)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		return obj, nil
+	case []any:
+		a := make([]any, len(v))
+		for i, e := range v {
+			var err error
+			if a[i], err = ordered(e); err != nil {
+				return nil, err
+			}
+		}
+		return a, nil
+	}
+	return v, nil
 }
 
 func newPromise(run func(resolve, reject func(any))) (safejs.Value, error) {

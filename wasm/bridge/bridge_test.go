@@ -78,3 +78,34 @@ func TestCodedErrorCarriesCode(t *testing.T) {
 		t.Errorf("rejection code %q message %q", cs, ms)
 	}
 }
+
+// TestResultKeysSorted: a map result, nested ones too, reaches JS with its keys in sorted
+// order every time, not in Go's random map order.
+func TestResultKeysSorted(t *testing.T) {
+	keys := func(v safejs.Value) string {
+		object, _ := safejs.Global().Get("Object")
+		k, _ := object.Call("keys", v)
+		s, _ := k.Call("join", ",")
+		str, _ := s.String()
+		return str
+	}
+	for range 20 {
+		v, err := call(t, func([]safejs.Value) (any, error) {
+			return map[string]any{"width": 40, "height": 30, "stats": map[string]any{"z": 1, "a": 2, "m": 3}, "list": []any{map[string]any{"y": 1, "b": 2}}}, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stats, _ := v.Get("stats")
+		list, _ := v.Get("list")
+		first, _ := list.Index(0)
+		if got := keys(v) + "|" + keys(stats) + "|" + keys(first); got != "height,list,stats,width|a,m,z|b,y" {
+			t.Fatalf("keys %s, want height,list,stats,width|a,m,z|b,y", got)
+		}
+		if w, _ := v.Get("width"); mustInt(w) != 40 {
+			t.Fatalf("width %v", w)
+		}
+	}
+}
+
+func mustInt(v safejs.Value) int { n, _ := v.Int(); return n }
